@@ -1,0 +1,41 @@
+//! Faults committed on purpose, so tests can watch the plugin survive real crashes and hangs.
+//!
+//! A fault is aimed at one (slot, epoch) through the chunk stream; see `shm::FaultCommand`.
+
+use shm::FaultKind;
+use std::time::Duration;
+
+/// What the render loop must do after a fault that leaves the process alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aftermath {
+    /// Carry on normally.
+    Continue,
+    /// From now on, write bogus progress counters after every chunk.
+    Rogue,
+    /// Write NaN over this chunk's audio.
+    PoisonChunk,
+}
+
+/// Commits `kind`. Crashes and hangs do not return.
+pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
+    match kind {
+        FaultKind::Segv => {
+            // SAFETY: deliberately unsound: writing through a null pointer raises SIGSEGV, which
+            // is the fault under test. Nothing after it runs.
+            unsafe { std::ptr::null_mut::<u32>().write_volatile(1) };
+            std::process::abort()
+        }
+        FaultKind::Abort => std::process::abort(),
+        FaultKind::Panic => panic!("injected panic"),
+        FaultKind::Exit0 => std::process::exit(0),
+        FaultKind::InfiniteLoop => loop {
+            std::hint::spin_loop();
+        },
+        FaultKind::Sleep => {
+            std::thread::sleep(Duration::from_millis(arg as u64));
+            Aftermath::Continue
+        }
+        FaultKind::BadFields => Aftermath::Rogue,
+        FaultKind::NaN => Aftermath::PoisonChunk,
+    }
+}

@@ -1,0 +1,235 @@
+//! The worker process: map the regions it was handed, restore its starting state, then render
+//! every chunk the plugin posts until the plugin goes away.
+
+use crate::fault::{self, Aftermath};
+use crate::render::ChunkRenderer;
+use shm::chunk::{Chunk, MAX_CHUNK_FRAMES};
+use shm::{Doorbell, FaultKind, InputRing, OutputRing, ReadError};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// The input ring's memfd (mapped read-only).
+pub const FD_INPUT: RawFd = 3;
+/// This worker's output ring's memfd.
+pub const FD_OUTPUT: RawFd = 4;
+/// The doorbell's memfd.
+pub const FD_DOORBELL: RawFd = 5;
+/// Read end of the parent pipe: end-of-file means the plugin process is gone.
+pub const FD_PARENT: RawFd = 6;
+
+/// Exit status: the plugin went away (a normal end).
+pub const EXIT_PARENT_GONE: i32 = 0;
+/// Exit status: bad arguments or regions.
+pub const EXIT_SETUP: i32 = 10;
+/// Exit status: the worker fell a whole ring behind and cannot catch up.
+pub const EXIT_LAPPED: i32 = 11;
+/// Exit status: the snapshot it was told to start from was refused.
+pub const EXIT_RESTORE: i32 = 12;
+/// Exit status: the sandbox could not be entered.
+pub const EXIT_SANDBOX: i32 = 13;
+
+/// How long to sleep on the input futex before checking that the parent is still there.
+const IDLE_CHECK: Duration = Duration::from_millis(20);
+
+/// What the plugin tells a worker on its command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Args {
+    /// Slot 0 or 1.
+    pub slot: u32,
+    /// This spawn's epoch (non-zero).
+    pub epoch: u32,
+    /// How long to spin before sleeping on the input futex, in microseconds.
+    pub spin_us: u32,
+}
+
+impl Args {
+    /// Parses `--slot S --epoch E [--spin-us N]`.
+    pub fn parse(args: &[String]) -> Result<Args, String> {
+        let mut parsed = Args {
+            slot: u32::MAX,
+            epoch: 0,
+            spin_us: 0,
+        };
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let value = it
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value"))?
+                .parse::<u32>()
+                .map_err(|e| format!("{flag}: {e}"))?;
+            match flag.as_str() {
+                "--slot" => parsed.slot = value,
+                "--epoch" => parsed.epoch = value,
+                "--spin-us" => parsed.spin_us = value,
+                _ => return Err(format!("unknown argument {flag}")),
+            }
+        }
+        if parsed.slot > 1 || parsed.epoch == 0 {
+            return Err("--slot 0|1 and --epoch N>0 are required".into());
+        }
+        Ok(parsed)
+    }
+}
+
+/// Runs the worker; returns its exit status.
+pub fn run(args: Args) -> i32 {
+    // SAFETY: the plugin placed these fds with dup2 before exec; nothing else in this fresh
+    // process owns them, and each is wrapped exactly once.
+    let (input_fd, output_fd, doorbell_fd) = unsafe {
+        (
+            OwnedFd::from_raw_fd(FD_INPUT),
+            OwnedFd::from_raw_fd(FD_OUTPUT),
+            OwnedFd::from_raw_fd(FD_DOORBELL),
+        )
+    };
+    let setup = || -> Result<_, String> {
+        let input = InputRing::open(input_fd)?;
+        let output = OutputRing::open(output_fd, *input.config())?;
+        let doorbell = Doorbell::open(doorbell_fd)?;
+        Ok((input, output, doorbell))
+    };
+    let (input, output, doorbell) = match setup() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tandem-worker: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let mut renderer = match ChunkRenderer::new(input.config().sample_rate) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tandem-worker: {e}");
+            return EXIT_SETUP;
+        }
+    };
+    let mut snapshot = Vec::with_capacity(output.snapshot_max());
+    let (epoch, restore_chunk) = output.spawn_info(&mut snapshot);
+    if epoch != args.epoch {
+        eprintln!(
+            "tandem-worker: spawned as epoch {} but the ring says {epoch}",
+            args.epoch
+        );
+        return EXIT_SETUP;
+    }
+    if !snapshot.is_empty() {
+        if let Err(e) = renderer.synth.restore(&snapshot) {
+            eprintln!("tandem-worker: refused start state: {e}");
+            return EXIT_RESTORE;
+        }
+    }
+    snapshot.resize(output.snapshot_max(), 0);
+    if let Err(code) = crate::enter_sandbox(&input, &output) {
+        return code;
+    }
+    render_loop(
+        &args,
+        &input,
+        &output,
+        &doorbell,
+        &mut renderer,
+        &mut snapshot,
+        restore_chunk.map_or(0, |c| c + 1),
+    )
+}
+
+/// The render loop: no allocation, no locks, no I/O but the futexes and the parent check.
+fn render_loop(
+    args: &Args,
+    input: &InputRing,
+    output: &OutputRing,
+    doorbell: &Doorbell,
+    renderer: &mut ChunkRenderer,
+    snapshot: &mut [u8],
+    mut next: u64,
+) -> i32 {
+    let mut chunk = Chunk::default();
+    let mut started = false;
+    let mut rogue = false;
+    let spin = Duration::from_micros(args.spin_us as u64);
+    loop {
+        output.beat();
+        let [il, ir] = &mut renderer.input;
+        match input.read(next, &mut chunk, [&mut il[..], &mut ir[..]]) {
+            Ok(()) => {}
+            Err(ReadError::Lapped) => {
+                eprintln!("tandem-worker: slot {} lapped at chunk {next}", args.slot);
+                return EXIT_LAPPED;
+            }
+            Err(ReadError::NotYet) => {
+                if !wait_for_chunk(input, output, next, spin) && parent_gone() {
+                    return EXIT_PARENT_GONE;
+                }
+                continue;
+            }
+        }
+        if !started {
+            output.begin(args.epoch, chunk.start_frame, next);
+            started = true;
+        }
+        let mut poison = false;
+        let f = chunk.fault;
+        if f.kind != 0 && f.slot == args.slot && f.epoch == args.epoch {
+            match FaultKind::from_u32(f.kind) {
+                Some(kind) => match fault::commit(kind, f.arg) {
+                    Aftermath::Continue => {}
+                    Aftermath::Rogue => rogue = true,
+                    Aftermath::PoisonChunk => poison = true,
+                },
+                None => crate::attempt_escape(f.kind, input, output),
+            }
+        }
+        renderer.render(&chunk);
+        let frames = (chunk.frames as usize).min(MAX_CHUNK_FRAMES);
+        if poison {
+            renderer.output[0][..frames].fill(f32::NAN);
+        }
+        let [l, r] = renderer.rendered(frames);
+        output.write_audio(chunk.start_frame, [l, r]);
+        output.complete_chunk(next, chunk.start_frame + frames as u64, shm::digest(l, r));
+        if rogue {
+            output.write_bogus_progress();
+        }
+        if chunk.snapshot_slots & (1 << args.slot) != 0 {
+            if let Ok(n) = renderer.synth.snapshot_into(snapshot) {
+                output.write_snapshot(next, &snapshot[..n]);
+            }
+        }
+        doorbell.ring();
+        next += 1;
+    }
+}
+
+/// Waits for chunk `next`: spins for `spin`, then sleeps on the futex. Returns false if it
+/// timed out with nothing new (time to check on the parent).
+fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Duration) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < spin {
+        if input.published() > next {
+            return true;
+        }
+        std::hint::spin_loop();
+    }
+    output.set_sleeping(true);
+    // Re-check after announcing the sleep: the plugin stores `published` and then reads our
+    // flag (both SeqCst), so either we see its chunk here or it sees our flag and wakes us.
+    if input.published() <= next {
+        shm::futex::wait(input.seq_word(), next as u32, IDLE_CHECK);
+    }
+    output.set_sleeping(false);
+    input.seq_word().load(Ordering::Acquire) != next as u32
+}
+
+/// True when the parent pipe is closed (the plugin process died or dropped us).
+fn parent_gone() -> bool {
+    let mut pfd = libc::pollfd {
+        fd: FD_PARENT,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd we own, with a zero timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n < 0
+        || (n > 0
+            && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLIN | libc::POLLNVAL) != 0)
+}

@@ -1,0 +1,159 @@
+//! Where every field lives, in 32-bit words from the start of its region.
+//!
+//! Both sides compute offsets from the same [`RingConfig`]; the plugin writes the config into the
+//! input ring's header, and the worker reads it from there.
+
+use crate::chunk::{MAX_CHUNK_EVENTS, MAX_PARAMS};
+
+/// Identifies a Tandem region ("TNDM").
+pub const MAGIC: u32 = 0x4d44_4e54;
+/// Bumped whenever the layout changes, so a stale worker binary is refused, not misread.
+pub const VERSION: u32 = 1;
+
+/// Words at the start of every region before its arrays begin.
+pub const HEADER_WORDS: usize = 64;
+
+/// Input ring header fields.
+pub mod input {
+    /// `MAGIC`.
+    pub const MAGIC: usize = 0;
+    /// `VERSION`.
+    pub const VERSION: usize = 1;
+    /// Number of chunk slots.
+    pub const SLOT_COUNT: usize = 2;
+    /// Audio capacity in frames (power of two).
+    pub const AUDIO_CAPACITY: usize = 3;
+    /// Sample rate, f32 bits.
+    pub const SAMPLE_RATE: usize = 4;
+    /// Snapshot area size in bytes.
+    pub const SNAPSHOT_MAX: usize = 5;
+    /// Chunks published so far (u64, even index).
+    pub const PUBLISHED: usize = 8;
+    /// Futex word: the low 32 bits of `PUBLISHED`, which the workers sleep on.
+    pub const SEQ: usize = 10;
+    /// Frames published so far: the end frame of the last published chunk (u64).
+    pub const POSTED_FRAMES: usize = 12;
+}
+
+/// Chunk slot fields, relative to the slot's first word.
+pub mod slot {
+    /// Chunk index (u64).
+    pub const INDEX: usize = 0;
+    /// Start frame (u64).
+    pub const START_FRAME: usize = 2;
+    /// Frame count.
+    pub const FRAMES: usize = 4;
+    /// Flags.
+    pub const FLAGS: usize = 5;
+    /// Snapshot request mask.
+    pub const SNAPSHOT_SLOTS: usize = 6;
+    /// Fault command: slot, epoch, kind, arg.
+    pub const FAULT: usize = 7;
+    /// Event count.
+    pub const N_EVENTS: usize = 11;
+    /// First parameter value.
+    pub const PARAMS: usize = 16;
+    /// First event word.
+    pub const EVENTS: usize = PARAMS + super::MAX_PARAMS;
+    /// Words per slot (even, so u64 fields stay aligned).
+    pub const WORDS: usize = EVENTS + 4 * super::MAX_CHUNK_EVENTS;
+}
+
+/// Output ring header fields (per worker).
+pub mod output {
+    /// `MAGIC`, written by the plugin.
+    pub const MAGIC: usize = 0;
+    /// The epoch the plugin spawned this worker with (plugin-written).
+    pub const SPAWN_EPOCH: usize = 1;
+    /// The snapshot in the snapshot area is the state after this chunk (u64, plugin-written
+    /// before spawn); `u64::MAX` means "before chunk 0".
+    pub const RESTORE_CHUNK: usize = 2;
+    /// Bytes of the restore snapshot (plugin-written before spawn).
+    pub const RESTORE_LEN: usize = 4;
+
+    /// The epoch the worker says it runs as (worker-written).
+    pub const EPOCH: usize = 16;
+    /// Absolute frame after the last rendered frame (u64, worker-written).
+    pub const FRAMES_DONE: usize = 18;
+    /// Chunks rendered: the next chunk index (u64, worker-written).
+    pub const CHUNKS_DONE: usize = 20;
+    /// Loop counter (u64, worker-written), for hang detection while idle.
+    pub const HEARTBEAT: usize = 22;
+    /// Snapshot seqlock: odd while being written.
+    pub const SNAPSHOT_SEQ: usize = 24;
+    /// The snapshot is the state after this chunk (u64).
+    pub const SNAPSHOT_CHUNK: usize = 26;
+    /// Snapshot length in bytes.
+    pub const SNAPSHOT_LEN: usize = 28;
+    /// Non-zero while the worker sleeps on the input futex (so the plugin knows to wake it).
+    pub const SLEEPING: usize = 29;
+}
+
+/// Sizes shared by the plugin and its workers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RingConfig {
+    /// Chunk slots in the input ring (and digest slots in each output ring).
+    pub slot_count: u32,
+    /// Audio frames per ring; a power of two.
+    pub audio_capacity: u32,
+    /// Bytes reserved for a state snapshot; a multiple of 8.
+    pub snapshot_max: u32,
+    /// Sample rate in Hz.
+    pub sample_rate: f32,
+}
+
+impl RingConfig {
+    /// Checks the sizes are ones this layout can hold; the worker calls it on what it read.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(16..=1 << 16).contains(&self.slot_count) {
+            return Err(format!("slot count {} out of range", self.slot_count));
+        }
+        if !self.audio_capacity.is_power_of_two()
+            || !(1024..=1 << 22).contains(&self.audio_capacity)
+        {
+            return Err(format!("audio capacity {} invalid", self.audio_capacity));
+        }
+        if self.snapshot_max % 8 != 0 || self.snapshot_max > 1 << 24 {
+            return Err(format!("snapshot size {} invalid", self.snapshot_max));
+        }
+        if !self.sample_rate.is_finite() || self.sample_rate <= 0.0 {
+            return Err(format!("sample rate {} invalid", self.sample_rate));
+        }
+        Ok(())
+    }
+
+    /// First word of chunk slot `i`.
+    pub fn slot_base(&self, i: usize) -> usize {
+        HEADER_WORDS + i * slot::WORDS
+    }
+
+    /// First word of the input ring's audio (channel 0; channel 1 follows).
+    pub fn input_audio_base(&self) -> usize {
+        HEADER_WORDS + self.slot_count as usize * slot::WORDS
+    }
+
+    /// Total words of the input ring.
+    pub fn input_words(&self) -> usize {
+        self.input_audio_base() + 2 * self.audio_capacity as usize
+    }
+
+    /// First word of the output ring's digest table (4 words per entry: chunk u64, digest u64).
+    pub fn digest_base(&self) -> usize {
+        HEADER_WORDS
+    }
+
+    /// First word of the output ring's audio (channel 0; channel 1 follows).
+    pub fn output_audio_base(&self) -> usize {
+        self.digest_base() + 4 * self.slot_count as usize
+    }
+
+    /// First word of the snapshot area.
+    pub fn snapshot_base(&self) -> usize {
+        self.output_audio_base() + 2 * self.audio_capacity as usize
+    }
+
+    /// Total words of an output ring.
+    pub fn output_words(&self) -> usize {
+        self.snapshot_base() + self.snapshot_max as usize / 4
+    }
+}

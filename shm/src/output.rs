@@ -1,0 +1,359 @@
+//! One worker's output ring: audio addressed by absolute frame, progress counters, per-chunk
+//! digests, and a snapshot area.
+//!
+//! The worker writes it; the plugin reads it as **hostile** memory. Every plugin-side accessor
+//! here reads a field once into a local, checks it against what the plugin knows independently
+//! ([`Bounds`]), and only then lets the caller use it. Audio is copied out (never used in
+//! place) and checked to be finite.
+
+use crate::layout::{self, output as h, RingConfig};
+use crate::region::{Access, Region};
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{fence, Ordering};
+
+/// What the plugin knows without asking the worker, against which its claims are judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// The epoch this worker was spawned with.
+    pub epoch: u32,
+    /// Frames the plugin has posted: no worker can have rendered more.
+    pub posted_frames: u64,
+    /// Chunks the plugin has posted.
+    pub posted_chunks: u64,
+    /// The worker's progress may never fall below these (what it already claimed, or where it
+    /// was told to start).
+    pub floor_frames: u64,
+    /// As `floor_frames`, in chunks.
+    pub floor_chunks: u64,
+}
+
+/// A worker's validated progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Frames `[.., frames_done)` are rendered.
+    pub frames_done: u64,
+    /// Chunks `[.., chunks_done)` are rendered.
+    pub chunks_done: u64,
+}
+
+/// Why a worker's ring was judged rogue. Any of these evicts the worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rogue {
+    /// The ring claims another epoch than the one the worker was spawned with (after start-up).
+    WrongEpoch,
+    /// More frames or chunks claimed than were ever posted.
+    BeyondPosted,
+    /// A progress counter went backwards.
+    WentBack,
+    /// Frame and chunk counters disagree with each other.
+    Inconsistent,
+    /// NaN or infinity in the audio.
+    NonFinite,
+    /// A snapshot header that cannot be right (too long).
+    BadSnapshot,
+}
+
+impl std::fmt::Display for Rogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Rogue::WrongEpoch => "wrong epoch in its ring",
+            Rogue::BeyondPosted => "progress beyond what was posted",
+            Rogue::WentBack => "progress went backwards",
+            Rogue::Inconsistent => "inconsistent progress counters",
+            Rogue::NonFinite => "non-finite audio",
+            Rogue::BadSnapshot => "malformed snapshot header",
+        })
+    }
+}
+
+/// A worker's output ring.
+pub struct OutputRing {
+    region: Region,
+    config: RingConfig,
+}
+
+/// The largest sample magnitude we pass on. The synth never gets near it; a worker that does is
+/// not making music, and clipping keeps a hostile value from reaching the host's speakers.
+pub const MAX_SAMPLE: f32 = 16.0;
+
+/// 64-bit FNV-1a over the bits of a chunk's samples (left then right): cheap, and any change of
+/// any bit shows.
+pub fn digest(left: &[f32], right: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for s in left.iter().chain(right) {
+        h ^= s.to_bits() as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+impl OutputRing {
+    /// Plugin side: creates a ring for one worker slot. It is reused by every worker spawned
+    /// into that slot, so its seals are final.
+    pub fn create(config: RingConfig) -> io::Result<OutputRing> {
+        config.validate().map_err(io::Error::other)?;
+        let region = Region::create("tandem-output", config.output_words())?;
+        region.seal_seals()?;
+        region
+            .word(h::MAGIC)
+            .store(layout::MAGIC, Ordering::Relaxed);
+        Ok(OutputRing { region, config })
+    }
+
+    /// Worker side: maps the handed fd read-write.
+    pub fn open(fd: OwnedFd, config: RingConfig) -> Result<OutputRing, String> {
+        let region = Region::map_whole(fd, Access::ReadWrite).map_err(|e| e.to_string())?;
+        if region.words() < config.output_words()
+            || region.word(h::MAGIC).load(Ordering::Relaxed) != layout::MAGIC
+        {
+            return Err("output region has the wrong size or magic".into());
+        }
+        Ok(OutputRing { region, config })
+    }
+
+    /// The memfd, to hand to a worker.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.region.fd()
+    }
+
+    /// The mapping, for `mlock`: (address, bytes).
+    pub fn span(&self) -> (*const u8, usize) {
+        (self.region.as_ptr(), self.region.words() * 4)
+    }
+
+    /// Snapshot area size in bytes.
+    pub fn snapshot_max(&self) -> usize {
+        self.config.snapshot_max as usize
+    }
+
+    // ---- plugin side -------------------------------------------------------------------------
+
+    /// Plugin side, before spawning into this slot (its previous worker is reaped): the new
+    /// worker's epoch and the state it starts from, the snapshot taken after chunk
+    /// `restore_chunk` (`None`: before chunk 0). Returns false if the snapshot does not fit.
+    pub fn prepare_spawn(&self, epoch: u32, restore_chunk: Option<u64>, snapshot: &[u8]) -> bool {
+        if snapshot.len() > self.snapshot_max() {
+            return false;
+        }
+        let r = &self.region;
+        r.word(h::SPAWN_EPOCH).store(epoch, Ordering::Relaxed);
+        r.dword(h::RESTORE_CHUNK)
+            .store(restore_chunk.unwrap_or(u64::MAX), Ordering::Relaxed);
+        r.word(h::RESTORE_LEN)
+            .store(snapshot.len() as u32, Ordering::Relaxed);
+        r.word(h::EPOCH).store(0, Ordering::Relaxed);
+        r.word(h::SNAPSHOT_SEQ).store(0, Ordering::Relaxed);
+        write_bytes(r, self.config.snapshot_base(), snapshot);
+        fence(Ordering::Release);
+        true
+    }
+
+    /// Plugin side: the worker's progress, validated against `b`. A worker still starting up
+    /// (epoch not yet written) reports its floor.
+    pub fn progress(&self, b: &Bounds) -> Result<Progress, Rogue> {
+        let r = &self.region;
+        let epoch = r.word(h::EPOCH).load(Ordering::Acquire);
+        if epoch == 0 {
+            return Ok(Progress {
+                frames_done: b.floor_frames,
+                chunks_done: b.floor_chunks,
+            });
+        }
+        if epoch != b.epoch {
+            return Err(Rogue::WrongEpoch);
+        }
+        let chunks_done = r.dword(h::CHUNKS_DONE).load(Ordering::Acquire);
+        let frames_done = r.dword(h::FRAMES_DONE).load(Ordering::Acquire);
+        if frames_done > b.posted_frames || chunks_done > b.posted_chunks {
+            return Err(Rogue::BeyondPosted);
+        }
+        if frames_done < b.floor_frames || chunks_done < b.floor_chunks {
+            return Err(Rogue::WentBack);
+        }
+        // Every chunk has at least one frame, so the frame count can never lag the chunk count
+        // by more than it has advanced.
+        if frames_done - b.floor_frames < chunks_done - b.floor_chunks {
+            return Err(Rogue::Inconsistent);
+        }
+        Ok(Progress {
+            frames_done,
+            chunks_done,
+        })
+    }
+
+    /// Plugin side: copies frames `[start, start + out.len())` out of the ring. The caller has
+    /// checked with [`OutputRing::progress`] that they are rendered and not yet overwritten.
+    /// Non-finite audio makes the copy fail; finite audio is clipped to `±MAX_SAMPLE`.
+    pub fn copy_frames(&self, start: u64, out: [&mut [f32]; 2]) -> Result<(), Rogue> {
+        let cap = self.config.audio_capacity as usize;
+        let mask = cap as u64 - 1;
+        let mut finite = true;
+        for (c, samples) in out.into_iter().enumerate() {
+            let base = self.config.output_audio_base() + c * cap;
+            for (k, s) in samples.iter_mut().enumerate() {
+                let pos = ((start + k as u64) & mask) as usize;
+                let v = f32::from_bits(self.region.word(base + pos).load(Ordering::Relaxed));
+                finite &= v.is_finite();
+                *s = v.clamp(-MAX_SAMPLE, MAX_SAMPLE);
+            }
+        }
+        if finite {
+            Ok(())
+        } else {
+            Err(Rogue::NonFinite)
+        }
+    }
+
+    /// Plugin side: the digest the worker published for `chunk`, if its table still holds it.
+    pub fn digest_of(&self, chunk: u64) -> Option<u64> {
+        let r = &self.region;
+        let base = self.config.digest_base() + 4 * (chunk % self.config.slot_count as u64) as usize;
+        let tag = r.dword(base).load(Ordering::Acquire);
+        let digest = r.dword(base + 2).load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let tag_again = r.dword(base).load(Ordering::Relaxed);
+        (tag == chunk && tag_again == chunk).then_some(digest)
+    }
+
+    /// Plugin side: copies the latest complete snapshot into `buf`. `Ok(None)`: none yet, or
+    /// one is being written (try again later). `Ok(Some((chunk, len)))`: `buf[..len]` is the
+    /// state after `chunk` (the caller checks `chunk` against the worker's progress, and the
+    /// synth checks the bytes themselves on restore).
+    pub fn read_snapshot(&self, buf: &mut [u8]) -> Result<Option<(u64, usize)>, Rogue> {
+        let r = &self.region;
+        let seq = r.word(h::SNAPSHOT_SEQ).load(Ordering::Acquire);
+        if seq == 0 || seq % 2 == 1 {
+            return Ok(None);
+        }
+        let chunk = r.dword(h::SNAPSHOT_CHUNK).load(Ordering::Relaxed);
+        let len = r.word(h::SNAPSHOT_LEN).load(Ordering::Relaxed) as usize;
+        if len > self.snapshot_max() || len > buf.len() {
+            return Err(Rogue::BadSnapshot);
+        }
+        read_bytes(r, self.config.snapshot_base(), &mut buf[..len]);
+        fence(Ordering::Acquire);
+        if r.word(h::SNAPSHOT_SEQ).load(Ordering::Relaxed) != seq {
+            return Ok(None);
+        }
+        Ok(Some((chunk, len)))
+    }
+
+    /// Plugin side: whether the worker says it sleeps on the input futex (a hint: a lie only
+    /// costs the liar a wake-up).
+    pub fn sleeping(&self) -> bool {
+        self.region.word(h::SLEEPING).load(Ordering::SeqCst) != 0
+    }
+
+    /// Plugin side: the worker's loop counter (a hint for hang detection when it is idle).
+    pub fn heartbeat(&self) -> u64 {
+        self.region.dword(h::HEARTBEAT).load(Ordering::Relaxed)
+    }
+
+    // ---- worker side -------------------------------------------------------------------------
+
+    /// Worker side: the epoch it was spawned with, and the snapshot to start from (`None` for
+    /// "before chunk 0"), copied into `buf`. Returns the snapshot's length.
+    pub fn spawn_info(&self, buf: &mut Vec<u8>) -> (u32, Option<u64>) {
+        let r = &self.region;
+        let epoch = r.word(h::SPAWN_EPOCH).load(Ordering::Acquire);
+        let chunk = r.dword(h::RESTORE_CHUNK).load(Ordering::Relaxed);
+        let len =
+            (r.word(h::RESTORE_LEN).load(Ordering::Relaxed) as usize).min(self.snapshot_max());
+        buf.resize(len, 0);
+        read_bytes(r, self.config.snapshot_base(), buf);
+        (epoch, (chunk != u64::MAX).then_some(chunk))
+    }
+
+    /// Worker side: announces the worker's epoch and starting point.
+    pub fn begin(&self, epoch: u32, frames_done: u64, chunks_done: u64) {
+        let r = &self.region;
+        r.dword(h::FRAMES_DONE)
+            .store(frames_done, Ordering::Relaxed);
+        r.dword(h::CHUNKS_DONE)
+            .store(chunks_done, Ordering::Relaxed);
+        r.word(h::EPOCH).store(epoch, Ordering::Release);
+    }
+
+    /// Worker side: writes rendered audio starting at absolute frame `start`.
+    pub fn write_audio(&self, start: u64, channels: [&[f32]; 2]) {
+        let cap = self.config.audio_capacity as usize;
+        let mask = cap as u64 - 1;
+        for (c, samples) in channels.into_iter().enumerate() {
+            let base = self.config.output_audio_base() + c * cap;
+            for (k, s) in samples.iter().enumerate() {
+                let pos = ((start + k as u64) & mask) as usize;
+                self.region
+                    .word(base + pos)
+                    .store(s.to_bits(), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Worker side: publishes chunk `chunk` as done (its audio is written), with its digest.
+    pub fn complete_chunk(&self, chunk: u64, frames_done: u64, digest: u64) {
+        let r = &self.region;
+        let base = self.config.digest_base() + 4 * (chunk % self.config.slot_count as u64) as usize;
+        r.dword(base).store(u64::MAX, Ordering::Relaxed);
+        fence(Ordering::Release);
+        r.dword(base + 2).store(digest, Ordering::Relaxed);
+        r.dword(base).store(chunk, Ordering::Release);
+        r.dword(h::FRAMES_DONE)
+            .store(frames_done, Ordering::Release);
+        r.dword(h::CHUNKS_DONE).store(chunk + 1, Ordering::Release);
+    }
+
+    /// Worker side: bumps the loop counter.
+    pub fn beat(&self) {
+        self.region
+            .dword(h::HEARTBEAT)
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Worker side: says whether it is about to sleep on the input futex.
+    pub fn set_sleeping(&self, sleeping: bool) {
+        self.region
+            .word(h::SLEEPING)
+            .store(sleeping as u32, Ordering::SeqCst);
+    }
+
+    /// Worker side: publishes a snapshot of the state after `chunk` (seqlock-protected).
+    pub fn write_snapshot(&self, chunk: u64, bytes: &[u8]) {
+        let r = &self.region;
+        let len = bytes.len().min(self.snapshot_max());
+        let seq = r.word(h::SNAPSHOT_SEQ).load(Ordering::Relaxed);
+        let odd = seq | 1;
+        r.word(h::SNAPSHOT_SEQ).store(odd, Ordering::Relaxed);
+        fence(Ordering::Release);
+        r.dword(h::SNAPSHOT_CHUNK).store(chunk, Ordering::Relaxed);
+        r.word(h::SNAPSHOT_LEN).store(len as u32, Ordering::Relaxed);
+        write_bytes(r, self.config.snapshot_base(), &bytes[..len]);
+        r.word(h::SNAPSHOT_SEQ)
+            .store(odd.wrapping_add(1).max(2), Ordering::Release);
+    }
+
+    /// Worker side, fault injection only: claims progress that was never posted.
+    pub fn write_bogus_progress(&self) {
+        self.region
+            .dword(h::FRAMES_DONE)
+            .store(u64::MAX / 2, Ordering::Release);
+    }
+}
+
+/// Writes bytes into whole words starting at word `base` (the tail word zero-padded).
+fn write_bytes(r: &Region, base: usize, bytes: &[u8]) {
+    for (i, chunk) in bytes.chunks(4).enumerate() {
+        let mut w = [0u8; 4];
+        w[..chunk.len()].copy_from_slice(chunk);
+        r.word(base + i)
+            .store(u32::from_le_bytes(w), Ordering::Relaxed);
+    }
+}
+
+/// Reads `buf.len()` bytes from whole words starting at word `base`.
+fn read_bytes(r: &Region, base: usize, buf: &mut [u8]) {
+    for (i, chunk) in buf.chunks_mut(4).enumerate() {
+        let w = r.word(base + i).load(Ordering::Relaxed).to_le_bytes();
+        chunk.copy_from_slice(&w[..chunk.len()]);
+    }
+}
