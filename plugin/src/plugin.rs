@@ -1,0 +1,359 @@
+//! The nice-plug `Plugin`: Tandem as a CLAP and VST3 instrument.
+//!
+//! The plugin object itself is thin. It owns the parameters and, while active, one
+//! [`Engine`](crate::engine::Engine), which owns the two worker processes. Its lifecycle, in the
+//! order the host drives it:
+//!
+//! 1. **Instantiate** (`Default`): parameters at their defaults, buffers for events allocated.
+//!    No processes yet, so scanning a plugin folder stays cheap.
+//! 2. **Activate** (main thread): build the [`EngineConfig`] from the host's sample rate, largest
+//!    block, process mode and our latency setting. An engine with the same config is kept (hosts
+//!    reactivate after loading state, and respawning the workers there would be wasted work);
+//!    one that only differs in realtime/offline mode is switched in place; anything else replaces
+//!    it. Report the latency `L` to the host. On failure (no worker executable, no shared
+//!    memory) log why and return `false`; never panic into the host.
+//! 3. **Reset** (any thread, real-time): reset the DSP in both workers through the chunk stream.
+//! 4. **Process** (audio thread, real-time): translate the block's events into the synth's,
+//!    read every parameter's current value, hand both to the engine, which writes the block
+//!    delivered `L` frames late. No allocation, no locks, no logging here; the
+//!    `assert_process_allocs` feature makes debug builds abort if that slips.
+//! 5. **Deactivate**: keep the engine (its workers sleep on their futex), so a reactivation
+//!    with the same config is instant. **Drop**: the engine kills and reaps its workers.
+//!
+//! With `SAMPLE_ACCURATE_AUTOMATION`, nice-plug splits a host block wherever a parameter
+//! changes, so each `process()` call sees constant parameter targets and the change lands on
+//! its exact sample.
+
+mod midi;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use dsp::N_PARAMS;
+use nice_plug::prelude::*;
+
+use crate::engine::{Engine, EngineConfig, ProcessMode as EngineMode};
+use crate::params::{self, TandemParams};
+use crate::worker_exe;
+
+pub use midi::{bend_from_normalized, MAX_EVENTS};
+
+/// The Tandem instrument.
+pub struct Tandem {
+    params: Arc<TandemParams>,
+    /// The running engine; `None` before the first successful activation.
+    engine: Option<Engine>,
+    /// The current block's synth events (capacity [`MAX_EVENTS`], never grown).
+    events: Vec<dsp::Event>,
+    /// Events of one engine-sized piece of a block larger than the host promised.
+    piece_events: Vec<dsp::Event>,
+    /// Every parameter's target for the current block, plain units.
+    targets: [f32; N_PARAMS],
+    /// Copies of the input channels: nice-plug processes in place, so the input sits in the
+    /// output buffers that the engine is about to overwrite.
+    input: [Vec<f32>; 2],
+    /// Whether the active layout has the stereo input.
+    has_input: bool,
+    /// Whether we already asked the host to restart for a changed latency setting.
+    latency_change_requested: bool,
+    /// Frames the engine filled with its fallback since activation (realtime xruns).
+    fallback_frames: u64,
+    /// Events dropped because a block had more than [`MAX_EVENTS`].
+    dropped_events: u64,
+}
+
+impl Default for Tandem {
+    fn default() -> Self {
+        Tandem {
+            params: Arc::new(TandemParams::new()),
+            engine: None,
+            events: Vec::with_capacity(MAX_EVENTS),
+            piece_events: Vec::with_capacity(MAX_EVENTS),
+            targets: [0.0; N_PARAMS],
+            input: [Vec::new(), Vec::new()],
+            has_input: false,
+            latency_change_requested: false,
+            fallback_frames: 0,
+            dropped_events: 0,
+        }
+    }
+}
+
+impl Tandem {
+    /// The live workers' process ids (empty while inactive), for tests and diagnostics.
+    pub fn worker_pids(&self) -> Vec<u32> {
+        self.engine
+            .as_ref()
+            .map(Engine::worker_pids)
+            .unwrap_or_default()
+    }
+
+    /// Logs what the engine has to say (failovers, rebuilds) and our own counters. Main thread.
+    fn flush_log(&mut self) {
+        if let Some(engine) = &self.engine {
+            for line in engine.drain_log() {
+                log::info!("{line}");
+            }
+        }
+        if self.fallback_frames > 0 {
+            log::warn!(
+                "Tandem: {} frames were late and faded out (realtime xruns)",
+                self.fallback_frames
+            );
+            self.fallback_frames = 0;
+        }
+        if self.dropped_events > 0 {
+            log::warn!(
+                "Tandem: dropped {} events from blocks with more than {MAX_EVENTS}",
+                self.dropped_events
+            );
+            self.dropped_events = 0;
+        }
+    }
+}
+
+impl Drop for Tandem {
+    fn drop(&mut self) {
+        self.flush_log();
+    }
+}
+
+/// The engine's mode for the host's.
+fn engine_mode(mode: nice_plug::prelude::ProcessMode) -> EngineMode {
+    match mode {
+        nice_plug::prelude::ProcessMode::Offline => EngineMode::Offline,
+        nice_plug::prelude::ProcessMode::Realtime | nice_plug::prelude::ProcessMode::Buffered => {
+            EngineMode::Realtime
+        }
+    }
+}
+
+impl Plugin for Tandem {
+    const NAME: &'static str = "Tandem";
+    const VENDOR: &'static str = "Tandem";
+    const URL: &'static str = "";
+    const EMAIL: &'static str = "";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(2),
+            names: PortNames {
+                layout: Some("Stereo out"),
+                main_output: Some("Output"),
+                ..PortNames::const_default()
+            },
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            names: PortNames {
+                layout: Some("Stereo in (to the filter), stereo out"),
+                main_input: Some("Filter input"),
+                main_output: Some("Output"),
+                ..PortNames::const_default()
+            },
+            ..AudioIOLayout::const_default()
+        },
+    ];
+
+    const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
+
+    type Editor = ();
+    type SysExMessage = ();
+    type BackgroundTask = ();
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn filter_state(state: &mut PluginState) {
+        params::filter_state(state);
+    }
+
+    fn setup_logger() -> Option<bool> {
+        Some(crate::logging::init())
+    }
+
+    fn activate(
+        &mut self,
+        audio_io_layout: &AudioIOLayout,
+        buffer_config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        self.flush_log();
+        let max_block = buffer_config.max_buffer_size as usize;
+        if max_block == 0 {
+            log::error!("Tandem: the host offers a largest block of 0 frames; not activating");
+            return false;
+        }
+        let worker_path = match worker_exe::worker_path() {
+            Ok(path) => path,
+            Err(why) => {
+                log::error!("Tandem: cannot start its workers: {why}");
+                return false;
+            }
+        };
+        let config = EngineConfig {
+            sample_rate: buffer_config.sample_rate,
+            max_block,
+            latency: self.params.latency_frames(buffer_config.max_buffer_size),
+            mode: engine_mode(buffer_config.process_mode),
+            worker_path,
+        };
+        let keep = match &mut self.engine {
+            Some(engine) if *engine.config() == config => true,
+            Some(engine)
+                if *engine.config()
+                    == (EngineConfig {
+                        mode: engine.config().mode,
+                        ..config.clone()
+                    }) =>
+            {
+                engine.set_mode(config.mode);
+                true
+            }
+            _ => false,
+        };
+        if !keep {
+            // Stop the old workers before starting new ones, so we never run four.
+            self.engine = None;
+            match Engine::activate(config.clone()) {
+                Ok(engine) => {
+                    log::info!(
+                        "Tandem: workers {:?} up at {} Hz, blocks up to {}, latency {} frames, {:?}",
+                        engine.worker_pids(),
+                        config.sample_rate,
+                        config.max_block,
+                        config.latency,
+                        config.mode
+                    );
+                    self.engine = Some(engine);
+                }
+                Err(e) => {
+                    log::error!("Tandem: could not start its engine: {e}");
+                    return false;
+                }
+            }
+        }
+        self.has_input = audio_io_layout.main_input_channels.is_some();
+        self.input = [vec![0.0; max_block], vec![0.0; max_block]];
+        self.latency_change_requested = false;
+        context.set_latency_samples(config.latency);
+        true
+    }
+
+    fn reset(&mut self) {
+        if let Some(engine) = &mut self.engine {
+            engine.reset();
+        }
+    }
+
+    fn deactivate(&mut self) {
+        self.flush_log();
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let frames = buffer.samples();
+
+        self.events.clear();
+        while let Some(event) = context.next_event() {
+            self.dropped_events += midi::translate(&event, &mut self.events) as u64;
+        }
+        midi::fit_to_block(&mut self.events, frames);
+        self.params.targets(&mut self.targets);
+
+        let Some(engine) = &mut self.engine else {
+            for channel in buffer.as_slice() {
+                channel.fill(0.0);
+            }
+            return ProcessStatus::KeepAlive;
+        };
+
+        // A changed latency setting takes effect at the next activation; nice-plug asks the
+        // host for that restart when the reported latency changes.
+        let max_block = engine.config().max_block;
+        let wanted = self.params.latency_frames(max_block as u32);
+        if wanted != engine.config().latency && !self.latency_change_requested {
+            context.set_latency_samples(wanted);
+            self.latency_change_requested = true;
+        }
+
+        let channels = buffer.as_slice();
+        let [left, right, ..] = channels else {
+            for channel in channels {
+                channel.fill(0.0);
+            }
+            return ProcessStatus::KeepAlive;
+        };
+        if self.has_input {
+            let [in_left, in_right] = &mut self.input;
+            in_left[..frames].copy_from_slice(&left[..frames]);
+            in_right[..frames].copy_from_slice(&right[..frames]);
+        }
+
+        // Hosts promise blocks of at most `max_block` frames; if one breaks that promise we feed
+        // the engine in pieces rather than fail.
+        let mut start = 0;
+        let mut next_event = 0;
+        while start < frames {
+            let len = (frames - start).min(max_block);
+            let end = start + len;
+            let events: &[dsp::Event] = if start == 0 && len == frames {
+                &self.events
+            } else {
+                self.piece_events.clear();
+                while next_event < self.events.len()
+                    && (self.events[next_event].offset as usize) < end
+                {
+                    let mut event = self.events[next_event];
+                    event.offset -= start as u32;
+                    self.piece_events.push(event);
+                    next_event += 1;
+                }
+                &self.piece_events
+            };
+            let input = self
+                .has_input
+                .then(|| [&self.input[0][start..end], &self.input[1][start..end]]);
+            let report = engine.process(
+                events,
+                &self.targets,
+                input,
+                [&mut left[start..end], &mut right[start..end]],
+            );
+            self.fallback_frames += u64::from(report.fallback_frames);
+            start = end;
+        }
+        // The synth has release tails and our output lags its input by `L`: never let the host
+        // put us to sleep on a quiet output while notes are still in flight.
+        ProcessStatus::KeepAlive
+    }
+}
+
+impl ClapPlugin for Tandem {
+    const CLAP_ID: &'static str = "dev.tandem.synth";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("A polyphonic synth whose DSP runs in two sandboxed processes in lockstep");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::Instrument,
+        ClapFeature::Synthesizer,
+        ClapFeature::Stereo,
+    ];
+}
+
+impl Vst3Plugin for Tandem {
+    const VST3_CLASS_ID: [u8; 16] = *b"TandemLockstepSy";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth];
+}
