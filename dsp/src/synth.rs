@@ -1,8 +1,104 @@
-//! The polyphonic synth (work in progress: API first).
+//! The polyphonic synth: voice allocation, events, shared modulation, output and snapshots.
+//!
+//! # Lifecycle
+//!
+//! [`Synth::new`] allocates everything (in fact the whole synth is one fixed-size value with no
+//! heap parts), then the worker calls [`Synth::set_param`] for every parameter and
+//! [`Synth::render`] for each chunk, and may take [`Synth::snapshot`]s and [`Synth::restore`]
+//! them into another instance at any chunk boundary.
+//!
+//! # Determinism
+//!
+//! Everything is computed one sample at a time from state that lives in the struct: parameter
+//! smoothing, envelopes, glide, the LFO and all randomness (seeded PCG32 generators). Events are
+//! applied at their exact sample offsets. So the output depends only on the initial state and the
+//! timed events, not on the block sizes, the thread, the clock or the machine's libm (the
+//! per-sample maths uses only basic IEEE operations; see `math`). Floating-point operations are
+//! never reassociated (Rust has no fast-math) and no FMA is used.
+//!
+//! # Real-time safety
+//!
+//! `render`, `set_param`, `reset`, `snapshot_into` and `restore` never allocate, lock, do I/O or
+//! read a clock; the only allocating method is the convenience [`Synth::snapshot`].
+//!
+//! # Voices
+//!
+//! Up to 32 voices sound at once (the Polyphony parameter, default 16). A voice that must be
+//! taken for a new note is *stolen*: it fades out over 4 ms in its own slot while the new note
+//! starts in a spare one, so stealing never cuts a waveform. There are 8 spare slots for fades,
+//! enough for 8 steals within 4 ms; only beyond that is the most-faded voice cut short. The
+//! victim is the oldest released voice if there is one, otherwise the quietest. Each slot has a
+//! fixed position in the stereo field (within ±40% pan), and slots are used in rotation, so
+//! successive notes spread across the stereo image deterministically.
 
-use crate::event::Event;
+use crate::adsr::Shape;
+use crate::event::{Event, EventKind};
+use crate::lfo::Lfo;
+use crate::math::exp2;
 use crate::params::{ParamId, N_PARAMS};
+use crate::rng::Rng;
+use crate::smoother::{Ranged, Smoother};
+use crate::snapshot::{fnv1a, Counter, Reader, Visit, Visitor, Writer};
+use crate::voice::{Consts, Frame, Voice};
 use std::fmt;
+
+/// Most voices that may sound at once.
+pub const MAX_VOICES: usize = 32;
+/// Extra slots where stolen voices fade out.
+const FADE_SLOTS: usize = 8;
+const SLOTS: usize = MAX_VOICES + FADE_SLOTS;
+/// Fade time of a stolen voice.
+const FADE_MS: f32 = 4.0;
+/// Seed of all PRNGs after `new` and `reset`.
+const SEED: u64 = 0x7a4d_656d_5344_5031;
+
+/// Snapshot header: magic, version, sample-rate bits, max block, payload length, checksum.
+const MAGIC: u32 = u32::from_le_bytes(*b"TDSP");
+/// Version of the snapshot format; bumped whenever any component's field list changes.
+pub const SNAPSHOT_VERSION: u32 = 1;
+const HEADER: usize = 4 + 4 + 4 + 4 + 4 + 8;
+
+// Smoothed values, by index into `Synth::sm`.
+const S_OSC_OFS: [usize; 2] = [0, 1];
+const S_PW: [usize; 2] = [2, 3];
+const S_WAVES: [usize; 2] = [4, 8];
+const S_MIX: usize = 12;
+const S_SUB: usize = 13;
+const S_NOISE: usize = 14;
+const S_CUTOFF: usize = 15;
+const S_RES: usize = 16;
+const S_ENV: usize = 17;
+const S_KEYTRACK: usize = 18;
+const S_MODE: usize = 19;
+const S_AMP_SUS: usize = 22;
+const S_FILT_SUS: usize = 23;
+const S_LFO_RATE: usize = 24;
+const S_LFO_PITCH: usize = 25;
+const S_LFO_CUT: usize = 26;
+const S_INPUT: usize = 27;
+const S_GAIN: usize = 28;
+const S_BYPASS: usize = 29;
+const S_BEND: usize = 30;
+const S_WHEEL: usize = 31;
+const S_LFO_OUT: usize = 32;
+const N_SM: usize = 33;
+
+/// Valid range and name of each smoothed value, for restore checks.
+fn sm_range(i: usize) -> (f32, f32, &'static str) {
+    match i {
+        0 | 1 => (-49.0, 49.0, "oscillator tuning"),
+        2 | 3 => (0.05, 0.95, "pulse width"),
+        4..=11 => (0.0, 1.0, "waveform weight"),
+        S_CUTOFF => (4.0, 15.0, "cutoff"),
+        S_ENV => (-96.0, 96.0, "filter envelope amount"),
+        S_LFO_RATE => (0.05, 40.0, "lfo rate"),
+        S_LFO_PITCH => (0.0, 12.0, "lfo to pitch"),
+        S_LFO_CUT => (0.0, 48.0, "lfo to cutoff"),
+        S_GAIN => (0.0, 2.1, "master gain"),
+        S_BEND | S_LFO_OUT => (-1.0, 1.0, "pitch bend or lfo"),
+        _ => (0.0, 1.0, "level"),
+    }
+}
 
 /// Why a [`Synth`] could not be configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -87,17 +183,49 @@ impl fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
-/// The whole instrument.
-#[derive(Clone)]
+/// Values derived from the configuration and the parameter targets; recomputed, never stored.
+#[derive(Clone, Copy, Debug)]
+struct Derived {
+    voice: Consts,
+    /// Smoothing factor of each smoothed value.
+    sm_coef: [f32; N_SM],
+    /// Left and right gain of each slot.
+    pan: [[f32; 2]; SLOTS],
+    snapshot_len: usize,
+}
+
+/// The whole instrument: a plain value with no heap parts, so it can be cloned without
+/// allocating (restore uses that to validate into a scratch copy).
+#[derive(Clone, Debug)]
 pub struct Synth {
     sample_rate: f32,
     max_block: usize,
+    d: Derived,
+    // ---- State (everything below is in the snapshot) ----
     targets: [f32; N_PARAMS],
+    sm: [Smoother; N_SM],
+    lfo: Lfo,
+    rng: Rng,
+    pedal: bool,
+    /// Pitch of the latest note, where the next note glides from.
+    last_pitch: f64,
+    has_last: bool,
+    /// Next note-on stamp.
+    stamp: u64,
+    /// Next slot to try (slots are used in rotation).
+    next_slot: u32,
+    voices: [Voice; SLOTS],
+}
+
+fn voice_seed(slot: usize) -> u64 {
+    SEED ^ (slot as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Synth {
     /// Allocates everything up front. Errors: sample rate outside 8_000..=384_000 (or
     /// non-finite), max_block 0 or > 8192.
+    ///
+    /// The synth starts in the default patch with no notes sounding, as after [`Synth::reset`].
     pub fn new(sample_rate: f32, max_block: usize) -> Result<Synth, ConfigError> {
         if !(8_000.0..=384_000.0).contains(&sample_rate) {
             return Err(ConfigError::SampleRate(sample_rate));
@@ -105,15 +233,55 @@ impl Synth {
         if max_block == 0 || max_block > 8192 {
             return Err(ConfigError::MaxBlock(max_block));
         }
-        let mut targets = [0.0; N_PARAMS];
-        for id in ParamId::ALL {
-            targets[id.index()] = id.info().default;
+        let mut sm_coef = [Smoother::coef(0.005, sample_rate); N_SM];
+        sm_coef[S_BYPASS] = Smoother::coef(0.010, sample_rate);
+        sm_coef[S_LFO_OUT] = Smoother::coef(0.001, sample_rate);
+        let mut pan = [[1.0; 2]; SLOTS];
+        for (i, p) in pan.iter_mut().enumerate() {
+            // Golden-ratio sequence: neighbouring slots land far apart.
+            let x = (i as f64 * 0.618_033_988_749_895).fract() as f32;
+            let pos = 0.4 * (2.0 * x - 1.0);
+            *p = [(1.0 - pos).sqrt(), (1.0 + pos).sqrt()];
         }
-        Ok(Synth {
+        let shape = Shape::new(sample_rate, 1.0, 1.0, 1.0);
+        let mut synth = Synth {
             sample_rate,
             max_block,
-            targets,
-        })
+            d: Derived {
+                voice: Consts {
+                    inv_sr: 1.0 / sample_rate,
+                    a4_dt: 440.0 / sample_rate,
+                    amp: shape,
+                    filter: shape,
+                    glide: 1.0,
+                    smooth: sm_coef[0],
+                    fade_step: 1.0 / (FADE_MS * 1e-3 * sample_rate),
+                },
+                sm_coef,
+                pan,
+                snapshot_len: 0,
+            },
+            targets: [0.0; N_PARAMS],
+            sm: [Smoother::at(0.0); N_SM],
+            lfo: Lfo::default(),
+            rng: Rng::new(SEED),
+            pedal: false,
+            last_pitch: 60.0,
+            has_last: false,
+            stamp: 0,
+            next_slot: 0,
+            voices: [Voice::idle(Rng::new(SEED)); SLOTS],
+        };
+        for id in ParamId::ALL {
+            synth.targets[id.index()] = id.info().default;
+            synth.retarget(id);
+        }
+        synth.derive();
+        synth.reset();
+        let mut counter = Counter::default();
+        synth.clone().visit(&mut counter);
+        synth.d.snapshot_len = HEADER + counter.0;
+        Ok(synth)
     }
 
     /// The configured sample rate in Hz.
@@ -121,63 +289,493 @@ impl Synth {
         self.sample_rate
     }
 
-    /// The largest block `render` accepts.
+    /// The largest block `render` accepts (fixed at construction so nothing is sized later).
     pub fn max_block(&self) -> usize {
         self.max_block
     }
 
-    /// Sets a parameter's target (plain units, clamped to its range); smoothed inside.
+    /// The current target of a parameter (plain units, as clamped and rounded by `set_param`).
+    pub fn param(&self, id: ParamId) -> f32 {
+        self.targets[id.index()]
+    }
+
+    /// Sets a parameter's target (plain units, clamped to its range, rounded for stepped kinds;
+    /// NaN is ignored). Continuous parameters glide there over a few milliseconds inside the DSP,
+    /// so automation never zips; stepped ones take effect at once.
+    ///
+    /// Cheap and idempotent: setting the value a parameter already has changes nothing, so the
+    /// worker may call it for every parameter at the start of every chunk.
     pub fn set_param(&mut self, id: ParamId, value: f32) {
-        if let Some(v) = id.sanitize(value) {
-            self.targets[id.index()] = v;
+        let Some(v) = id.sanitize(value) else {
+            return;
+        };
+        if self.targets[id.index()] == v {
+            return;
+        }
+        self.targets[id.index()] = v;
+        self.retarget(id);
+        self.derive();
+        if id == ParamId::Polyphony {
+            while self.live_count() > self.polyphony() {
+                self.steal_one();
+            }
         }
     }
 
-    /// Renders `out[0].len()` frames.
+    /// Points the smoothers that depend on `id` at its new target.
+    fn retarget(&mut self, id: ParamId) {
+        use ParamId::*;
+        let t = |p: ParamId| self.targets[p.index()];
+        let osc_ofs = |o: ParamId, s: ParamId, f: ParamId| t(o) * 12.0 + t(s) + t(f) * 0.01;
+        match id {
+            Osc1Octave | Osc1Semitone | Osc1Fine => {
+                self.sm[S_OSC_OFS[0]].target = osc_ofs(Osc1Octave, Osc1Semitone, Osc1Fine)
+            }
+            Osc2Octave | Osc2Semitone | Osc2Fine => {
+                self.sm[S_OSC_OFS[1]].target = osc_ofs(Osc2Octave, Osc2Semitone, Osc2Fine)
+            }
+            Osc1Wave | Osc2Wave => {
+                let (osc, wave) = if id == Osc1Wave {
+                    (0, t(Osc1Wave))
+                } else {
+                    (1, t(Osc2Wave))
+                };
+                for w in 0..4 {
+                    self.sm[S_WAVES[osc] + w].target = (w as f32 == wave) as u32 as f32;
+                }
+            }
+            FilterMode => {
+                let m = t(FilterMode);
+                for w in 0..3 {
+                    self.sm[S_MODE + w].target = (w as f32 == m) as u32 as f32;
+                }
+            }
+            Osc1PulseWidth => self.sm[S_PW[0]].target = t(id),
+            Osc2PulseWidth => self.sm[S_PW[1]].target = t(id),
+            OscMix => self.sm[S_MIX].target = t(id),
+            SubLevel => self.sm[S_SUB].target = t(id),
+            NoiseLevel => self.sm[S_NOISE].target = t(id),
+            Cutoff => self.sm[S_CUTOFF].target = t(id).log2(),
+            Resonance => self.sm[S_RES].target = t(id),
+            FilterEnvAmount => self.sm[S_ENV].target = t(id),
+            KeyTracking => self.sm[S_KEYTRACK].target = t(id),
+            FilterSustain => self.sm[S_FILT_SUS].target = t(id),
+            AmpSustain => self.sm[S_AMP_SUS].target = t(id),
+            LfoRate => self.sm[S_LFO_RATE].target = t(id),
+            LfoToPitch => self.sm[S_LFO_PITCH].target = t(id),
+            LfoToCutoff => self.sm[S_LFO_CUT].target = t(id),
+            InputLevel => self.sm[S_INPUT].target = t(id),
+            MasterGain => self.sm[S_GAIN].target = 10f32.powf(t(id) / 20.0),
+            Bypass => self.sm[S_BYPASS].target = t(id),
+            // Read directly from the targets or through `derive`.
+            FilterAttack | FilterDecay | FilterRelease | AmpAttack | AmpDecay | AmpRelease
+            | LfoWave | Glide | Polyphony => {}
+        }
+    }
+
+    /// Recomputes the values derived from the targets (envelope and glide factors).
+    fn derive(&mut self) {
+        use ParamId::*;
+        let t = |p: ParamId| self.targets[p.index()];
+        let sr = self.sample_rate;
+        let c = &mut self.d.voice;
+        c.amp = Shape::new(sr, t(AmpAttack), t(AmpDecay), t(AmpRelease));
+        c.filter = Shape::new(sr, t(FilterAttack), t(FilterDecay), t(FilterRelease));
+        // Glide time is the time to cover 99% of the interval.
+        let glide_samples = t(Glide) as f64 * 1e-3 * sr as f64;
+        c.glide = if glide_samples < 1.0 {
+            1.0
+        } else {
+            1.0 - (-(100f64.ln()) / glide_samples).exp()
+        };
+    }
+
+    fn polyphony(&self) -> usize {
+        self.targets[ParamId::Polyphony.index()] as usize
+    }
+
+    fn live_count(&self) -> usize {
+        self.voices.iter().filter(|v| v.live()).count()
+    }
+
+    /// Fades out one live voice: the oldest released one, else the quietest (then the oldest).
+    fn steal_one(&mut self) {
+        let mut best: Option<(usize, bool, f64, u64)> = None;
+        for (i, v) in self.voices.iter().enumerate() {
+            if !v.live() {
+                continue;
+            }
+            let released = !v.gate;
+            let cand = (i, released, v.loudness(), v.stamp);
+            best = match best {
+                None => Some(cand),
+                Some(b) => {
+                    let better = match (released, b.1) {
+                        (true, false) => true,
+                        (false, true) => false,
+                        (true, true) => v.stamp < b.3,
+                        (false, false) => cand.2 < b.2 || (cand.2 == b.2 && v.stamp < b.3),
+                    };
+                    Some(if better { cand } else { b })
+                }
+            };
+        }
+        if let Some((i, ..)) = best {
+            self.voices[i].steal();
+        }
+    }
+
+    fn note_on(&mut self, key: u8, velocity: f32) {
+        let stamp = self.stamp;
+        self.stamp += 1;
+        let from = if self.has_last && self.d.voice.glide < 1.0 {
+            self.last_pitch
+        } else {
+            key as f64
+        };
+        self.last_pitch = key as f64;
+        self.has_last = true;
+        if let Some(v) = self
+            .voices
+            .iter_mut()
+            .find(|v| v.live() && v.key == key as u32)
+        {
+            v.retrigger(velocity, stamp);
+            return;
+        }
+        while self.live_count() >= self.polyphony() {
+            self.steal_one();
+        }
+        let start = self.next_slot as usize;
+        let slot = (0..SLOTS)
+            .map(|j| (start + j) % SLOTS)
+            .find(|&i| !self.voices[i].active)
+            .unwrap_or_else(|| {
+                // Every spare slot is fading: cut the most faded (rare; see the module docs).
+                let mut best = 0;
+                for (i, v) in self.voices.iter().enumerate() {
+                    if v.fading
+                        && (!self.voices[best].fading
+                            || v.loudness() < self.voices[best].loudness())
+                    {
+                        best = i;
+                    }
+                }
+                best
+            });
+        self.next_slot = ((slot + 1) % SLOTS) as u32;
+        self.voices[slot].start(key, velocity, stamp, from);
+    }
+
+    fn apply(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::NoteOn { key, velocity } => self.note_on(key, velocity),
+            EventKind::NoteOff { key } => {
+                let pedal = self.pedal;
+                for v in self.voices.iter_mut() {
+                    if v.live() && v.gate && v.key == key as u32 {
+                        v.key_up(pedal);
+                    }
+                }
+            }
+            EventKind::PitchBend(b) => self.sm[S_BEND].target = b,
+            EventKind::ModWheel(w) => self.sm[S_WHEEL].target = w,
+            EventKind::Sustain(on) => {
+                self.pedal = on;
+                if !on {
+                    for v in self.voices.iter_mut() {
+                        if v.live() && v.sustained {
+                            v.release();
+                        }
+                    }
+                }
+            }
+            EventKind::AllNotesOff => {
+                for v in self.voices.iter_mut() {
+                    if v.live() {
+                        v.release();
+                    }
+                }
+            }
+            EventKind::Reset => self.reset(),
+            EventKind::Param { id, value } => self.set_param(id, value),
+        }
+    }
+
+    /// Advances everything voices share by one sample.
+    #[inline]
+    fn tick_shared(&mut self, input: f32) -> (Frame, f32, f32) {
+        for i in 0..S_LFO_OUT {
+            self.sm[i].tick(self.d.sm_coef[i]);
+        }
+        let v = |i: usize| self.sm[i].value;
+        let inc = v(S_LFO_RATE) as f64 / self.sample_rate as f64;
+        let wave = self.targets[ParamId::LfoWave.index()] as u32;
+        self.sm[S_LFO_OUT].target = self.lfo.tick(wave, inc, &mut self.rng);
+        let lfo = self.sm[S_LFO_OUT].tick(self.d.sm_coef[S_LFO_OUT]);
+        let v = |i: usize| self.sm[i].value;
+        let wheel_lfo = lfo * v(S_WHEEL);
+        let waves = |o: usize| {
+            let b = S_WAVES[o];
+            [v(b), v(b + 1), v(b + 2), v(b + 3)]
+        };
+        let frame = Frame {
+            pitch_mod: 2.0 * v(S_BEND) + wheel_lfo * v(S_LFO_PITCH),
+            ratio: [
+                exp2(v(S_OSC_OFS[0]) * (1.0 / 12.0)),
+                exp2(v(S_OSC_OFS[1]) * (1.0 / 12.0)),
+            ],
+            pw: [v(S_PW[0]), v(S_PW[1])],
+            waves: [waves(0), waves(1)],
+            mix: v(S_MIX),
+            sub: v(S_SUB),
+            noise: v(S_NOISE),
+            input: input * v(S_INPUT),
+            cutoff_oct: v(S_CUTOFF),
+            k: crate::vcf::damping(v(S_RES)),
+            env_oct: v(S_ENV) * (1.0 / 12.0),
+            keytrack: v(S_KEYTRACK),
+            cut_mod_oct: wheel_lfo * v(S_LFO_CUT) * (1.0 / 12.0),
+            mode: [v(S_MODE), v(S_MODE + 1), v(S_MODE + 2)],
+            amp_sustain: v(S_AMP_SUS),
+            filter_sustain: v(S_FILT_SUS),
+        };
+        (frame, v(S_GAIN), v(S_BYPASS))
+    }
+
+    /// Renders out[0].len() frames (== out[1].len(), <= max_block; panics only on that
+    /// programmer error). `events` sorted by offset, each offset < frames (events with
+    /// out-of-range offsets or invalid fields are ignored, never panic; an event whose offset is
+    /// below an earlier one's is applied at the earlier offset). `input` is an optional stereo
+    /// input of the same length (missing or non-finite samples count as silence). No
+    /// allocation, lock, I/O or clock.
     pub fn render(&mut self, events: &[Event], input: Option<[&[f32]; 2]>, out: [&mut [f32]; 2]) {
-        let _ = (events, input);
-        let [l, r] = out;
-        assert!(l.len() == r.len() && l.len() <= self.max_block);
-        l.fill(0.0);
-        r.fill(0.0);
+        let [out_l, out_r] = out;
+        let frames = out_l.len();
+        assert!(
+            out_r.len() == frames && frames <= self.max_block,
+            "render: {} and {} frames, max block {}",
+            frames,
+            out_r.len(),
+            self.max_block
+        );
+        let sample = |ch: Option<&[f32]>, n: usize| {
+            let x = ch.and_then(|c| c.get(n)).copied().unwrap_or(0.0);
+            if x.is_finite() {
+                x.clamp(-64.0, 64.0)
+            } else {
+                0.0
+            }
+        };
+        let (in_l, in_r) = match input {
+            Some([l, r]) => (Some(l), Some(r)),
+            None => (None, None),
+        };
+        let mut next = 0;
+        for n in 0..frames {
+            while let Some(e) = events.get(next) {
+                if e.offset as usize > n {
+                    break;
+                }
+                if e.is_valid() {
+                    self.apply(e.kind);
+                }
+                next += 1;
+            }
+            let (dry_l, dry_r) = (sample(in_l, n), sample(in_r, n));
+            let (frame, gain, bypass) = self.tick_shared(0.5 * (dry_l + dry_r));
+            let (mut l, mut r) = (0.0f32, 0.0f32);
+            for (v, pan) in self.voices.iter_mut().zip(&self.d.pan) {
+                if v.active {
+                    let y = v.tick(&frame, &self.d.voice);
+                    l += y * pan[0];
+                    r += y * pan[1];
+                }
+            }
+            let wet = gain * (1.0 - bypass);
+            out_l[n] = l * wet + dry_l * bypass;
+            out_r[n] = r * wet + dry_r * bypass;
+        }
     }
 
-    /// Returns to the just-configured state, keeping parameter targets.
-    pub fn reset(&mut self) {}
+    /// Returns to the just-configured state (all voices off, smoothers at their targets, PRNG
+    /// reseeded, controllers centred, pedal up), keeping parameter targets. Abrupt by design:
+    /// it is for a transport reset or a fresh start, not for musical use.
+    pub fn reset(&mut self) {
+        self.sm[S_BEND].target = 0.0;
+        self.sm[S_WHEEL].target = 0.0;
+        self.sm[S_LFO_OUT].target = 0.0;
+        for s in &mut self.sm {
+            s.value = s.target;
+        }
+        self.lfo = Lfo::default();
+        self.rng = Rng::new(SEED);
+        self.pedal = false;
+        self.last_pitch = 60.0;
+        self.has_last = false;
+        self.stamp = 0;
+        self.next_slot = 0;
+        for (i, v) in self.voices.iter_mut().enumerate() {
+            *v = Voice::idle(Rng::new(voice_seed(i)));
+        }
+    }
 
-    /// Size in bytes of a snapshot of this synth.
+    /// Size in bytes of a snapshot of this synth (fixed for a given configuration).
     pub fn snapshot_len(&self) -> usize {
-        16
+        self.d.snapshot_len
     }
 
-    /// Writes the complete state as plain bytes.
+    /// Writes the complete state as plain bytes (version tag, config, length, a checksum, then
+    /// every field); no allocation. Err if buf is too small. Returns the bytes written.
     pub fn snapshot_into(&self, buf: &mut [u8]) -> Result<usize, SnapshotError> {
-        let n = self.snapshot_len();
-        if buf.len() < n {
+        let len = self.snapshot_len();
+        if buf.len() < len {
             return Err(SnapshotError::BufferTooSmall {
-                needed: n,
+                needed: len,
                 got: buf.len(),
             });
         }
-        buf[..n].fill(0);
-        Ok(n)
+        let (head, body) = buf[..len].split_at_mut(HEADER);
+        // The walk takes `&mut` so that one function both reads and writes; a copy on the
+        // stack (no heap) keeps `self` untouched.
+        let mut copy = self.clone();
+        let mut w = Writer::new(body);
+        copy.visit(&mut w);
+        debug_assert_eq!(w.pos(), len - HEADER);
+        let sum = fnv1a(body);
+        head[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+        head[4..8].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+        head[8..12].copy_from_slice(&self.sample_rate.to_bits().to_le_bytes());
+        head[12..16].copy_from_slice(&(self.max_block as u32).to_le_bytes());
+        head[16..20].copy_from_slice(&((len - HEADER) as u32).to_le_bytes());
+        head[20..28].copy_from_slice(&sum.to_le_bytes());
+        Ok(len)
     }
 
-    /// The snapshot in a fresh vector.
+    /// The snapshot in a fresh vector (allocates; for use outside the audio path).
     pub fn snapshot(&self) -> Vec<u8> {
         let mut v = vec![0; self.snapshot_len()];
-        let _ = self.snapshot_into(&mut v);
+        let n = self
+            .snapshot_into(&mut v)
+            .expect("buffer sized by snapshot_len");
+        debug_assert_eq!(n, v.len());
         v
     }
 
-    /// Restores a snapshot.
+    /// Restores a snapshot taken from a synth with the same sample rate and max block, after
+    /// which rendering continues bit-identically to the synth it was taken from.
+    ///
+    /// Refuses (Err, never panic) bytes of another version, size, configuration, a bad
+    /// checksum, or field values that are out of range (NaN, voice counts beyond the polyphony,
+    /// smoothers inconsistent with their parameters). On error `self` is unchanged. No
+    /// allocation.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        if bytes.len() != self.snapshot_len() {
+        let len = self.snapshot_len();
+        let word = |i: usize| {
+            bytes
+                .get(i..i + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        if bytes.len() < HEADER {
             return Err(SnapshotError::Length {
-                expected: self.snapshot_len(),
+                expected: len,
                 got: bytes.len(),
             });
         }
+        if word(0) != Some(MAGIC) {
+            return Err(SnapshotError::Magic);
+        }
+        let version = word(4).unwrap_or(0);
+        if version != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version {
+                expected: SNAPSHOT_VERSION,
+                found: version,
+            });
+        }
+        if word(8) != Some(self.sample_rate.to_bits()) || word(12) != Some(self.max_block as u32) {
+            return Err(SnapshotError::Config);
+        }
+        if bytes.len() != len || word(16) != Some((len - HEADER) as u32) {
+            return Err(SnapshotError::Length {
+                expected: len,
+                got: bytes.len(),
+            });
+        }
+        let mut sum = [0u8; 8];
+        sum.copy_from_slice(&bytes[20..28]);
+        if u64::from_le_bytes(sum) != fnv1a(&bytes[HEADER..]) {
+            return Err(SnapshotError::Checksum);
+        }
+        let mut tmp = self.clone();
+        let mut r = Reader::new(&bytes[HEADER..]);
+        tmp.visit(&mut r);
+        r.finish()?;
+        tmp.check()?;
+        tmp.derive();
+        *self = tmp;
         Ok(())
+    }
+
+    /// Cross-field invariants a running synth always satisfies.
+    fn check(&self) -> Result<(), SnapshotError> {
+        for id in ParamId::ALL {
+            let t = self.targets[id.index()];
+            if id.sanitize(t) != Some(t) {
+                return Err(SnapshotError::Field("parameter target"));
+            }
+        }
+        // The smoothers' targets must be what the parameter targets imply.
+        let mut expect = self.clone();
+        for id in ParamId::ALL {
+            expect.retarget(id);
+        }
+        let controllers = [S_BEND, S_WHEEL, S_LFO_OUT];
+        for i in 0..N_SM {
+            if !controllers.contains(&i)
+                && expect.sm[i].target.to_bits() != self.sm[i].target.to_bits()
+            {
+                return Err(SnapshotError::Field("smoother target"));
+            }
+        }
+        if self.live_count() > self.polyphony() {
+            return Err(SnapshotError::Field("more voices than the polyphony"));
+        }
+        for v in &self.voices {
+            if v.active && v.stamp >= self.stamp {
+                return Err(SnapshotError::Field("voice stamp"));
+            }
+            if v.active && v.amp_env.stage == crate::adsr::IDLE {
+                return Err(SnapshotError::Field("active voice with idle envelope"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Visit for Synth {
+    fn visit<V: Visitor>(&mut self, v: &mut V) {
+        for id in ParamId::ALL {
+            let info = id.info();
+            v.f32(
+                &mut self.targets[id.index()],
+                info.min,
+                info.max,
+                "parameter target",
+            );
+        }
+        for (i, s) in self.sm.iter_mut().enumerate() {
+            let (lo, hi, what) = sm_range(i);
+            Ranged { s, lo, hi, what }.visit(v);
+        }
+        self.lfo.visit(v);
+        self.rng.visit(v);
+        v.bool(&mut self.pedal, "sustain pedal");
+        v.f64(&mut self.last_pitch, 0.0, 127.0, "last pitch");
+        v.bool(&mut self.has_last, "last pitch flag");
+        v.u64(&mut self.stamp);
+        v.u32(&mut self.next_slot, SLOTS as u32 - 1, "next slot");
+        for voice in &mut self.voices {
+            voice.visit(v);
+        }
     }
 }
