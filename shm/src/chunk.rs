@@ -20,7 +20,7 @@ pub const FLAG_HAS_INPUT: u32 = 2;
 ///
 /// The epoch makes the command single-use: a replacement worker replaying the same chunk has a
 /// new epoch and renders it normally.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultCommand {
     /// Which slot (0 or 1).
     pub slot: u32,
@@ -102,12 +102,7 @@ impl Default for Chunk {
             frames: 0,
             flags: 0,
             snapshot_slots: 0,
-            fault: FaultCommand {
-                slot: 0,
-                epoch: 0,
-                kind: 0,
-                arg: 0,
-            },
+            fault: FaultCommand::default(),
             params: [0.0; MAX_PARAMS],
             n_events: 0,
             events: [[0; 4]; MAX_CHUNK_EVENTS],

@@ -99,6 +99,27 @@ impl InputRing {
         self.region.dword(h::PUBLISHED).load(Ordering::Acquire)
     }
 
+    /// Frames published so far (the end frame of the last published chunk).
+    pub fn posted_frames(&self) -> u64 {
+        self.region.dword(h::POSTED_FRAMES).load(Ordering::Acquire)
+    }
+
+    /// The end frame of chunk `index`, if the ring still holds it. Plugin side (the only writer),
+    /// so what it reads is trusted.
+    pub fn chunk_end_frame(&self, index: u64) -> Option<u64> {
+        if index >= self.published() {
+            return None;
+        }
+        let base = self
+            .config
+            .slot_base((index % self.config.slot_count as u64) as usize);
+        let r = &self.region;
+        (r.dword(base + slot::INDEX).load(Ordering::Relaxed) == index).then(|| {
+            r.dword(base + slot::START_FRAME).load(Ordering::Relaxed)
+                + r.word(base + slot::FRAMES).load(Ordering::Relaxed) as u64
+        })
+    }
+
     /// The futex word workers sleep on.
     pub fn seq_word(&self) -> &AtomicU32 {
         self.region.word(h::SEQ)
