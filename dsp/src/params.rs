@@ -417,10 +417,12 @@ impl ParamId {
         }
         let info = self.info();
         let v = value.clamp(info.min, info.max);
-        Some(match info.kind {
+        let v = match info.kind {
             ParamKind::Continuous { .. } => v,
             ParamKind::Stepped | ParamKind::Choice(_) | ParamKind::Toggle => v.round(),
-        })
+        };
+        // One spelling of zero, so equal targets are equal bits (snapshots compare bits).
+        Some(if v == 0.0 { 0.0 } else { v })
     }
 }
 

@@ -427,7 +427,7 @@ impl Synth {
 
     fn note_on(&mut self, key: u8, velocity: f32) {
         let stamp = self.stamp;
-        self.stamp += 1;
+        self.stamp = self.stamp.wrapping_add(1);
         let from = if self.has_last && self.d.voice.glide < 1.0 {
             self.last_pitch
         } else {
@@ -720,7 +720,7 @@ impl Synth {
     fn check(&self) -> Result<(), SnapshotError> {
         for id in ParamId::ALL {
             let t = self.targets[id.index()];
-            if id.sanitize(t) != Some(t) {
+            if id.sanitize(t).map(f32::to_bits) != Some(t.to_bits()) {
                 return Err(SnapshotError::Field("parameter target"));
             }
         }
@@ -736,6 +736,9 @@ impl Synth {
             {
                 return Err(SnapshotError::Field("smoother target"));
             }
+        }
+        if self.stamp > u64::MAX / 2 {
+            return Err(SnapshotError::Field("note counter"));
         }
         if self.live_count() > self.polyphony() {
             return Err(SnapshotError::Field("more voices than the polyphony"));
