@@ -25,9 +25,12 @@
 //!
 //! Up to 32 voices sound at once (the Polyphony parameter, default 16). A voice that must be
 //! taken for a new note is *stolen*: it fades out over 4 ms in its own slot while the new note
-//! starts in a spare one, so stealing never cuts a waveform. There are 8 spare slots for fades,
-//! enough for 8 steals within 4 ms; only beyond that is the most-faded voice cut short. The
-//! victim is the oldest released voice if there is one, otherwise the quietest. Each slot has a
+//! starts in a spare one, so stealing never cuts a waveform. There are 32 spare slots for fades,
+//! so even a full 32-note chord replacing another fades out cleanly; only more than 32 steals
+//! within 4 ms would cut the most-faded voice short. The victim is the oldest released voice if
+//! there is one, otherwise the quietest, where a voice still in its attack counts at the peak it
+//! is heading for (else every fresh note would be the quietest and chords would steal their own
+//! notes); ties go to the oldest. Each slot has a
 //! fixed position in the stereo field (within ±40% pan), and slots are used in rotation, so
 //! successive notes spread across the stereo image deterministically.
 
@@ -45,7 +48,7 @@ use std::fmt;
 /// Most voices that may sound at once.
 pub const MAX_VOICES: usize = 32;
 /// Extra slots where stolen voices fade out.
-const FADE_SLOTS: usize = 8;
+const FADE_SLOTS: usize = MAX_VOICES;
 const SLOTS: usize = MAX_VOICES + FADE_SLOTS;
 /// Fade time of a stolen voice.
 const FADE_MS: f32 = 4.0;
@@ -297,6 +300,12 @@ impl Synth {
     /// The current target of a parameter (plain units, as clamped and rounded by `set_param`).
     pub fn param(&self, id: ParamId) -> f32 {
         self.targets[id.index()]
+    }
+
+    /// Voices sounding now, including releasing and fading ones; for a host's voice meter
+    /// and for tests (it is at most the polyphony plus the voices still fading out).
+    pub fn active_voices(&self) -> usize {
+        self.voices.iter().filter(|v| v.active).count()
     }
 
     /// Sets a parameter's target (plain units, clamped to its range, rounded for stepped kinds;

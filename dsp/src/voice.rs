@@ -117,9 +117,15 @@ impl Voice {
         self.active && !self.fading
     }
 
-    /// How loud the voice is now, for "quietest first".
+    /// How loud the voice is, for "quietest first": its level now, or for a voice still in its
+    /// attack the peak it is heading for.
     pub(crate) fn loudness(&self) -> f64 {
-        self.amp_env.level * (0.3 + 0.7 * self.vel as f64)
+        let level = if self.amp_env.stage == adsr::ATTACK {
+            1.0
+        } else {
+            self.amp_env.level
+        };
+        level * (0.3 + 0.7 * self.velocity as f64) * self.fade as f64
     }
 
     /// Starts a new note from silence, gliding from `from_pitch`.

@@ -78,9 +78,13 @@ fn snapshot_restore_into_fresh_synth_is_bit_identical() {
         assert_eq!(bytes.len(), b.snapshot_len());
         drop(b);
         let mut c = Synth::new(SR, MAX_BLOCK).unwrap();
-        c.restore(&bytes).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        c.restore(&bytes)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         // A restored synth snapshots to the same bytes.
-        assert!(c.snapshot() == bytes, "seed {seed}: restored synth snapshots differently");
+        assert!(
+            c.snapshot() == bytes,
+            "seed {seed}: restored synth snapshots differently"
+        );
         render_blocks(&mut c, &perf, &blocks, cut..blocks.len(), &mut out);
 
         assert_eq!(
@@ -88,7 +92,10 @@ fn snapshot_restore_into_fresh_synth_is_bit_identical() {
             None,
             "seed {seed}, cut after block {cut}"
         );
-        assert!(a.snapshot() == c.snapshot(), "seed {seed}: final states differ");
+        assert!(
+            a.snapshot() == c.snapshot(),
+            "seed {seed}: final states differ"
+        );
     }
 }
 
