@@ -76,7 +76,6 @@ fn snapshot_restore_into_fresh_synth_is_bit_identical() {
         render_blocks(&mut b, &perf, &blocks, 0..cut, &mut out);
         let bytes = b.snapshot();
         assert_eq!(bytes.len(), b.snapshot_len());
-        drop(b);
         let mut c = Synth::new(SR, MAX_BLOCK).unwrap();
         c.restore(&bytes)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
