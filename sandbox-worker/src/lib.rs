@@ -5,8 +5,10 @@
 //! into its own output ring until the plugin goes away. The plugin never trusts what it writes.
 #![deny(missing_docs)]
 
+pub mod escape;
 pub mod fault;
 pub mod render;
+pub mod sandbox;
 pub mod worker;
 
 pub use render::ChunkRenderer;
