@@ -10,16 +10,16 @@
 #[inline]
 pub(crate) fn exp2(x: f32) -> f32 {
     let x = x.clamp(-126.0, 126.0);
-    let n = (x + 0.5).floor();
-    let f = x - n; // -0.5..=0.5
-                   // Taylor series of e^(f ln 2), enough terms for f32 on |f| <= 0.5.
-    let p = 1.0
-        + f * (std::f32::consts::LN_2
-            + f * (0.240_226_5
-                + f * (0.055_504_11
-                    + f * (0.009_618_129
-                        + f * (0.001_333_355_8 + f * (0.000_154_035_3 + f * 0.000_015_252_73))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // Round to nearest by truncating a positive number: no libm `floor` call on baseline x86.
+    let n = (x + 128.5) as i32 - 128;
+    let f = x - n as f32; // -0.5..=0.5
+    // Degree-5 polynomial interpolating 2^f at the Chebyshev nodes of -0.5..0.5 (near-minimax,
+    // 1e-7), evaluated by Estrin's scheme for a short dependency chain.
+    let f2 = f * f;
+    let p = (1.000_000_1 + std::f32::consts::LN_2 * f)
+        + f2 * ((0.240_221_07 + 0.055_503_57 * f)
+            + f2 * (0.009_676_032 + 0.001_339_086_3 * f));
+    p * f32::from_bits(((n + 127) as u32) << 23)
 }
 
 /// `tan(pi * x)` for `x` in 0..0.5, the bilinear-transform prewarp of the filter; relative
@@ -36,16 +36,13 @@ pub(crate) fn tan_pi(x: f32) -> f32 {
 
 #[inline]
 fn tan_pi_core(x: f32) -> f32 {
+    // Taylor series to degree 7 and 8, enough for |a| <= pi/4 in f32.
     let a = std::f32::consts::PI * x;
     let a2 = a * a;
-    let s = a
-        * (1.0
-            + a2 * (-1.0 / 6.0
-                + a2 * (1.0 / 120.0 + a2 * (-1.0 / 5040.0 + a2 * (1.0 / 362_880.0)))));
-    let c = 1.0
-        + a2 * (-0.5
-            + a2 * (1.0 / 24.0
-                + a2 * (-1.0 / 720.0 + a2 * (1.0 / 40320.0 + a2 * (-1.0 / 3_628_800.0)))));
+    let a4 = a2 * a2;
+    let s = a * ((1.0 - a2 * (1.0 / 6.0)) + a4 * ((1.0 / 120.0) - a2 * (1.0 / 5040.0)));
+    let c = (1.0 - a2 * 0.5)
+        + a4 * ((1.0 / 24.0 - a2 * (1.0 / 720.0)) + a4 * (1.0 / 40320.0));
     s / c
 }
 
@@ -54,7 +51,12 @@ fn tan_pi_core(x: f32) -> f32 {
 #[inline]
 pub(crate) fn sin_2pi(t: f64) -> f32 {
     // Reduce to u in -0.25..=0.25, where sin(2 pi u) is odd and monotonic.
-    let mut u = t - t.floor() - 0.5; // sin(2 pi t) = -sin(2 pi u)
+    // Fractional part without a libm `floor` call (truncation, then fix negatives).
+    let mut fr = t - (t as i64) as f64;
+    if fr < 0.0 {
+        fr += 1.0;
+    }
+    let mut u = fr - 0.5; // sin(2 pi t) = -sin(2 pi u)
     if u > 0.25 {
         u = 0.5 - u;
     } else if u < -0.25 {

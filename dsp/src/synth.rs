@@ -528,11 +528,12 @@ impl Synth {
             let b = S_WAVES[o];
             [v(b), v(b + 1), v(b + 2), v(b + 3)]
         };
+        let pitch_mod = 2.0 * v(S_BEND) + wheel_lfo * v(S_LFO_PITCH);
         let frame = Frame {
-            pitch_mod: 2.0 * v(S_BEND) + wheel_lfo * v(S_LFO_PITCH),
+            pitch_mod,
             ratio: [
-                exp2(v(S_OSC_OFS[0]) * (1.0 / 12.0)),
-                exp2(v(S_OSC_OFS[1]) * (1.0 / 12.0)),
+                exp2((v(S_OSC_OFS[0]) + pitch_mod) * (1.0 / 12.0)),
+                exp2((v(S_OSC_OFS[1]) + pitch_mod) * (1.0 / 12.0)),
             ],
             pw: [v(S_PW[0]), v(S_PW[1])],
             waves: [waves(0), waves(1)],
@@ -721,6 +722,9 @@ impl Synth {
         r.finish()?;
         tmp.check()?;
         tmp.derive();
+        for voice in &mut tmp.voices {
+            voice.refresh();
+        }
         *self = tmp;
         Ok(())
     }

@@ -22,7 +22,7 @@ const PHASE_MAX: f64 = 1.0 - f64::EPSILON / 2.0;
 pub(crate) struct Frame {
     /// Semitones added to every note: pitch bend and LFO vibrato.
     pub(crate) pitch_mod: f32,
-    /// Frequency ratio of each oscillator to the note (octave, semitone, fine).
+    /// Frequency ratio of each oscillator to the note: octave, semitone, fine, bend and vibrato.
     pub(crate) ratio: [f32; 2],
     pub(crate) pw: [f32; 2],
     pub(crate) waves: [[f32; 4]; 2],
@@ -81,6 +81,9 @@ pub(crate) struct Voice {
     pub(crate) stamp: u64,
     /// Current pitch in semitones (gliding towards `key`).
     pitch: f64,
+    /// `2^((pitch - 69) / 12)`, recomputed whenever `pitch` changes; derived, so not in the
+    /// snapshot (restore recomputes it with the same function, hence the same bits).
+    pitch_factor: f32,
     phase: [f64; 2],
     sub_phase: f64,
     rng: Rng,
@@ -103,6 +106,7 @@ impl Voice {
             fade: 1.0,
             stamp: 0,
             pitch: 0.0,
+            pitch_factor: 0.0,
             phase: [0.0; 2],
             sub_phase: 0.0,
             rng,
@@ -146,8 +150,14 @@ impl Voice {
             sub_phase: p0 * 0.5,
             ..Voice::idle(self.rng)
         };
+        self.refresh();
         self.amp_env.trigger();
         self.filter_env.trigger();
+    }
+
+    /// Recomputes the derived pitch factor from the pitch.
+    pub(crate) fn refresh(&mut self) {
+        self.pitch_factor = exp2((self.pitch as f32 - 69.0) * (1.0 / 12.0));
     }
 
     /// Plays the same key again without resetting anything that would click.
@@ -195,6 +205,7 @@ impl Voice {
             } else {
                 self.pitch += d * c.glide;
             }
+            self.refresh();
         }
         if self.vel != self.velocity {
             let d = self.velocity - self.vel;
@@ -205,7 +216,7 @@ impl Voice {
             };
         }
         let semis = self.pitch as f32 + f.pitch_mod;
-        let base = c.a4_dt * exp2((semis - 69.0) * (1.0 / 12.0));
+        let base = c.a4_dt * self.pitch_factor;
 
         // Oscillators, sub, noise, input.
         let dt1 = ((base * f.ratio[0]) as f64).min(vco::MAX_DT);
