@@ -1,4 +1,4 @@
-//! Renders an 8-second demo phrase to a WAV file: a pad playing Am-F-C-G with a slow filter
+//! Renders an 8.5-second demo phrase to a WAV file: a pad playing Am-F-C-G with a slow filter
 //! sweep and mod-wheel vibrato, over a gliding pulse-and-sub bass line.
 //!
 //! ```text
@@ -13,7 +13,7 @@ use std::io::Write;
 
 const SR: f32 = 48_000.0;
 const BLOCK: usize = 512;
-const SECONDS: f32 = 8.0;
+const SECONDS: f32 = 8.5;
 /// 120 BPM: one beat is half a second.
 const BEAT: f32 = 0.5;
 

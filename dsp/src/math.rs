@@ -13,12 +13,11 @@ pub(crate) fn exp2(x: f32) -> f32 {
     // Round to nearest by truncating a positive number: no libm `floor` call on baseline x86.
     let n = (x + 128.5) as i32 - 128;
     let f = x - n as f32; // -0.5..=0.5
-    // Degree-5 polynomial interpolating 2^f at the Chebyshev nodes of -0.5..0.5 (near-minimax,
-    // 1e-7), evaluated by Estrin's scheme for a short dependency chain.
+                          // Degree-5 polynomial interpolating 2^f at the Chebyshev nodes of -0.5..0.5 (near-minimax,
+                          // 1e-7), evaluated by Estrin's scheme for a short dependency chain.
     let f2 = f * f;
     let p = (1.000_000_1 + std::f32::consts::LN_2 * f)
-        + f2 * ((0.240_221_07 + 0.055_503_57 * f)
-            + f2 * (0.009_676_032 + 0.001_339_086_3 * f));
+        + f2 * ((0.240_221_07 + 0.055_503_57 * f) + f2 * (0.009_676_032 + 0.001_339_086_3 * f));
     p * f32::from_bits(((n + 127) as u32) << 23)
 }
 
@@ -41,8 +40,7 @@ fn tan_pi_core(x: f32) -> f32 {
     let a2 = a * a;
     let a4 = a2 * a2;
     let s = a * ((1.0 - a2 * (1.0 / 6.0)) + a4 * ((1.0 / 120.0) - a2 * (1.0 / 5040.0)));
-    let c = (1.0 - a2 * 0.5)
-        + a4 * ((1.0 / 24.0 - a2 * (1.0 / 720.0)) + a4 * (1.0 / 40320.0));
+    let c = (1.0 - a2 * 0.5) + a4 * ((1.0 / 24.0 - a2 * (1.0 / 720.0)) + a4 * (1.0 / 40320.0));
     s / c
 }
 

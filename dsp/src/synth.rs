@@ -199,6 +199,26 @@ struct Derived {
 
 /// The whole instrument: a plain value with no heap parts, so it can be cloned without
 /// allocating (restore uses that to validate into a scratch copy).
+///
+/// ```
+/// use dsp::{Event, EventKind, ParamId, Synth};
+///
+/// let mut synth = Synth::new(48_000.0, 256)?;
+/// synth.set_param(ParamId::Cutoff, 1200.0);
+/// let events = [Event { offset: 10, kind: EventKind::NoteOn { key: 60, velocity: 0.8 } }];
+/// let (mut l, mut r) = (vec![0.0; 256], vec![0.0; 256]);
+/// synth.render(&events, None, [&mut l, &mut r]);
+///
+/// // Carry the state over to another instance: it continues bit for bit.
+/// let bytes = synth.snapshot();
+/// let mut other = Synth::new(48_000.0, 256)?;
+/// other.restore(&bytes)?;
+/// let (mut l2, mut r2) = (vec![0.0; 256], vec![0.0; 256]);
+/// synth.render(&[], None, [&mut l, &mut r]);
+/// other.render(&[], None, [&mut l2, &mut r2]);
+/// assert_eq!(l, l2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Synth {
     sample_rate: f32,
@@ -309,8 +329,11 @@ impl Synth {
     }
 
     /// Sets a parameter's target (plain units, clamped to its range, rounded for stepped kinds;
-    /// NaN is ignored). Continuous parameters glide there over a few milliseconds inside the DSP,
-    /// so automation never zips; stepped ones take effect at once.
+    /// NaN is ignored). No parameter jumps the sound, so automation never zips: levels,
+    /// frequencies and tunings (octave and semitone included) glide there over a few
+    /// milliseconds, waveform and filter-mode choices crossfade, and envelope times, glide time,
+    /// LFO waveform (its output is smoothed) and polyphony (excess voices fade) take effect at
+    /// once.
     ///
     /// Cheap and idempotent: setting the value a parameter already has changes nothing, so the
     /// worker may call it for every parameter at the start of every chunk.
@@ -553,7 +576,7 @@ impl Synth {
         (frame, v(S_GAIN), v(S_BYPASS))
     }
 
-    /// Renders out[0].len() frames (== out[1].len(), <= max_block; panics only on that
+    /// Renders `out[0].len()` frames (== `out[1].len()`, <= `max_block`; panics only on that
     /// programmer error). `events` sorted by offset, each offset < frames (events with
     /// out-of-range offsets or invalid fields are ignored, never panic; an event whose offset is
     /// below an earlier one's is applied at the earlier offset). `input` is an optional stereo
@@ -637,6 +660,12 @@ impl Synth {
 
     /// Writes the complete state as plain bytes (version tag, config, length, a checksum, then
     /// every field); no allocation. Err if buf is too small. Returns the bytes written.
+    ///
+    /// Layout, all little-endian: a 28-byte header (`b"TDSP"`, format version `u32`, sample
+    /// rate as `f32` bits, max block `u32`, payload length `u32`, FNV-1a-64 of the payload
+    /// `u64`), then the payload: every field of the state in a fixed order, floats as their
+    /// bits, booleans as one byte. The checksum catches torn or damaged copies; restore still
+    /// checks every field, so a matching checksum is never what makes bytes safe.
     pub fn snapshot_into(&self, buf: &mut [u8]) -> Result<usize, SnapshotError> {
         let len = self.snapshot_len();
         if buf.len() < len {

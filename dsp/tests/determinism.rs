@@ -61,7 +61,7 @@ fn set_param_every_block_is_idempotent() {
 fn snapshot_restore_into_fresh_synth_is_bit_identical() {
     // Many seeds, each a random performance cut into random blocks, snapshotted after a
     // random block and continued in a fresh instance.
-    for seed in 0..40 {
+    for seed in 0..100 {
         let mut rng = TestRng::new(1000 + seed);
         let frames = 6000;
         let perf = random_performance(&mut rng, frames, 40);
