@@ -317,11 +317,13 @@ impl Supervisor {
         if hung {
             return self.evict(slot, EvictReason::Hang, now);
         }
+        let w = self.workers[slot].as_ref().expect("checked above");
         let twin_live = self.workers[1 - slot].as_ref().is_some_and(|t| t.verified);
         let caught_up = progress.chunks_done >= bounds.posted_chunks;
-        if !self.workers[slot].as_ref().expect("checked above").verified && !twin_live && caught_up
-        {
-            // Alone: there is nobody to compare with, so catching up is the proof we can get.
+        let nothing_to_compare = w.floor_chunks >= bounds.posted_chunks;
+        if !w.verified && caught_up && (!twin_live || nothing_to_compare) {
+            // Alone, or started from a verified checkpoint with no chunk rendered since: this
+            // is the proof we can get now. The digest comparison keeps policing it afterwards.
             self.verify(slot, now);
         }
     }
@@ -542,9 +544,8 @@ impl Supervisor {
             progress: None,
             behind_since: Some(now),
         });
-        if self.digest_cursor < floor_chunks {
-            self.digest_cursor = floor_chunks;
-        }
+        // Compare the newcomer from its first chunk on, even where its twin was checked before.
+        self.digest_cursor = floor_chunks;
         self.emit(EngineEvent::WorkerSpawned {
             slot,
             epoch,

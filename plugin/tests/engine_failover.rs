@@ -1,0 +1,305 @@
+//! Real faults in real worker processes: the output stays equal to the in-process reference.
+//!
+//! Bits are compared with no realtime deadline to miss (offline mode, or a deadline far above
+//! the block period), so these tests hold on a loaded machine; timing is the benchmark's job.
+
+mod common;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use shm::FaultKind;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tandem::engine::{Engine, EngineEvent, ProcessMode, Tuning};
+
+const N: usize = 256;
+
+fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig).expect("kill");
+}
+
+/// Waits until the engine has seen at least `failures` worker failures and is back to two
+/// verified workers (sleeping only: the stream the reference sees is not touched).
+fn settle(engine: &Engine, failures: u64) {
+    for _ in 0..20_000 {
+        if engine.stats().failures.load(Ordering::Relaxed) >= failures && engine.in_lockstep() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!(
+        "engine did not return to lockstep: {:#?}",
+        engine.drain_log()
+    );
+}
+
+/// Runs `trials` faults, one every few blocks, each made by `fault` on the serving worker, and
+/// checks the whole output against the reference. With `kills`, each fault must cost a worker
+/// (and the next fault waits until it has been replaced).
+fn trials(
+    mode: ProcessMode,
+    latency: u32,
+    trials: usize,
+    kills: bool,
+    fault: impl Fn(&Engine, u64),
+) {
+    let mut engine = engine(mode, N, latency);
+    settle(&engine, 0);
+    let per_fault = kills as u64;
+    let mut rng = Rng(0x5eed ^ latency as u64);
+    let mut next_fault = 8;
+    let mut done = 0;
+    let blocks = 8 + trials * 12;
+    let (got, want) = render_both(&mut engine, 11, N, blocks, latency, |engine, b| {
+        if b == next_fault && done < trials {
+            settle(engine, per_fault * done as u64);
+            fault(engine, rng.next());
+            done += 1;
+            next_fault = b + 4 + rng.below(8) as usize;
+        }
+    });
+    assert_eq!(done, trials, "every fault ran");
+    settle(&engine, per_fault * trials as u64);
+    let events = engine.drain_events();
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert!(peak(&want) > 0.01);
+    assert_eq!(
+        differing(&got, &want),
+        0,
+        "output differs from the reference; log: {log:#?}"
+    );
+    drop(engine);
+    for pid in spawned_pids(&events) {
+        assert!(!is_alive(pid), "worker {pid} outlived its engine");
+    }
+}
+
+/// Every worker pid an engine started.
+fn spawned_pids(events: &[EngineEvent]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkerSpawned { pid, .. } => Some(*pid),
+            _ => None,
+        })
+        .collect()
+}
+
+/// True if `pid` exists, zombie or not (a reaped child is gone from /proc).
+fn is_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// SIGKILL the serving worker, either between blocks or from another thread while the next
+/// blocks are rendering.
+fn sigkill_serving(engine: &Engine, r: u64) {
+    let pid = engine
+        .worker_pid(engine.serving_slot())
+        .expect("serving worker");
+    if r % 2 == 0 {
+        signal(pid, Signal::SIGKILL);
+    } else {
+        let delay = Duration::from_micros(r % 2000);
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            signal(pid, Signal::SIGKILL);
+        });
+    }
+}
+
+#[test]
+fn sigkill_at_zero_latency() {
+    trials(ProcessMode::Realtime, 0, 20, true, sigkill_serving);
+}
+
+#[test]
+fn sigkill_at_one_block_latency() {
+    trials(ProcessMode::Realtime, N as u32, 20, true, sigkill_serving);
+}
+
+fn inject(kind: FaultKind) -> impl Fn(&Engine, u64) {
+    move |engine, _| engine.inject_fault(engine.serving_slot(), kind as u32, 0)
+}
+
+#[test]
+fn segv_abort_panic_exit() {
+    for kind in [
+        FaultKind::Segv,
+        FaultKind::Abort,
+        FaultKind::Panic,
+        FaultKind::Exit0,
+    ] {
+        trials(ProcessMode::Realtime, 0, 3, true, inject(kind));
+    }
+}
+
+#[test]
+fn hangs_are_evicted() {
+    trials(
+        ProcessMode::Realtime,
+        N as u32,
+        3,
+        true,
+        inject(FaultKind::InfiniteLoop),
+    );
+    trials(ProcessMode::Realtime, 0, 3, true, |engine, _| {
+        signal(
+            engine.worker_pid(engine.serving_slot()).unwrap(),
+            Signal::SIGSTOP,
+        )
+    });
+}
+
+#[test]
+fn rogue_rings_are_evicted() {
+    trials(
+        ProcessMode::Realtime,
+        0,
+        3,
+        true,
+        inject(FaultKind::BadFields),
+    );
+    trials(
+        ProcessMode::Realtime,
+        N as u32,
+        3,
+        true,
+        inject(FaultKind::NaN),
+    );
+}
+
+#[test]
+fn both_killed_at_once_in_offline_mode_is_still_exact() {
+    // Offline waits for the rebuild from the last checkpoint: nothing is lost.
+    trials(ProcessMode::Offline, 0, 3, true, |engine, _| {
+        for pid in engine.worker_pids() {
+            signal(pid, Signal::SIGKILL);
+        }
+    });
+}
+
+#[test]
+fn offline_waits_for_stopped_workers() {
+    trials(ProcessMode::Offline, N as u32, 2, false, |engine, r| {
+        let pids = engine.worker_pids();
+        let stop = if r % 2 == 0 {
+            pids.clone()
+        } else {
+            vec![pids[0]]
+        };
+        for &pid in &stop {
+            signal(pid, Signal::SIGSTOP);
+        }
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            for pid in stop {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+            }
+        });
+    });
+}
+
+/// Realtime with a deadline: both workers killed at once. The host keeps getting finite audio,
+/// the gap (if the rebuild misses the deadline) is a fade, and every block that was not filled
+/// by the fallback equals the reference.
+#[test]
+fn both_killed_at_once_in_realtime_fades_and_recovers() {
+    let tuning = Tuning {
+        deadline_fraction: 0.8,
+        ..patient()
+    };
+    let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, 0), tuning).unwrap();
+    settle(&engine, 0);
+    let mut reference = tandem::engine::ReferenceEngine::new(SR, N, 0).unwrap();
+    let mut phrase = Phrase::new(3);
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    let (mut wl, mut wr) = (vec![0.0; N], vec![0.0; N]);
+    let mut fallback_blocks = 0;
+    let mut exact_after_recovery = 0;
+    for b in 0..600 {
+        if b == 100 {
+            for pid in engine.worker_pids() {
+                signal(pid, Signal::SIGKILL);
+            }
+        }
+        let (events, params) = phrase.block(N);
+        let report = engine.process(events, params, None, [&mut l, &mut r]);
+        reference.process(events, params, None, [&mut wl, &mut wr]);
+        assert!(l.iter().chain(&r).all(|s| s.is_finite() && s.abs() <= 16.0));
+        let served = N - report.fallback_frames as usize;
+        assert_eq!(differing(&l[..served], &wl[..served]), 0, "block {b}");
+        if report.fallback_frames > 0 {
+            fallback_blocks += 1;
+            // The fallback never grows: a fade from the last good sample towards silence.
+            for ch in [&l, &r] {
+                for w in ch[served.max(1) - 1..].windows(2) {
+                    assert!(w[1].abs() <= w[0].abs(), "fallback must fade, block {b}");
+                }
+            }
+        } else if b > 100 && engine.in_lockstep() {
+            exact_after_recovery += 1;
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
+    eprintln!(
+        "{fallback_blocks} fallback blocks; log: {:#?}",
+        engine.drain_log()
+    );
+    assert!(
+        exact_after_recovery > 100,
+        "recovered to two workers and exact output"
+    );
+}
+
+/// A worker pair stopped past the deadline yields a declicked fallback, counted as xruns, and
+/// the stream is exact again once a worker answers.
+#[test]
+fn realtime_deadline_fallback_and_recovery() {
+    let tuning = Tuning {
+        deadline_fraction: 20.0,
+        hang_timeout: Duration::from_secs(30),
+        ..patient()
+    };
+    let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, 0), tuning).unwrap();
+    settle(&engine, 0);
+    let mut reference = tandem::engine::ReferenceEngine::new(SR, N, 0).unwrap();
+    let mut phrase = Phrase::new(5);
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    let (mut wl, mut wr) = (vec![0.0; N], vec![0.0; N]);
+    let mut pids = Vec::new();
+    let mut fallback_frames = 0;
+    for b in 0..300 {
+        if b == 100 {
+            pids = engine.worker_pids();
+            assert_eq!(pids.len(), 2, "{:#?}", engine.drain_log());
+            pids.iter().for_each(|&p| signal(p, Signal::SIGSTOP));
+        }
+        if b == 103 {
+            pids.iter().for_each(|&p| signal(p, Signal::SIGCONT));
+        }
+        let (events, params) = phrase.block(N);
+        let report = engine.process(events, params, None, [&mut l, &mut r]);
+        reference.process(events, params, None, [&mut wl, &mut wr]);
+        assert!(l.iter().chain(&r).all(|s| s.is_finite()));
+        fallback_frames += report.fallback_frames;
+        if (100..103).contains(&b) {
+            assert_eq!(
+                report.fallback_frames as usize, N,
+                "stopped workers cannot answer"
+            );
+        } else if b >= 110 {
+            assert_eq!(report.fallback_frames, 0, "block {b}");
+            assert_eq!(
+                differing(&l, &wl) + differing(&r, &wr),
+                0,
+                "block {b} exact again"
+            );
+        }
+    }
+    let counted = engine
+        .stats()
+        .xrun_frames
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(counted, fallback_frames as u64);
+    assert!(counted >= 3 * N as u64);
+}
