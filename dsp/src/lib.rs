@@ -1,6 +1,6 @@
 //! Tandem's synth: a deterministic polyphonic VCO/VCF/ADSR engine with bit-exact snapshots.
 //!
-//! Each voice is two band-limited oscillators (`vco`: PolyBLEP/PolyBLAMP) plus a sub
+//! Each voice is two band-limited oscillators (`vco`: four-point PolyBLEP/PolyBLAMP) plus a sub
 //! oscillator, noise and the optional input, through a resonant zero-delay-feedback
 //! state-variable filter (`vcf`) and an amplifier, each shaped by an exponential ADSR
 //! (`adsr`) and modulated by a shared LFO (`lfo`). [`Synth`] owns the voices, applies

@@ -1,11 +1,13 @@
-//! Band-limited oscillators by PolyBLEP and PolyBLAMP (Välimäki et al.).
+//! Band-limited oscillators by PolyBLEP and PolyBLAMP (Välimäki et al.), four-point form.
 //!
 //! Each waveform is computed naively from a phase in 0..1 and then corrected around its
-//! discontinuities with a two-sample polynomial residual: a BLEP (band-limited step) for the
-//! jumps of the saw, pulse and sub square, a BLAMP (band-limited ramp) for the corners of the
-//! triangle. This removes most of the aliasing at the cost of a few multiplications, with no
-//! tables and no oversampling, and it stays correct while the frequency changes every sample.
-//! Phases are `f64` so that very low notes at very high sample rates keep their pitch.
+//! discontinuities with a polynomial residual spanning two samples on each side: a BLEP
+//! (band-limited step) for the jumps of the saw, pulse and sub square, a BLAMP (band-limited
+//! ramp) for the corners of the triangle. The residuals are the integrated cubic B-spline
+//! (BLEP) and its integral (BLAMP), whose spectrum falls as sinc^4: about 9 dB less aliasing
+//! than the common two-point PolyBLEP for a slight softening of the top octave, with no tables,
+//! no oversampling and no latency, and correct while the frequency changes every sample. Phases
+//! are `f64` so that very low notes at very high sample rates keep their pitch.
 
 use crate::math::sin_2pi;
 
@@ -18,32 +20,80 @@ pub(crate) const SINE: usize = 3;
 /// Highest phase increment allowed (0.45 of the sample rate); BLEP corrections assume < 0.5.
 pub(crate) const MAX_DT: f64 = 0.45;
 
-/// Residual of a unit upward step at phase 0, `t` the phase, `dt` the increment per sample.
+/// Residual of a unit upward step `d` samples after it (`d` in -2..2): the integrated cubic
+/// B-spline minus the step, piece by piece in `u`, the position within each sample interval.
+#[inline]
+fn blep_poly(d: f64) -> f64 {
+    if d >= 0.0 {
+        if d < 1.0 {
+            let u = d;
+            -0.5 + u * (2.0 / 3.0) + u * u * u * (-1.0 / 3.0 + u * (1.0 / 8.0))
+        } else {
+            let w = 2.0 - d; // (1 - u)
+            let w2 = w * w;
+            -w2 * w2 * (1.0 / 24.0)
+        }
+    } else if d >= -1.0 {
+        let u = d + 1.0;
+        1.0 / 24.0 + u * (1.0 / 6.0 + u * (1.0 / 4.0 + u * (1.0 / 6.0 - u * (1.0 / 8.0))))
+    } else {
+        let u = d + 2.0;
+        let u2 = u * u;
+        u2 * u2 * (1.0 / 24.0)
+    }
+}
+
+/// Residual of a unit change of slope (per sample) `d` samples after it: the integral of
+/// [`blep_poly`].
+#[inline]
+fn blamp_poly(d: f64) -> f64 {
+    if d >= 0.0 {
+        if d < 1.0 {
+            let u = d;
+            7.0 / 30.0 + u * (-0.5 + u * (1.0 / 3.0 + u * u * (-1.0 / 12.0 + u * (1.0 / 40.0))))
+        } else {
+            let w = 2.0 - d;
+            let w2 = w * w;
+            w2 * w2 * w * (1.0 / 120.0)
+        }
+    } else if d >= -1.0 {
+        let u = d + 1.0;
+        1.0 / 120.0
+            + u * (1.0 / 24.0
+                + u * (1.0 / 12.0 + u * (1.0 / 12.0 + u * (1.0 / 24.0 - u * (1.0 / 40.0)))))
+    } else {
+        let u = d + 2.0;
+        let u2 = u * u;
+        u2 * u2 * u * (1.0 / 120.0)
+    }
+}
+
+/// Residual of a unit upward step at phase 0, `t` the phase, `dt` the increment per sample:
+/// the sum over the discontinuity just passed and the one coming (both within two samples
+/// when `dt` > 1/4).
 #[inline]
 pub(crate) fn blep(t: f64, dt: f64) -> f64 {
-    if t < dt {
-        let d = t / dt;
-        -0.5 * (1.0 - d) * (1.0 - d)
-    } else if t > 1.0 - dt {
-        let d = (t - 1.0) / dt;
-        0.5 * (1.0 + d) * (1.0 + d)
-    } else {
-        0.0
+    let mut r = 0.0;
+    if t < 2.0 * dt {
+        r += blep_poly(t / dt);
     }
+    if t > 1.0 - 2.0 * dt {
+        r += blep_poly((t - 1.0) / dt);
+    }
+    r
 }
 
 /// Residual of a unit change of slope (per sample) at phase 0.
 #[inline]
 pub(crate) fn blamp(t: f64, dt: f64) -> f64 {
-    if t < dt {
-        let d = 1.0 - t / dt;
-        d * d * d * (1.0 / 6.0)
-    } else if t > 1.0 - dt {
-        let d = 1.0 + (t - 1.0) / dt;
-        d * d * d * (1.0 / 6.0)
-    } else {
-        0.0
+    let mut r = 0.0;
+    if t < 2.0 * dt {
+        r += blamp_poly(t / dt);
     }
+    if t > 1.0 - 2.0 * dt {
+        r += blamp_poly((t - 1.0) / dt);
+    }
+    r
 }
 
 #[inline]
@@ -177,12 +227,21 @@ pub(crate) mod tests {
         let naive = alias_db(|t, _| 2.0 * t - 1.0, f0, sr, n);
         let blep = alias_db(saw, f0, sr, n);
         eprintln!("aliased/harmonic power at 5 kHz: naive {naive:.1} dB, PolyBLEP {blep:.1} dB");
-        assert!(naive > -25.0, "naive saw should alias badly: {naive:.1} dB");
+        assert!(naive > -10.0, "naive saw should alias badly: {naive:.1} dB");
         assert!(
-            blep < naive - 12.0,
+            blep < naive - 20.0,
             "PolyBLEP {blep:.1} dB vs naive {naive:.1} dB"
         );
-        assert!(blep < -20.0, "PolyBLEP aliasing {blep:.1} dB");
+        assert!(blep < -30.0, "PolyBLEP aliasing {blep:.1} dB");
+        // At 1.1 kHz (110 periods in the window; aliases miss the harmonics) the correction
+        // gains more, since the aliasing harmonics lie where the BLEP's roll-off is steep.
+        let naive = alias_db(|t, _| 2.0 * t - 1.0, 1100.0, sr, n);
+        let blep = alias_db(saw, 1100.0, sr, n);
+        eprintln!("aliased/harmonic power at 1.1 kHz: naive {naive:.1} dB, PolyBLEP {blep:.1} dB");
+        assert!(
+            blep < naive - 20.0 && blep < -40.0,
+            "{blep:.1} dB vs naive {naive:.1} dB"
+        );
     }
 
     #[test]
@@ -193,8 +252,14 @@ pub(crate) mod tests {
         let naive_tri = alias_db(|t, _| triangle(t, 0.0), f0, sr, n);
         let tri = alias_db(triangle, f0, sr, n);
         eprintln!("pulse: naive {naive_sq:.1} dB, BLEP {sq:.1} dB; triangle: naive {naive_tri:.1} dB, BLAMP {tri:.1} dB");
-        assert!(sq < naive_sq - 10.0);
-        assert!(tri < naive_tri - 10.0);
+        assert!(
+            sq < naive_sq - 18.0,
+            "pulse {sq:.1} dB vs naive {naive_sq:.1} dB"
+        );
+        assert!(
+            tri < naive_tri - 18.0,
+            "triangle {tri:.1} dB vs naive {naive_tri:.1} dB"
+        );
     }
 
     #[test]
