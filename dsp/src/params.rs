@@ -76,11 +76,14 @@ pub enum ParamId {
     Glide,
     /// Number of voices that may sound at once.
     Polyphony,
-    /// Level of the stereo input mixed into every voice before its filter.
+    /// Level of the stereo input (summed to mono) fed into every sounding voice before its
+    /// filter: the keyboard plays the input through the filter and amplifier, as on a
+    /// Minimoog's external input, so it is silent while no note sounds.
     InputLevel,
-    /// Output gain.
+    /// Output gain in dB.
     MasterGain,
-    /// Crossfades the output to the dry input.
+    /// Crossfades (over about 10 ms) from the synth's output to the dry stereo input, or to
+    /// silence when there is none; the voices keep running so switching back is seamless.
     Bypass,
 }
 
