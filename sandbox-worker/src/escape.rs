@@ -87,7 +87,8 @@ pub struct EscapeContext {
     pub input_fd: RawFd,
     /// This worker's output region's memfd (fd 4).
     pub output_fd: RawFd,
-    /// The plugin's process id, as the worker saw it at start (before the sandbox).
+    /// The plugin's process id, as the worker saw it before the sandbox
+    /// ([`crate::sandbox::parent_pid`]; `getppid` is not on the allowlist).
     pub parent_pid: i32,
 }
 

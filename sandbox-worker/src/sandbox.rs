@@ -30,6 +30,23 @@
 //! [`enter`] must run while the process is single-threaded: no-new-privs, the death signal and the
 //! Landlock domain are per-thread attributes, and a thread that existed before would keep none of
 //! them. It refuses to run otherwise.
+//!
+//! How the worker calls it, after mapping its rings and before its first chunk (one `write` per
+//! log line, so two workers sharing the DAW's stderr do not interleave mid-line):
+//!
+//! ```ignore
+//! use std::io::Write;
+//! let handed = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT];
+//! match sandbox::enter(&handed, &[input.span(), output.span()]) {
+//!     Ok(report) => {
+//!         let _ = std::io::stderr().write_all(format!("tandem-worker: {report}\n").as_bytes());
+//!     }
+//!     Err(e) => {
+//!         eprintln!("tandem-worker: {e}");
+//!         return EXIT_SANDBOX; // never render unsandboxed
+//!     }
+//! }
+//! ```
 
 mod fds;
 mod limits;
@@ -40,6 +57,7 @@ mod seccomp;
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use lsm::LandlockState;
@@ -48,8 +66,10 @@ pub use seccomp::{allowlist, Allowed, ArgFilter};
 /// Address-space headroom above what the worker has mapped when it enters the sandbox.
 ///
 /// The render loop does not allocate; this is for the allocator's bookkeeping, the stack's growth
-/// and a panic's message. See [`Options::memory_headroom`] and SECURITY.md for the measurement.
-pub const DEFAULT_MEMORY_HEADROOM: u64 = 64 << 20;
+/// and a panic's message. Measured: a live worker's `VmPeak` equals its `VmSize` at entry (about
+/// 7 MiB, regions included), so it never grows at all; 16 MiB leaves ample room and still stops
+/// a runaway allocation early. See SECURITY.md.
+pub const DEFAULT_MEMORY_HEADROOM: u64 = 16 << 20;
 
 /// `SCHED_FIFO` priority asked for. Low on purpose: the worker must never preempt the host's own
 /// audio thread (usually `SCHED_FIFO` at a higher priority), which waits for it anyway.
@@ -179,6 +199,14 @@ impl SandboxError {
     }
 }
 
+/// The parent's pid as [`enter`] saw it, before the sandbox took `getppid` away (0 before
+/// [`enter`] ran). The escape attempts aim at it.
+pub fn parent_pid() -> i32 {
+    PARENT_PID.load(Ordering::Relaxed)
+}
+
+static PARENT_PID: AtomicI32 = AtomicI32::new(0);
+
 /// Enters the sandbox with the worker's real configuration ([`Options::default`]).
 ///
 /// `handed_fds` are the fds the worker was given and keeps (0, 1 and 2 are always kept);
@@ -223,6 +251,7 @@ pub fn enter_with(
     if parent_after != parent_before || fds::any_hung_up(&pipes) {
         return Err(SandboxError::ParentGone);
     }
+    PARENT_PID.store(parent_after, Ordering::Relaxed);
 
     // A panic's backtrace needs the file system (getcwd, the binary's symbols), which the
     // worker is about to lose: with RUST_BACKTRACE set, a panic would end as SIGSYS instead of a
