@@ -56,8 +56,6 @@ pub struct Tandem {
     has_input: bool,
     /// Whether we already asked the host to restart for a changed latency setting.
     latency_change_requested: bool,
-    /// Frames the engine filled with its fallback since activation (realtime xruns).
-    fallback_frames: u64,
     /// Events dropped because a block had more than [`MAX_EVENTS`].
     dropped_events: u64,
 }
@@ -73,7 +71,6 @@ impl Default for Tandem {
             input: [Vec::new(), Vec::new()],
             has_input: false,
             latency_change_requested: false,
-            fallback_frames: 0,
             dropped_events: 0,
         }
     }
@@ -88,19 +85,12 @@ impl Tandem {
             .unwrap_or_default()
     }
 
-    /// Logs what the engine has to say (failovers, rebuilds) and our own counters. Main thread.
+    /// Main thread housekeeping: the engine's supervisor already logged each failover and
+    /// rebuild as it happened, so its event queue (kept for tests and the demo) is only emptied
+    /// here to keep it from growing; our own counter is reported.
     fn flush_log(&mut self) {
         if let Some(engine) = &self.engine {
-            for line in engine.drain_log() {
-                log::info!("{line}");
-            }
-        }
-        if self.fallback_frames > 0 {
-            log::warn!(
-                "Tandem: {} frames were late and faded out (realtime xruns)",
-                self.fallback_frames
-            );
-            self.fallback_frames = 0;
+            engine.drain_events();
         }
         if self.dropped_events > 0 {
             log::warn!(
@@ -324,13 +314,13 @@ impl Plugin for Tandem {
             let input = self
                 .has_input
                 .then(|| [&self.input[0][start..end], &self.input[1][start..end]]);
-            let report = engine.process(
+            // Late frames (realtime xruns) are reported by the engine's supervisor.
+            let _report = engine.process(
                 events,
                 &self.targets,
                 input,
                 [&mut left[start..end], &mut right[start..end]],
             );
-            self.fallback_frames += u64::from(report.fallback_frames);
             start = end;
         }
         // The synth has release tails and our output lags its input by `L`: never let the host

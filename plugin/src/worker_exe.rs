@@ -30,6 +30,10 @@ static EMBEDDED: &[u8] = include_bytes!(env!(
      `cargo xtask bundle` sets it"
 ));
 
+/// The lowest descriptor number the embedded worker's memfd may use (see `sealed_memfd`).
+#[cfg(feature = "embed-worker")]
+const EMBEDDED_FD_FLOOR: std::os::fd::RawFd = 64;
+
 /// The path the engine should execute for a worker, or why there is none.
 ///
 /// With `embed-worker` this is a `/proc/self/fd/N` path to a sealed memfd that lives for the rest
@@ -53,7 +57,7 @@ pub fn worker_path() -> Result<PathBuf, String> {
 fn sealed_memfd(image: &[u8]) -> Result<PathBuf, String> {
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};
     use std::io::Write;
-    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
     let create = |flags: libc::c_uint| {
         // SAFETY: the name is a NUL-terminated C string literal; memfd_create only reads it.
@@ -85,7 +89,16 @@ fn sealed_memfd(image: &[u8]) -> Result<PathBuf, String> {
         ),
     )
     .map_err(|e| format!("sealing the embedded worker's memfd failed: {e}"))?;
-    let raw = file.into_raw_fd();
+    // The engine's spawner dup2()s the worker's own descriptors onto 3..=6 in the child before
+    // exec. In a fresh process the memfd would be one of those numbers and get replaced by a
+    // shared-memory fd before execve opens /proc/self/fd/N, so move it well above them.
+    let high = fcntl(
+        file.as_raw_fd(),
+        FcntlArg::F_DUPFD_CLOEXEC(EMBEDDED_FD_FLOOR),
+    )
+    .map_err(|e| format!("moving the embedded worker's memfd failed: {e}"))?;
+    drop(file);
+    let raw = high;
     log::debug!(
         "Tandem: embedded worker ({} bytes) in /proc/self/fd/{raw}",
         image.len()
@@ -150,6 +163,11 @@ mod tests {
     #[test]
     fn embedded_worker_is_sealed_and_executable_path() {
         let path = worker_path().unwrap();
+        let fd: i32 = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        assert!(
+            fd >= EMBEDDED_FD_FLOOR,
+            "fd {fd} may collide with the spawner's 3..=6"
+        );
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.len(), EMBEDDED.len() as u64);
         let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
