@@ -38,6 +38,9 @@ use crate::worker_exe;
 
 pub use midi::{bend_from_normalized, MAX_EVENTS};
 
+/// The largest block the engine accepts per call (its `EngineConfig::max_block` limit).
+pub const ENGINE_MAX_BLOCK: usize = 8192;
+
 /// The Tandem instrument.
 pub struct Tandem {
     params: Arc<TandemParams>,
@@ -175,7 +178,8 @@ impl Plugin for Tandem {
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
         self.flush_log();
-        let max_block = buffer_config.max_buffer_size as usize;
+        // Larger host blocks are fed to the engine in pieces (see `process`).
+        let max_block = (buffer_config.max_buffer_size as usize).min(ENGINE_MAX_BLOCK);
         if max_block == 0 {
             log::error!("Tandem: the host offers a largest block of 0 frames; not activating");
             return false;
@@ -190,7 +194,7 @@ impl Plugin for Tandem {
         let config = EngineConfig {
             sample_rate: buffer_config.sample_rate,
             max_block,
-            latency: self.params.latency_frames(buffer_config.max_buffer_size),
+            latency: self.params.latency_frames(max_block as u32),
             mode: engine_mode(buffer_config.process_mode),
             worker_path,
         };
@@ -268,12 +272,13 @@ impl Plugin for Tandem {
             return ProcessStatus::KeepAlive;
         };
 
-        // A changed latency setting takes effect at the next activation; nice-plug asks the
-        // host for that restart when the reported latency changes.
+        // A changed latency setting takes effect at the next activation, so ask the host for
+        // one (thread-safe in both formats). The new latency is reported from `activate`, the
+        // only place CLAP allows it to change.
         let max_block = engine.config().max_block;
         let wanted = self.params.latency_frames(max_block as u32);
         if wanted != engine.config().latency && !self.latency_change_requested {
-            context.set_latency_samples(wanted);
+            context.request_restart();
             self.latency_change_requested = true;
         }
 
@@ -284,14 +289,8 @@ impl Plugin for Tandem {
             }
             return ProcessStatus::KeepAlive;
         };
-        if self.has_input {
-            let [in_left, in_right] = &mut self.input;
-            in_left[..frames].copy_from_slice(&left[..frames]);
-            in_right[..frames].copy_from_slice(&right[..frames]);
-        }
-
-        // Hosts promise blocks of at most `max_block` frames; if one breaks that promise we feed
-        // the engine in pieces rather than fail.
+        // The engine takes at most `max_block` frames per call: hosts with larger blocks (or
+        // that break their promise) are fed in pieces.
         let mut start = 0;
         let mut next_event = 0;
         while start < frames {
@@ -311,9 +310,16 @@ impl Plugin for Tandem {
                 }
                 &self.piece_events
             };
-            let input = self
-                .has_input
-                .then(|| [&self.input[0][start..end], &self.input[1][start..end]]);
+            // The input sits in the output buffers (in-place processing); copy this piece out
+            // before the engine overwrites it.
+            let input = if self.has_input {
+                let [in_left, in_right] = &mut self.input;
+                in_left[..len].copy_from_slice(&left[start..end]);
+                in_right[..len].copy_from_slice(&right[start..end]);
+                Some([&in_left[..len], &in_right[..len]])
+            } else {
+                None
+            };
             // Late frames (realtime xruns) are reported by the engine's supervisor.
             let _report = engine.process(
                 events,

@@ -11,7 +11,7 @@
 
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
@@ -121,15 +121,15 @@ pub fn kill(pid: u32) {
 /// Flags the plugin raises through the host callbacks.
 #[derive(Default)]
 pub struct Shared {
-    /// The plugin asked for `request_restart` (e.g. after a latency change).
-    pub restart_requested: AtomicBool,
+    /// How often the plugin called `request_restart` (e.g. after a latency change).
+    pub restart_requests: AtomicUsize,
     /// The plugin asked for `request_callback`.
     pub callback_requested: AtomicBool,
 }
 
 impl SharedHandler<'_> for Shared {
     fn request_restart(&self) {
-        self.restart_requested.store(true, Ordering::SeqCst);
+        self.restart_requests.fetch_add(1, Ordering::SeqCst);
     }
     fn request_process(&self) {}
     fn request_callback(&self) {
@@ -445,10 +445,10 @@ impl Instance {
         }
     }
 
-    /// Whether the plugin asked the host to restart it.
-    pub fn restart_requested(&self) -> bool {
+    /// How often the plugin has asked the host to restart it.
+    pub fn restart_requests(&self) -> usize {
         self.instance
-            .access_shared_handler(|s| s.restart_requested.load(Ordering::SeqCst))
+            .access_shared_handler(|s| s.restart_requests.load(Ordering::SeqCst))
     }
 
     /// Activates with `setup`, returning the processor and the latency the plugin reports.
@@ -509,11 +509,24 @@ impl Instance {
         &mut self,
         setup: RenderSetup,
         phrase: &Phrase,
-        mut on_block: impl FnMut(u64) + Send,
+        on_block: impl FnMut(u64) + Send,
     ) -> Render {
         let (processor, _latency) = self.activate(setup);
+        let (processor, render) = self.process(processor, setup, phrase, on_block);
+        self.deactivate(processor);
+        render
+    }
+
+    /// Renders `phrase` with an already active processor, on a separate audio thread.
+    pub fn process(
+        &mut self,
+        processor: StoppedPluginAudioProcessor<TestHost>,
+        setup: RenderSetup,
+        phrase: &Phrase,
+        mut on_block: impl FnMut(u64) + Send,
+    ) -> (StoppedPluginAudioProcessor<TestHost>, Render) {
         let ids = self.ids();
-        let (processor, render) = std::thread::scope(|scope| {
+        let result = std::thread::scope(|scope| {
             scope
                 .spawn(move || {
                     let mut player = Player::start(processor, setup, phrase, ids);
@@ -523,8 +536,8 @@ impl Instance {
                 .join()
                 .expect("the audio thread panicked")
         });
-        self.deactivate(processor);
-        render
+        self.run_main_thread_callbacks();
+        result
     }
 
     fn ids(&self) -> Vec<(String, ClapId)> {

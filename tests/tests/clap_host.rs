@@ -296,3 +296,37 @@ fn eight_instances_side_by_side() {
         "processes left after destroy"
     );
 }
+
+#[test]
+fn latency_setting_applies_at_the_next_activation() {
+    let _guard = serial();
+    let entry = load_entry(isolated_clap());
+    let mut instance = Instance::new(&entry);
+    let setup = RenderSetup::offline(256);
+    let (processor, latency) = instance.activate(setup);
+    assert_eq!(latency, 256);
+
+    // The setting is a stepped parameter from -1 ("one block") to 4096 frames; CLAP counts
+    // its steps from 0, so 129 means 128 frames.
+    let mut phrase = Phrase::chords(0.1);
+    phrase.automation.push((0, String::from("Latency"), 129.0));
+    let before = instance.restart_requests();
+    let (processor, _) = instance.process(processor, setup, &phrase, |_| {});
+    assert!(
+        instance.restart_requests() > before,
+        "a new latency needs a restart"
+    );
+    instance.deactivate(processor);
+    let (processor, latency) = instance.activate(setup);
+    assert_eq!(latency, 128);
+    instance.deactivate(processor);
+}
+
+#[test]
+fn host_blocks_beyond_the_engine_limit_are_split() {
+    let _guard = serial();
+    let entry = load_entry(isolated_clap());
+    let phrase = Phrase::chords(1.0);
+    let big = Instance::new(&entry).render(RenderSetup::offline(16384), &phrase, |_| {});
+    assert!(big.is_finite() && big.rms() > 1e-3);
+}
