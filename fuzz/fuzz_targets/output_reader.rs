@@ -111,7 +111,11 @@ fuzz_target!(|data: &[u8]| {
     ];
     let order = header.iter().copied().chain(0..h.words);
     for (i, index) in order.enumerate() {
-        let v = if words.is_empty() { 0 } else { words[i % words.len()] };
+        let v = if words.is_empty() {
+            0
+        } else {
+            words[i % words.len()]
+        };
         h.word(index).store(v, Ordering::Relaxed);
     }
 
@@ -120,8 +124,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(p.chunks_done >= b.floor_chunks && p.chunks_done <= b.posted_chunks);
         let n = p.frames_done.min(256) as usize;
         let (mut l, mut r) = (vec![0.0f32; n], vec![0.0f32; n]);
-        if h.ring.copy_frames(p.frames_done - n as u64, [&mut l, &mut r]).is_ok() {
-            assert!(l.iter().chain(&r).all(|s| s.is_finite() && s.abs() <= MAX_SAMPLE));
+        if h.ring
+            .copy_frames(p.frames_done - n as u64, [&mut l, &mut r])
+            .is_ok()
+        {
+            assert!(l
+                .iter()
+                .chain(&r)
+                .all(|s| s.is_finite() && s.abs() <= MAX_SAMPLE));
         }
     }
     let _ = h.ring.digest_of(u64_at(data, 0));
