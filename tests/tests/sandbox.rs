@@ -148,7 +148,11 @@ fn live_workers_are_sandboxed() {
     assert_eq!(pids.len(), 2);
     for pid in pids {
         let status = proc_status(pid);
-        assert_eq!(field(&status, "NoNewPrivs"), "1", "worker {pid}");
+        assert_eq!(
+            field(&status, "NoNewPrivs"),
+            "1",
+            "worker {pid} is not sandboxed: does sandbox-worker's enter_sandbox call sandbox::enter?"
+        );
         assert_eq!(field(&status, "Seccomp"), "2", "worker {pid}");
         let fds: BTreeSet<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .unwrap()
@@ -242,7 +246,7 @@ fn escapes_are_contained_and_the_twin_carries_the_audio() {
             _ => assert_eq!(
                 cause.as_deref(),
                 Some("killed by signal 31 (SIGSYS)"),
-                "{kind}: {events:?}"
+                "{kind}: {events:?} (does sandbox-worker's attempt_escape call escape::attempt?)"
             ),
         }
     }
