@@ -653,21 +653,20 @@ impl Engine {
         let [l, r] = out;
         let len = l.len();
         let spin_until = monotonic_ns() + self.tuning.audio_spin_us as u64 * 1000;
-        let mut primary_missed_at = 0u64;
         loop {
             let bell = self.shared.doorbell.count();
             let first = self.shared.serving.load(Ordering::Relaxed);
+            // The switch cost is this pass: the primary coming up short plus the copy from the
+            // twin, not the time spent waiting for either.
+            let pass_start = monotonic_ns();
             for slot in [first, 1 - first] {
                 if self.available(slot, start) >= len as u64
                     && self.copy(slot, start, [&mut *l, &mut *r])
                 {
                     if slot != first {
-                        self.switched(first, slot, primary_missed_at, start);
+                        self.switched(first, slot, pass_start, start);
                     }
                     return len;
-                }
-                if slot == first && primary_missed_at == 0 {
-                    primary_missed_at = monotonic_ns();
                 }
             }
             let now = monotonic_ns();

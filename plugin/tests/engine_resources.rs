@@ -28,7 +28,8 @@ fn process_never_allocates_even_through_failover() {
     let (mut l, mut r) = (vec![0.0; 512], vec![0.0; 512]);
     let mut kills = 0;
     for b in 0..600 {
-        if b % 100 == 50 && engine.in_lockstep() {
+        if b % 100 == 50 {
+            assert!(wait_for_lockstep(&mut engine, 512));
             let pid = engine.worker_pid(engine.serving_slot()).unwrap();
             kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
             kills += 1;
@@ -70,16 +71,33 @@ fn two_hundred_kill_respawn_cycles_leak_nothing() {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        assert!(wait_for_lockstep(&mut engine, 128), "cycle {cycle}: {:#?}", engine.drain_log());
+        assert!(
+            wait_for_lockstep(&mut engine, 128),
+            "cycle {cycle}: {:#?}",
+            engine.drain_log()
+        );
     }
-    assert_eq!(engine.stats().failures.load(Ordering::Relaxed), 200);
+    let events = engine.drain_events();
+    let failures = engine.stats().failures.load(Ordering::Relaxed);
+    assert_eq!(
+        failures,
+        200,
+        "{:#?}",
+        events
+            .iter()
+            .map(|e| e.to_string())
+            .filter(|l| !l.contains("switched"))
+            .collect::<Vec<_>>()
+    );
     assert_eq!(count("/proc/self/fd"), fds, "open fds");
     assert_eq!(count("/proc/self/task"), threads, "threads");
     for pid in &pids {
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "zombie {pid}");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "zombie {pid}"
+        );
     }
-    let started: Vec<u32> = engine
-        .drain_events()
+    let started: Vec<u32> = events
         .iter()
         .filter_map(|e| match e {
             EngineEvent::WorkerSpawned { pid, .. } => Some(*pid),
@@ -88,6 +106,9 @@ fn two_hundred_kill_respawn_cycles_leak_nothing() {
         .collect();
     drop(engine);
     for pid in started {
-        assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "orphan {pid}");
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "orphan {pid}"
+        );
     }
 }

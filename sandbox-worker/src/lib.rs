@@ -13,12 +13,52 @@ pub mod worker;
 
 pub use render::ChunkRenderer;
 
-/// Locks the process down before it reads any chunk. Returns an exit status on failure.
-fn enter_sandbox(_input: &shm::InputRing, _output: &shm::OutputRing) -> Result<(), i32> {
-    Ok(())
+/// Locks the process down before it reads any chunk (see [`sandbox`]). Returns an exit status
+/// on failure: a worker that cannot be sandboxed does not run.
+fn enter_sandbox(input: &shm::InputRing, output: &shm::OutputRing) -> Result<(), i32> {
+    let handed = [
+        worker::FD_INPUT,
+        worker::FD_OUTPUT,
+        worker::FD_DOORBELL,
+        worker::FD_PARENT,
+    ];
+    match sandbox::enter(&handed, &[input.span(), output.span()]) {
+        Ok(report) => {
+            // Every worker restart would repeat the same line; say it only when a layer is
+            // missing on this kernel.
+            let degraded = report.seccomp_syscalls.is_none()
+                || report.landlock != sandbox::LandlockState::Full;
+            if degraded {
+                log_line(&format!("tandem-worker: {report}"));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            log_line(&format!("tandem-worker: {e}"));
+            Err(worker::EXIT_SANDBOX)
+        }
+    }
 }
 
 /// Tries a forbidden action (a sandbox escape code, 100 and up) for the sandbox tests.
-fn attempt_escape(code: u32, _input: &shm::InputRing, _output: &shm::OutputRing) {
-    eprintln!("tandem-worker: unknown fault code {code}");
+fn attempt_escape(code: u32, input: &shm::InputRing, output: &shm::OutputRing) {
+    let Some(kind) = escape::Escape::from_u32(code) else {
+        log_line(&format!("tandem-worker: unknown fault code {code}"));
+        return;
+    };
+    let (input_ptr, input_len) = input.span();
+    let ctx = escape::EscapeContext {
+        input_ptr,
+        input_len,
+        input_fd: input.fd(),
+        output_fd: output.fd(),
+        parent_pid: sandbox::parent_pid(),
+    };
+    log_line(&format!("tandem-worker: {}", escape::attempt(kind, &ctx)));
+}
+
+/// Writes one line to stderr in a single `write`, so the two workers' lines never interleave.
+fn log_line(line: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(format!("{line}\n").as_bytes());
 }

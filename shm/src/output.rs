@@ -171,9 +171,10 @@ impl OutputRing {
         if frames_done < b.floor_frames || chunks_done < b.floor_chunks {
             return Err(Rogue::WentBack);
         }
-        // Every chunk has at least one frame, so the frame count can never lag the chunk count
-        // by more than it has advanced.
-        if frames_done - b.floor_frames < chunks_done - b.floor_chunks {
+        // Every chunk has at least one frame, so frames advance at least as much as chunks. The
+        // two counters are separate stores (frames first), so a reader may pair a chunk count
+        // with the next chunk's frame count: one chunk of slack covers that tear.
+        if frames_done - b.floor_frames + 1 < chunks_done - b.floor_chunks {
             return Err(Rogue::Inconsistent);
         }
         Ok(Progress {

@@ -7,6 +7,7 @@
 //! - `demo`: render a phrase through the engine while killing workers; WAV, PNG and a report.
 //! - `test`: everything CI runs: bundle, `cargo test --workspace`, the Python host tests.
 
+mod bench;
 mod bundle;
 mod demo;
 mod install;
@@ -21,6 +22,7 @@ const USAGE: &str = "Usage:
   cargo xtask demo [--seconds N] [--offline]
                                            render through the engine while killing workers
   cargo xtask test                         bundle, cargo test --workspace, python host tests
+  cargo xtask bench failover [--kills N]   failover figures into target/bench/failover.json
   (any other nice-plug-xtask command is passed through)";
 
 fn main() -> Result<()> {
@@ -32,6 +34,7 @@ fn main() -> Result<()> {
     };
     let rest = &args[1..];
     match command.as_str() {
+        "bench" => bench::run(rest),
         "bundle" => bundle::run(rest),
         "install" => install::run(rest),
         "demo" => demo::run(rest),

@@ -1,0 +1,120 @@
+//! `cargo xtask bench NAME`: benchmarks that print a table and write `target/bench/NAME.json`.
+//!
+//! Figures are distributions over many trials (p50/p95/p99/max) measured in one run, so ratios
+//! hold on a noisy shared machine. None of this runs in `cargo test`.
+
+mod failover;
+pub mod host;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+const USAGE: &str = "Usage: cargo xtask bench failover [--kills N] [--block N] [--latency N]";
+
+/// Dispatches `bench NAME [options]`.
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("failover") => failover::run(&args[1..]),
+        _ => bail!("{USAGE}"),
+    }
+}
+
+/// A distribution of samples, summarised as the figures we publish.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Sorted samples.
+    samples: Vec<f64>,
+}
+
+impl Summary {
+    /// Summarises `samples` (any order).
+    pub fn new(mut samples: Vec<f64>) -> Summary {
+        samples.sort_by(f64::total_cmp);
+        Summary { samples }
+    }
+
+    /// The `q` quantile (nearest rank), or NaN for no samples.
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.samples.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((q * self.samples.len() as f64).ceil() as usize).clamp(1, self.samples.len());
+        self.samples[rank - 1]
+    }
+
+    /// Number of samples.
+    pub fn count(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// `{"p50":…, "p95":…, "p99":…, "max":…, "n":…}`.
+    pub fn json(&self) -> Value {
+        let v = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
+        json!({
+            "p50": v(self.quantile(0.50)),
+            "p95": v(self.quantile(0.95)),
+            "p99": v(self.quantile(0.99)),
+            "max": v(self.quantile(1.0)),
+            "n": self.count(),
+        })
+    }
+
+    /// One table row: name, unit, p50, p95, p99, max.
+    pub fn row(&self, name: &str, unit: &str) -> String {
+        format!(
+            "{name:<24} {:>10.3} {:>10.3} {:>10.3} {:>10.3}  {unit} (n={})",
+            self.quantile(0.50),
+            self.quantile(0.95),
+            self.quantile(0.99),
+            self.quantile(1.0),
+            self.count()
+        )
+    }
+}
+
+/// The table header matching [`Summary::row`].
+pub fn header() -> String {
+    format!(
+        "{:<24} {:>10} {:>10} {:>10} {:>10}",
+        "figure", "p50", "p95", "p99", "max"
+    )
+}
+
+/// Writes `value` to `target/bench/NAME.json` and returns the path.
+pub fn write_json(name: &str, value: &Value) -> Result<PathBuf> {
+    let dir = PathBuf::from("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(value)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Parses `--flag value` pairs into a lookup.
+pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("{name} needs a number")),
+    }
+}
+
+/// Describes the machine for the report: CPU model, cores, kernel.
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    json!({
+        "cpu": model,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "kernel": kernel.trim(),
+    })
+}
