@@ -61,6 +61,8 @@ pub struct Tandem {
     latency_change_requested: bool,
     /// Events dropped because a block had more than [`MAX_EVENTS`].
     dropped_events: u64,
+    /// Frames the engine filled with its fallback (realtime xruns), reported on the main thread.
+    late_frames: u64,
 }
 
 impl Default for Tandem {
@@ -75,6 +77,7 @@ impl Default for Tandem {
             has_input: false,
             latency_change_requested: false,
             dropped_events: 0,
+            late_frames: 0,
         }
     }
 }
@@ -88,12 +91,20 @@ impl Tandem {
             .unwrap_or_default()
     }
 
-    /// Main thread housekeeping: the engine's supervisor already logged each failover and
-    /// rebuild as it happened, so its event queue (kept for tests and the demo) is only emptied
-    /// here to keep it from growing; our own counter is reported.
+    /// Main thread housekeeping: the engine's supervisor already logged each failover, rebuild
+    /// and xrun as it happened, so its event queue (kept for tests and the demo) is only emptied
+    /// here to keep it from growing. Our own counters are reported as a summary; the late-frame
+    /// total is final here (processing has stopped), which tests rely on.
     fn flush_log(&mut self) {
         if let Some(engine) = &self.engine {
             engine.drain_events();
+        }
+        if self.late_frames > 0 {
+            log::warn!(
+                "Tandem: {} frames were late and faded out (realtime xruns)",
+                self.late_frames
+            );
+            self.late_frames = 0;
         }
         if self.dropped_events > 0 {
             log::warn!(
@@ -320,13 +331,13 @@ impl Plugin for Tandem {
             } else {
                 None
             };
-            // Late frames (realtime xruns) are reported by the engine's supervisor.
-            let _report = engine.process(
+            let report = engine.process(
                 events,
                 &self.targets,
                 input,
                 [&mut left[start..end], &mut right[start..end]],
             );
+            self.late_frames += u64::from(report.fallback_frames);
             start = end;
         }
         // The synth has release tails and our output lags its input by `L`: never let the host
