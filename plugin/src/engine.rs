@@ -466,6 +466,10 @@ impl Engine {
             // SAFETY: `wake` is a fresh fd from eventfd, owned by nobody else.
             wake: unsafe { OwnedFd::from_raw_fd(wake) },
         });
+        let locked = shared.input.lock() & shared.slots.iter().all(|s| s.output.lock());
+        if !locked {
+            log::debug!("Tandem: rings not locked in memory (RLIMIT_MEMLOCK); running unlocked");
+        }
         let (telemetry, telemetry_rx) = rtrb::RingBuffer::new(1024);
         let (events_tx, events) = crossbeam_channel::unbounded();
         let supervisor = Supervisor::start(

@@ -119,7 +119,7 @@ pub fn run(args: Args) -> i32 {
         }
     }
     snapshot.resize(output.snapshot_max(), 0);
-    if let Err(code) = crate::enter_sandbox(&input, &output) {
+    if let Err(code) = crate::enter_sandbox() {
         return code;
     }
     render_loop(

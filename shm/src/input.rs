@@ -89,7 +89,12 @@ impl InputRing {
         self.region.fd()
     }
 
-    /// The mapping, for `mlock`: (address, bytes).
+    /// Locks the ring in memory (best effort; see [`crate::region::Region::lock`]).
+    pub fn lock(&self) -> bool {
+        self.region.lock()
+    }
+
+    /// The mapping: (address, bytes).
     pub fn span(&self) -> (*const u8, usize) {
         (self.region.as_ptr(), self.region.words() * 4)
     }

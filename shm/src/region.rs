@@ -82,6 +82,15 @@ impl Region {
         add_seals(self.fd.as_raw_fd(), libc::F_SEAL_SEAL)
     }
 
+    /// Locks the region's pages in memory so the render path never page-faults. The pages are
+    /// shared, so one lock keeps them resident for every process that maps them. Best effort:
+    /// returns false where `RLIMIT_MEMLOCK` refuses.
+    pub fn lock(&self) -> bool {
+        // SAFETY: mlock on our own live mapping of exactly its length; it does not touch the
+        // contents.
+        unsafe { libc::mlock(self.map.as_ptr().cast(), self.words * 4) == 0 }
+    }
+
     /// The memfd, for handing to a worker.
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()

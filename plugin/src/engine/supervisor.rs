@@ -162,9 +162,20 @@ impl Supervisor {
             // A negative fd is ignored by poll.
             fds[i + 1].fd = w.as_ref().map_or(-1, |w| w.process.pidfd());
         }
-        let tick = self.tuning.tick.as_millis().clamp(1, 1000) as i32;
-        // SAFETY: poll on an array of three pollfds we own.
-        unsafe { libc::poll(fds.as_mut_ptr(), 3, tick) };
+        // While a newcomer is joining, look at it often: its verification is the end of the
+        // rebuild, and nothing else wakes us for it.
+        let joining = self.workers.iter().flatten().any(|w| !w.verified);
+        let tick = if joining {
+            Duration::from_micros(200)
+        } else {
+            self.tuning.tick
+        };
+        let ts = libc::timespec {
+            tv_sec: tick.as_secs() as libc::time_t,
+            tv_nsec: tick.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: ppoll on an array of three pollfds and a timespec we own; no signal mask.
+        unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &ts, std::ptr::null()) };
         if fds[0].revents & libc::POLLIN != 0 {
             let mut buf = 0u64;
             // SAFETY: reading 8 bytes into a local from our non-blocking eventfd.

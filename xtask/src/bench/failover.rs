@@ -41,6 +41,8 @@ fn commit(engine: &Engine, kind: &str) -> Trial {
     let pid = engine.worker_pid(slot).unwrap_or(0);
     let signal = match kind {
         "sigkill" => Some(libc::SIGKILL),
+        "sigabrt" => Some(libc::SIGABRT),
+        "sigterm" => Some(libc::SIGTERM),
         "sigstop" => Some(libc::SIGSTOP),
         _ => None,
     };
