@@ -2,16 +2,12 @@
 
 mod common;
 use common::*;
-use nice_assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use nice_assert_no_alloc::assert_no_alloc;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tandem::engine::{EngineEvent, ProcessMode};
-
-/// Aborts the test binary on any allocation inside `assert_no_alloc` (debug builds).
-#[global_allocator]
-static ALLOCATOR: AllocDisabler = AllocDisabler;
 
 /// The tests here count the whole process's fds and threads, so they must not overlap.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -20,6 +16,8 @@ fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).unwrap().count()
 }
 
+/// nice-plug's `assert_process_allocs` (enabled for these tests in Cargo.toml) installs the
+/// allocator that aborts on any allocation inside `assert_no_alloc` in debug builds.
 #[test]
 fn process_never_allocates_even_through_failover() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
