@@ -1,7 +1,8 @@
 //! `cargo xtask test`: everything CI runs, in order.
 //!
 //! 1. `cargo xtask bundle tandem --release` (incremental; quick when nothing changed);
-//! 2. `cargo test --workspace` (the CLAP host tests load the bundle from step 1);
+//! 2. `cargo test --workspace --no-fail-fast` (the CLAP host tests load the bundle from
+//!    step 1);
 //! 3. the VST3 host tests with pedalboard and DawDreamer: `pytest tests/python` in the venv at
 //!    `.venv`, created with `pip install pedalboard dawdreamer numpy pytest` if it is missing.
 //!
@@ -26,7 +27,8 @@ pub fn run(args: &[String]) -> Result<()> {
     eprintln!("xtask: cargo test --workspace");
     util::run(
         Command::new(util::cargo())
-            .args(["test", "--workspace"])
+            // Every test binary runs even after one fails, so one run shows every failure.
+            .args(["test", "--workspace", "--no-fail-fast"])
             .args(args),
     )?;
 
