@@ -250,7 +250,8 @@ fn check(
                 (b.floor_chunks..=b.posted_chunks).contains(&p.chunks_done),
                 "{p:?} {b:?}"
             );
-            assert!(p.frames_done - b.floor_frames >= p.chunks_done - b.floor_chunks);
+            // At least a frame per chunk, with one chunk of slack for a torn counter pair.
+            assert!(p.frames_done - b.floor_frames + 1 >= p.chunks_done - b.floor_chunks);
             reached.progress_ok += 1;
             // The audio the engine would then copy: the newest frames, up to a block.
             let n = (p.frames_done.min(256)) as usize;
