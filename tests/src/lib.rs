@@ -60,6 +60,35 @@ pub fn isolated_clap() -> &'static Path {
     path
 }
 
+/// The debug build of the plugin that `cargo test` puts next to the test binaries
+/// (`target/<profile>/deps/libtandem.so`), built with nice-plug's `assert_process_allocs` by
+/// this package's dev-dependency. Without the `embed-worker` feature it looks for the worker on
+/// disk (`TANDEM_WORKER`, else `target/<profile>/tandem-worker`).
+pub fn debug_plugin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let deps = exe.parent().expect("the deps folder");
+    let candidates = [
+        deps.join("libtandem.so"),
+        deps.parent()
+            .expect("the profile folder")
+            .join("libtandem.so"),
+    ];
+    let path = candidates
+        .iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no libtandem.so in {candidates:?}"))
+        .clone();
+    // Make sure this is the checking build, or a no-allocation test would prove nothing.
+    let bytes = std::fs::read(&path).expect("reading libtandem.so");
+    let marker = b"Memory allocation of";
+    assert!(
+        bytes.windows(marker.len()).any(|w| w == marker),
+        "{} was built without assert_process_allocs",
+        path.display()
+    );
+    path
+}
+
 /// Loads a CLAP library.
 pub fn load_entry(path: &Path) -> PluginEntry {
     // SAFETY: loading a CLAP library runs its initialisation code; these are the plugins we test.
@@ -453,6 +482,14 @@ impl Instance {
 
     /// Activates with `setup`, returning the processor and the latency the plugin reports.
     pub fn activate(&mut self, setup: RenderSetup) -> (StoppedPluginAudioProcessor<TestHost>, u32) {
+        self.try_activate(setup).expect("activating the plugin")
+    }
+
+    /// Activates with `setup`; the error if the plugin refused.
+    pub fn try_activate(
+        &mut self,
+        setup: RenderSetup,
+    ) -> Result<(StoppedPluginAudioProcessor<TestHost>, u32), PluginInstanceError> {
         {
             let handle = self.instance.plugin_handle();
             let render: PluginRender = handle.get_extension().expect("the render extension");
@@ -484,17 +521,14 @@ impl Instance {
             min_frames_count: 1,
             max_frames_count: setup.block,
         };
-        let processor = self
-            .instance
-            .activate(|_, _| (), config)
-            .expect("activating the plugin");
+        let processor = self.instance.activate(|_, _| (), config)?;
         self.run_main_thread_callbacks();
         let handle = self.instance.plugin_handle();
         let latency = handle
             .get_extension::<PluginLatency>()
             .map(|l| l.get(&handle))
             .unwrap_or(0);
-        (processor, latency)
+        Ok((processor, latency))
     }
 
     /// Deactivates.

@@ -1,37 +1,17 @@
-//! The audio thread never allocates: the debug build of the plugin with nice-plug's
-//! `assert_process_allocs` (enabled by this package's dev-dependency on `tandem`) aborts the
-//! whole test process on the first allocation or deallocation inside `process()`.
+//! The debug build of the plugin in the CLAP test host.
+//!
+//! The audio thread never allocates: this build has nice-plug's `assert_process_allocs`
+//! (enabled by this package's dev-dependency on `tandem`), which aborts the whole test process
+//! on the first allocation or deallocation inside `process()`. And a plugin that cannot find
+//! its worker refuses to activate rather than crash.
 //!
 //! This loads the debug `libtandem.so` that `cargo test` builds next to this test binary, so it
 //! finds the worker on disk (`target/<profile>/tandem-worker`, built by `cargo test
 //! --workspace`) rather than embedded.
 
-use std::path::PathBuf;
-
-use tandem_tests::{load_entry, serial, Instance, Phrase, RenderSetup, SAMPLE_RATE};
-
-fn debug_plugin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let deps = exe.parent().unwrap();
-    let candidates = [
-        deps.join("libtandem.so"),
-        deps.parent().unwrap().join("libtandem.so"),
-    ];
-    let path = candidates
-        .iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("no libtandem.so in {candidates:?}"))
-        .clone();
-    // Make sure this is the checking build, or the test would prove nothing.
-    let bytes = std::fs::read(&path).unwrap();
-    let marker = b"Memory allocation of";
-    assert!(
-        bytes.windows(marker.len()).any(|w| w == marker),
-        "{} was built without assert_process_allocs",
-        path.display()
-    );
-    path
-}
+use tandem_tests::{
+    child_pids, debug_plugin, load_entry, serial, Instance, Phrase, RenderSetup, SAMPLE_RATE,
+};
 
 fn busy_phrase() -> Phrase {
     let second = SAMPLE_RATE as u64;
@@ -70,4 +50,21 @@ fn process_does_not_allocate() {
             }
         }
     }
+}
+
+/// Without a worker executable the plugin refuses to activate (and says why in the log)
+/// instead of crashing the host, and it can activate later once the worker is there.
+#[test]
+fn missing_worker_fails_activation_cleanly() {
+    let _guard = serial();
+    let entry = load_entry(&debug_plugin());
+    let mut instance = Instance::new(&entry);
+    // Only this test touches the variable, under the serial lock.
+    std::env::set_var("TANDEM_WORKER", "/nonexistent/tandem-worker");
+    let refused = instance.try_activate(RenderSetup::offline(256));
+    std::env::remove_var("TANDEM_WORKER");
+    assert!(refused.is_err(), "activated without a worker");
+    assert_eq!(child_pids(), Vec::<u32>::new());
+    let (processor, _) = instance.activate(RenderSetup::offline(256));
+    instance.deactivate(processor);
 }
