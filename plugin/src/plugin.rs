@@ -48,7 +48,7 @@ pub struct Tandem {
     engine: Option<Engine>,
     /// The current block's synth events (capacity [`MAX_EVENTS`], never grown).
     events: Vec<dsp::Event>,
-    /// Events of one engine-sized piece of a block larger than the host promised.
+    /// Events of one engine-sized piece of a host block larger than the engine takes.
     piece_events: Vec<dsp::Event>,
     /// Every parameter's target for the current block, plain units.
     targets: [f32; N_PARAMS],
