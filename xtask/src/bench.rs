@@ -5,17 +5,33 @@
 
 mod failover;
 pub mod host;
+mod overhead;
+mod realtime;
+mod report;
+mod sandbox;
+mod scale;
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
-const USAGE: &str = "Usage: cargo xtask bench failover [--kills N] [--block N] [--latency N]";
+const USAGE: &str = "Usage: cargo xtask bench NAME [options]
+  failover [--kills N] [--block N] [--latency N]   detection, switch, rebuild under faults
+  overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, three modes
+  realtime [--seconds N]                           xruns on a period clock, pressure, kills
+  scale [--seconds S]                              1/4/16/32 instances: spawn, memory, CPU
+  report [--quick]                                 all of the above, docs/PERFORMANCE.md
+  sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";
 
 /// Dispatches `bench NAME [options]`.
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("failover") => failover::run(&args[1..]),
+        Some("overhead") => overhead::run(&args[1..]),
+        Some("realtime") => realtime::run(&args[1..]),
+        Some("scale") => scale::run(&args[1..]),
+        Some("report") => report::run(&args[1..]),
+        Some("sandbox") => sandbox::run(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }

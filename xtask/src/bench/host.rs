@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use dsp::{Event, EventKind, ParamId, N_PARAMS};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use tandem::engine::{Engine, ReferenceEngine};
 
@@ -177,4 +178,190 @@ impl Recording {
         }
         Ok(differing)
     }
+}
+
+impl Recording {
+    /// As [`Recording::process`], also returning how long `engine.process` itself took (ns),
+    /// measured around that call alone so the recording's own copying is not counted.
+    pub fn process_timed(
+        &mut self,
+        engine: &mut Engine,
+        phrase: &mut Phrase,
+        out: [&mut [f32]; 2],
+    ) -> (u32, u64) {
+        let n = out[0].len();
+        let (events, params) = phrase.block(n);
+        let [l, r] = out;
+        let t0 = now_ns();
+        let report = engine.process(events, params, None, [&mut *l, &mut *r]);
+        let took = now_ns() - t0;
+        self.blocks.push((events.to_vec(), *params));
+        self.out[0].extend_from_slice(l);
+        self.out[1].extend_from_slice(r);
+        (report.fallback_frames, took)
+    }
+}
+
+/// Puts the calling thread back in the normal scheduling class (`SCHED_OTHER`, nice 0).
+pub fn normal_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler on the calling thread (0) with a param we own.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) };
+}
+
+/// CPU time of this whole process (every thread, live or exited), in nanoseconds, from
+/// `getrusage(RUSAGE_SELF)` (microsecond resolution; the kernel scales user+system time to the
+/// scheduler's exact runtime, unlike the 10 ms ticks of `/proc/self/stat`).
+pub fn self_cpu_ns() -> u64 {
+    rusage_ns(libc::RUSAGE_SELF)
+}
+
+fn rusage_ns(who: libc::c_int) -> u64 {
+    // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage writes into the struct we own.
+    unsafe { libc::getrusage(who, &mut usage) };
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    (us(usage.ru_utime) + us(usage.ru_stime)) * 1000
+}
+
+/// CPU time of process `pid` so far, in nanoseconds: the sum over its threads of the first field
+/// of `/proc/<pid>/task/<tid>/schedstat` (the scheduler's exact runtime). `/proc/<pid>/stat`'s
+/// utime+stime say the same in 10 ms ticks, too coarse for a few seconds of a light worker.
+/// `None` once the process is gone.
+pub fn pid_cpu_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        total += text
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// Proportional set size of process `pid` in KiB, from `/proc/<pid>/smaps_rollup`: each shared
+/// page counts 1/N to each of the N processes that map it, so summing PSS over processes counts
+/// every page once.
+pub fn pss_kib(pid: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    text.lines()
+        .find(|l| l.starts_with("Pss:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Sends SIGKILL to `pid` only if it is still a child of this process (checked through a pidfd,
+/// so a recycled pid of somebody else's process is never signalled). Returns the pidfd if the
+/// signal was sent: it becomes readable once the process has exited.
+pub fn kill_child(pid: u32) -> Option<OwnedFd> {
+    if pid == 0 {
+        return None;
+    }
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: the kernel just gave us this fd; nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The parent pid is the second field after the parenthesised command name.
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|p| p.parse::<u32>().ok());
+    // The pidfd still unreadable after reading `stat` means its process was alive throughout,
+    // so `stat` described that very process and not a successor with a recycled pid.
+    let ours = !exited(&fd, 0) && ppid == Some(std::process::id());
+    if !ours {
+        return None;
+    }
+    // SAFETY: pidfd_send_signal on the pidfd we own; null siginfo is allowed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    Some(fd)
+}
+
+/// Waits up to `timeout_ms` for the process behind `pidfd` to exit; true if it has.
+pub fn exited(pidfd: &OwnedFd, timeout_ms: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll on one pollfd we own.
+    unsafe { libc::poll(&mut pfd, 1, timeout_ms) > 0 }
+}
+
+/// CPU pressure: one busy-spinning thread per core at normal priority, until dropped.
+pub struct Pressure {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Pressure {
+    /// Starts `threads` spinners (none for 0). They drop to `SCHED_OTHER` first, whatever the
+    /// spawning thread's class, so they compete like a busy DAW's other work would.
+    pub fn start(threads: usize) -> Pressure {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (0..threads)
+            .map(|i| {
+                let stop = stop.clone();
+                std::thread::Builder::new()
+                    .name(format!("pressure-{i}"))
+                    .spawn(move || {
+                        normal_priority();
+                        let mut x = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            x = std::hint::black_box(x.wrapping_mul(6364136223846793005) + 1);
+                        }
+                    })
+                    .expect("spawning a pressure thread")
+            })
+            .collect();
+        Pressure { stop, threads }
+    }
+}
+
+impl Drop for Pressure {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The number of cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Time the hypervisor ran something else while this VM's vCPUs wanted to run (the `steal`
+/// column of `/proc/stat`, all CPUs), in milliseconds; 10 ms resolution.
+pub fn steal_ms() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(8))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1000 / hz
 }
