@@ -30,6 +30,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// The largest `EngineConfig::max_block`; a host with bigger blocks feeds them in pieces.
+pub const MAX_BLOCK: usize = 8192;
+
 /// How the host drives us; decides what a late block gets (DESIGN.md section 3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcessMode {
@@ -540,6 +543,11 @@ impl Engine {
             .all(|s| s.gen.load(Ordering::Acquire) & 0xff == STATE_LIVE)
     }
 
+    /// Frames posted so far: the absolute frame the next block starts at.
+    pub fn frames_posted(&self) -> u64 {
+        self.chunker.next_frame()
+    }
+
     /// Counters.
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
@@ -617,6 +625,9 @@ impl Engine {
         params: &[f32; N_PARAMS],
         input: Option<[&[f32]; 2]>,
     ) {
+        if self.config.mode == ProcessMode::Offline {
+            self.wait_for_laggards();
+        }
         let shared = &*self.shared;
         let mut snapshot = shared.snapshot_request.swap(0, Ordering::AcqRel);
         let mut fault = self.take_fault();
@@ -633,6 +644,33 @@ impl Engine {
         );
         if shared.slots.iter().any(|s| s.output.sleeping()) {
             shared.input.wake();
+        }
+    }
+
+    /// Offline only: there is no deadline, so rather than let a worker fall a whole input ring
+    /// behind (and be lapped: a rebuild that can never catch up with a bounce running many
+    /// times faster than real time), wait until every worker is within half a ring of the head.
+    /// A hung worker is evicted by the supervisor, which ends the wait.
+    fn wait_for_laggards(&mut self) {
+        let limit = self.shared.input.config().slot_count as u64 / 2;
+        let head = self.chunker.next_frame();
+        loop {
+            let bell = self.shared.doorbell.count();
+            let mut lagging = false;
+            for slot in 0..2 {
+                // Refreshes (and validates) what we know of the slot's progress.
+                self.available(slot, head);
+                let gen = self.shared.slots[slot].gen.load(Ordering::Acquire);
+                let seen = self.seen[slot];
+                let live = gen & 0xff != STATE_EMPTY && seen.epoch == (gen >> 8) as u32;
+                if live && !seen.bad && self.chunker.next_index() - seen.chunks > limit {
+                    lagging = true;
+                }
+            }
+            if !lagging || self.shared.shutdown.load(Ordering::Relaxed) {
+                return;
+            }
+            self.shared.doorbell.wait(bell, Duration::from_millis(1));
         }
     }
 

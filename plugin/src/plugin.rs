@@ -32,14 +32,11 @@ use std::sync::Arc;
 use dsp::N_PARAMS;
 use nice_plug::prelude::*;
 
-use crate::engine::{Engine, EngineConfig, ProcessMode as EngineMode};
+use crate::engine::{self, Engine, EngineConfig, ProcessMode as EngineMode};
 use crate::params::{self, TandemParams};
 use crate::worker_exe;
 
 pub use midi::{bend_from_normalized, MAX_EVENTS};
-
-/// The largest block the engine accepts per call (its `EngineConfig::max_block` limit).
-pub const ENGINE_MAX_BLOCK: usize = 8192;
 
 /// The Tandem instrument.
 pub struct Tandem {
@@ -190,7 +187,7 @@ impl Plugin for Tandem {
     ) -> bool {
         self.flush_log();
         // Larger host blocks are fed to the engine in pieces (see `process`).
-        let max_block = (buffer_config.max_buffer_size as usize).min(ENGINE_MAX_BLOCK);
+        let max_block = (buffer_config.max_buffer_size as usize).min(engine::MAX_BLOCK);
         if max_block == 0 {
             log::error!("Tandem: the host offers a largest block of 0 frames; not activating");
             return false;

@@ -96,7 +96,7 @@ fn sigkill_serving(engine: &Engine, r: u64) {
     let pid = engine
         .worker_pid(engine.serving_slot())
         .expect("serving worker");
-    if r % 2 == 0 {
+    if r.is_multiple_of(2) {
         signal(pid, Signal::SIGKILL);
     } else {
         let delay = Duration::from_micros(r % 2000);
@@ -182,7 +182,7 @@ fn both_killed_at_once_in_offline_mode_is_still_exact() {
 fn offline_waits_for_stopped_workers() {
     trials(ProcessMode::Offline, N as u32, 2, false, |engine, r| {
         let pids = engine.worker_pids();
-        let stop = if r % 2 == 0 {
+        let stop = if r.is_multiple_of(2) {
             pids.clone()
         } else {
             vec![pids[0]]
@@ -302,4 +302,29 @@ fn realtime_deadline_fallback_and_recovery() {
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(counted, fallback_frames as u64);
     assert!(counted >= 3 * N as u64);
+}
+
+/// A bounce at 32-frame blocks runs many times faster than real time; a replacement worker
+/// must still catch up and rejoin from a checkpoint (never from a fresh state), every time,
+/// with exact output.
+#[test]
+fn offline_bounce_at_small_blocks_rejoins_after_every_kill() {
+    let block = 32;
+    let mut engine = common::engine(ProcessMode::Offline, block, block as u32);
+    settle(&engine, 0);
+    let mut kills = 0u64;
+    let (got, want) = render_both(&mut engine, 21, block, 4000, block as u32, |engine, b| {
+        if b % 500 == 250 {
+            settle(engine, kills);
+            signal(
+                engine.worker_pid(engine.serving_slot()).unwrap(),
+                Signal::SIGKILL,
+            );
+            kills += 1;
+        }
+    });
+    settle(&engine, kills);
+    let log = engine.drain_log();
+    assert!(!log.iter().any(|l| l.contains("fresh state")), "{log:#?}");
+    assert_eq!(differing(&got, &want), 0);
 }

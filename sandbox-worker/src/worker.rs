@@ -9,13 +9,16 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Where the plugin's socket arrives (stdin); the memfds come over it, and the worker then moves
+/// it to [`FD_PARENT`].
+pub const FD_LINK: RawFd = 0;
 /// The input ring's memfd (mapped read-only).
 pub const FD_INPUT: RawFd = 3;
 /// This worker's output ring's memfd.
 pub const FD_OUTPUT: RawFd = 4;
 /// The doorbell's memfd.
 pub const FD_DOORBELL: RawFd = 5;
-/// Read end of the parent pipe: end-of-file means the plugin process is gone.
+/// The socket to the plugin: a hang-up means the plugin process is gone.
 pub const FD_PARENT: RawFd = 6;
 
 /// Exit status: the plugin went away (a normal end).
@@ -72,10 +75,51 @@ impl Args {
     }
 }
 
+/// Receives the memfds over the socket on stdin and puts everything at its fixed number: the
+/// memfds at 3..=5, the socket at 6, `/dev/null` at 0. Whatever else sits at those numbers
+/// (an fd the host leaked to us) is replaced.
+fn place_fds() -> Result<(), String> {
+    let received = shm::handoff::recv_fds(FD_LINK, 3).map_err(|e| format!("hand-off: {e}"))?;
+    let sources: Vec<RawFd> = received
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .chain([FD_LINK])
+        .collect();
+    let targets = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT];
+    // SAFETY: fcntl/dup2/open on fds this fresh single-threaded process owns. Moving every
+    // source above the targets first means no dup2 can clobber a source still to be moved.
+    unsafe {
+        let mut moved = [0; 4];
+        for (m, src) in moved.iter_mut().zip(&sources) {
+            *m = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
+            if *m < 0 {
+                return Err(std::io::Error::last_os_error().to_string());
+            }
+        }
+        drop(received);
+        for (m, dst) in moved.into_iter().zip(targets) {
+            if libc::dup2(m, dst) < 0 {
+                return Err(std::io::Error::last_os_error().to_string());
+            }
+            libc::close(m);
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+        if null < 0 || libc::dup2(null, FD_LINK) < 0 {
+            return Err(std::io::Error::last_os_error().to_string());
+        }
+        libc::close(null);
+    }
+    Ok(())
+}
+
 /// Runs the worker; returns its exit status.
 pub fn run(args: Args) -> i32 {
-    // SAFETY: the plugin placed these fds with dup2 before exec; nothing else in this fresh
-    // process owns them, and each is wrapped exactly once.
+    if let Err(e) = place_fds() {
+        eprintln!("tandem-worker: {e}");
+        return EXIT_SETUP;
+    }
+    // SAFETY: `place_fds` just put these fds there; nothing else in this process owns them,
+    // and each is wrapped exactly once.
     let (input_fd, output_fd, doorbell_fd) = unsafe {
         (
             OwnedFd::from_raw_fd(FD_INPUT),

@@ -113,7 +113,7 @@ impl RingConfig {
         {
             return Err(format!("audio capacity {} invalid", self.audio_capacity));
         }
-        if self.snapshot_max % 8 != 0 || self.snapshot_max > 1 << 24 {
+        if !self.snapshot_max.is_multiple_of(8) || self.snapshot_max > 1 << 24 {
             return Err(format!("snapshot size {} invalid", self.snapshot_max));
         }
         if !self.sample_rate.is_finite() || self.sample_rate <= 0.0 {

@@ -22,6 +22,7 @@
 pub mod chunk;
 pub mod doorbell;
 pub mod futex;
+pub mod handoff;
 pub mod input;
 pub mod layout;
 pub mod output;

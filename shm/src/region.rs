@@ -121,7 +121,7 @@ impl Region {
     #[inline]
     pub fn dword(&self, i: usize) -> &AtomicU64 {
         assert!(
-            i % 2 == 0 && i + 1 < self.words,
+            i.is_multiple_of(2) && i + 1 < self.words,
             "dword index {i} out of range"
         );
         // SAFETY: as in `word`; `i` is even and the base is page-aligned, so the address is

@@ -5,22 +5,12 @@ use dsp::{Event, N_PARAMS};
 use shm::chunk::{Chunk, FLAG_HAS_INPUT, FLAG_RESET, MAX_CHUNK_EVENTS, MAX_CHUNK_FRAMES};
 
 /// Numbers the chunks and frames of one activation and cuts blocks into chunks.
+#[derive(Default)]
 pub struct Chunker {
     chunk: Chunk,
     next_index: u64,
     next_frame: u64,
     reset_pending: bool,
-}
-
-impl Default for Chunker {
-    fn default() -> Self {
-        Chunker {
-            chunk: Chunk::default(),
-            next_index: 0,
-            next_frame: 0,
-            reset_pending: false,
-        }
-    }
 }
 
 impl Chunker {

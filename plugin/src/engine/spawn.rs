@@ -1,18 +1,20 @@
 //! Starting, signalling and reaping one worker process.
 //!
-//! Only the supervisor thread uses this. Workers are started with `std::process::Command`; the
-//! only code that runs between fork and exec is `dup2`/`fcntl`, which are async-signal-safe, so
-//! this is sound inside a multithreaded host. Deaths are watched through a pidfd, never
-//! `SIGCHLD` or `waitpid(-1)`, so we never touch the host's other children.
+//! Only the supervisor thread uses this. Workers are started with `std::process::Command` with
+//! nothing but a socket as stdin, so std can use `posix_spawn`: the host's address space is not
+//! forked (which costs milliseconds in a large DAW) and none of our code runs between fork and
+//! exec. The memfds follow over the socket (`shm::handoff`), which then stays open as the
+//! parent link. Deaths are watched through a pidfd, never `SIGCHLD` or `waitpid(-1)`, so we never
+//! touch the host's other children.
 
-use sandbox_worker::worker::{FD_DOORBELL, FD_INPUT, FD_OUTPUT, FD_PARENT};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-/// The fds a worker is handed, in the order of its fd numbers 3..=6.
+/// The memfds a worker is handed, in the order it expects them.
 pub struct HandedFds {
     /// Input ring memfd.
     pub input: RawFd,
@@ -20,18 +22,18 @@ pub struct HandedFds {
     pub output: RawFd,
     /// Doorbell memfd.
     pub doorbell: RawFd,
-    /// Read end of the parent pipe.
-    pub parent: RawFd,
 }
 
 /// A running (or dead but unreaped) worker.
 pub struct WorkerProcess {
     child: Child,
     pidfd: OwnedFd,
+    /// Our end of the worker's socket; closing it (or our death) tells the worker to exit.
+    _link: UnixStream,
 }
 
 impl WorkerProcess {
-    /// Spawns `exe --slot S --epoch E --spin-us N` with `fds` placed at 3..=6.
+    /// Spawns `exe --slot S --epoch E --spin-us N` and hands it `fds`.
     pub fn spawn(
         exe: &Path,
         slot: usize,
@@ -39,45 +41,30 @@ impl WorkerProcess {
         spin_us: u32,
         fds: &HandedFds,
     ) -> io::Result<WorkerProcess> {
-        let sources = [fds.input, fds.output, fds.doorbell, fds.parent];
-        let targets = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT];
-        let mut cmd = Command::new(exe);
-        cmd.args(["--slot", &slot.to_string(), "--epoch", &epoch.to_string()])
+        let (link, theirs) = UnixStream::pair()?;
+        let mut child = Command::new(exe)
+            .args(["--slot", &slot.to_string(), "--epoch", &epoch.to_string()])
             .args(["--spin-us", &spin_us.to_string()])
-            .stdin(Stdio::null())
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        // SAFETY: the closure runs in the forked child before exec and only calls fcntl and
-        // dup2, which are async-signal-safe and allocate nothing. It first moves every source to
-        // a close-on-exec fd above the targets, so a source that already sits on a target
-        // number is not clobbered; dup2 then clears close-on-exec on exactly the four targets.
-        unsafe {
-            cmd.pre_exec(move || {
-                let mut moved = [0; 4];
-                for (m, src) in moved.iter_mut().zip(sources) {
-                    *m = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, 64);
-                    if *m < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                for (m, dst) in moved.into_iter().zip(targets) {
-                    if libc::dup2(m, dst) < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn()?;
-        let pidfd = match pidfd_open(child.id()) {
-            Ok(fd) => fd,
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let started = pidfd_open(child.id()).and_then(|pidfd| {
+            shm::handoff::send_fds(link.as_raw_fd(), &[fds.input, fds.output, fds.doorbell])?;
+            Ok(pidfd)
+        });
+        match started {
+            Ok(pidfd) => Ok(WorkerProcess {
+                child,
+                pidfd,
+                _link: link,
+            }),
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(e);
+                Err(e)
             }
-        };
-        Ok(WorkerProcess { child, pidfd })
+        }
     }
 
     /// The process id.
@@ -150,16 +137,4 @@ fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     }
     // SAFETY: the kernel just gave us this fd; nothing else owns it. pidfds are close-on-exec.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-/// A close-on-exec pipe: the worker gets the read end, the plugin keeps the write end, and the
-/// worker sees end-of-file when the plugin process dies.
-pub fn parent_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: pipe2 writes two fds into the array we own.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both fds are fresh from pipe2 and owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

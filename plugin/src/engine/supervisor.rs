@@ -4,14 +4,14 @@
 //! fd to wake it: hang checks, digest comparison, checkpoints and respawns. Every worker-written
 //! value it reads goes through the validating accessors of `shm::OutputRing`.
 
-use super::spawn::{parent_pipe, HandedFds, WorkerProcess};
+use super::spawn::{HandedFds, WorkerProcess};
 use super::{
     generation, EngineConfig, EngineError, EngineEvent, EvictReason, Shared, Telemetry, Tuning,
     STATE_EMPTY, STATE_JOINING, STATE_LIVE,
 };
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,8 +68,6 @@ pub(super) struct Supervisor {
     next_epoch: u32,
     digest_cursor: u64,
     last_checkpoint_frame: u64,
-    parent_read: OwnedFd,
-    _parent_write: OwnedFd,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -91,8 +89,6 @@ impl Supervisor {
                 config.worker_path.display()
             )));
         }
-        let (parent_read, parent_write) =
-            parent_pipe().map_err(|e| EngineError::Spawn(format!("parent pipe: {e}")))?;
         let verifier = dsp::Synth::new(config.sample_rate, shm::chunk::MAX_CHUNK_FRAMES)
             .map_err(|e| EngineError::UnsupportedConfig(e.to_string()))?;
         let mut sup = Supervisor {
@@ -114,8 +110,6 @@ impl Supervisor {
             next_epoch: 1,
             digest_cursor: 0,
             last_checkpoint_frame: 0,
-            parent_read,
-            _parent_write: parent_write,
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
@@ -398,8 +392,8 @@ impl Supervisor {
         }
         if end > start {
             // Every chunk both rendered since the newcomer started matched.
-            for slot in 0..2 {
-                if !verified[slot] {
+            for (slot, done) in verified.into_iter().enumerate() {
+                if !done {
                     self.verify(slot, now);
                 }
             }
@@ -410,10 +404,7 @@ impl Supervisor {
     fn checkpoint(&mut self, now: u64) {
         if let Some(p) = &self.pending {
             let (slot, epoch, after, asked) = (p.slot, p.epoch, p.after_chunk, p.asked_ns);
-            if !self.workers[slot]
-                .as_ref()
-                .is_some_and(|w| w.epoch == epoch)
-            {
+            if self.workers[slot].as_ref().is_none_or(|w| w.epoch != epoch) {
                 self.pending = None;
                 return;
             }
@@ -454,23 +445,31 @@ impl Supervisor {
         if posted < self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64 {
             return;
         }
+        self.request_checkpoint(now);
+    }
+
+    /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
+    /// chunk. Returns false when there is no verified worker to ask.
+    fn request_checkpoint(&mut self, now: u64) -> bool {
         let serving = self.shared.serving.load(Ordering::Relaxed);
         let candidate = [serving, 1 - serving]
             .into_iter()
             .find(|&s| self.workers[s].as_ref().is_some_and(|w| w.verified));
-        if let Some(slot) = candidate {
-            let epoch = self.workers[slot].as_ref().map_or(0, |w| w.epoch);
-            self.last_checkpoint_frame = posted;
-            self.pending = Some(Pending {
-                slot,
-                epoch,
-                after_chunk: self.shared.input.published(),
-                asked_ns: now,
-            });
-            self.shared
-                .snapshot_request
-                .fetch_or(1 << slot, Ordering::AcqRel);
-        }
+        let Some(slot) = candidate else {
+            return false;
+        };
+        let epoch = self.workers[slot].as_ref().map_or(0, |w| w.epoch);
+        self.last_checkpoint_frame = self.shared.input.posted_frames();
+        self.pending = Some(Pending {
+            slot,
+            epoch,
+            after_chunk: self.shared.input.published(),
+            asked_ns: now,
+        });
+        self.shared
+            .snapshot_request
+            .fetch_or(1 << slot, Ordering::AcqRel);
+        true
     }
 
     fn respawn_if_due(&mut self, slot: usize, now: u64) {
@@ -496,7 +495,8 @@ impl Supervisor {
     /// Starts a worker in an empty slot from the latest checkpoint (or, if the input ring no
     /// longer holds the chunks after it, from a fresh state at the next chunk).
     fn spawn_into(&mut self, slot: usize, now: u64) -> Result<(), String> {
-        let input = &self.shared.input;
+        let shared = self.shared.clone();
+        let input = &shared.input;
         let ring = *input.config();
         let published = input.published();
         let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
@@ -504,7 +504,16 @@ impl Supervisor {
         let frames_back = input.posted_frames() - self.checkpoint.end_frame;
         let lapped = published - first_chunk + margin > ring.slot_count as u64
             || frames_back + 4 * shm::chunk::MAX_CHUNK_FRAMES as u64 > ring.audio_capacity as u64;
+        if lapped && self.pending.is_some() {
+            // A fresh checkpoint is on its way; spawn from it on a later tick.
+            return Ok(());
+        }
+        if lapped && self.request_checkpoint(now) {
+            return Ok(());
+        }
         if lapped {
+            // Nobody alive holds the state any more: start over from a fresh synth, which
+            // is audible (held notes are lost) but keeps the plugin making sound.
             self.verifier.reset();
             self.checkpoint.bytes = self.verifier.snapshot();
             self.checkpoint.chunk = published.checked_sub(1);
@@ -530,7 +539,6 @@ impl Supervisor {
             input: input.fd(),
             output: s.output.fd(),
             doorbell: self.shared.doorbell.fd(),
-            parent: self.parent_read.as_raw_fd(),
         };
         let t0 = monotonic_ns();
         let process = WorkerProcess::spawn(

@@ -10,7 +10,7 @@ pub(super) fn thread_count() -> usize {
     std::fs::read_dir("/proc/self/task").map_or(1, |dir| dir.count())
 }
 
-/// The handed fds that are pipes: the parent pipe, whose write end the plugin holds.
+/// The handed fds that are pipes or sockets: the link to the parent, whose other end it holds.
 pub(super) fn parent_pipes(handed: &[RawFd]) -> Vec<RawFd> {
     handed
         .iter()
@@ -20,7 +20,8 @@ pub(super) fn parent_pipes(handed: &[RawFd]) -> Vec<RawFd> {
             let mut st: libc::stat = unsafe { std::mem::zeroed() };
             // SAFETY: as above.
             let rc = unsafe { libc::fstat(fd, &mut st) };
-            rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+            let kind = st.st_mode & libc::S_IFMT;
+            rc == 0 && (kind == libc::S_IFIFO || kind == libc::S_IFSOCK)
         })
         .collect()
 }

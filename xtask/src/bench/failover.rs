@@ -28,6 +28,8 @@ const KINDS: [&str; 9] = [
 
 /// One fault and what became of it.
 struct Trial {
+    /// The first frame of the block after the fault.
+    frame: u64,
     kind: &'static str,
     pid: u32,
     slot: usize,
@@ -62,7 +64,12 @@ fn commit(engine: &Engine, kind: &str) -> Trial {
         },
         None => engine.inject_fault(slot, code as u32, 0),
     }
+    eprintln!(
+        "trial {kind} on slot {slot} (pid {pid}) at frame {}",
+        engine.frames_posted()
+    );
     Trial {
+        frame: engine.frames_posted(),
         kind: KINDS.iter().find(|k| **k == kind).copied().unwrap_or("?"),
         pid,
         slot,
@@ -128,7 +135,7 @@ pub fn run(args: &[String]) -> Result<()> {
             failures_seen = failures + 1;
             next_fault_block = b + 40 + rng % 40;
         }
-        if b % 256 == 0 {
+        if b.is_multiple_of(256) {
             events.extend(engine.drain_events());
         }
         if b > max_blocks {
@@ -235,6 +242,13 @@ pub fn run(args: &[String]) -> Result<()> {
             "{}",
             Summary::new(samples.clone()).row(&format!("  rebuild {kind}"), "ms")
         );
+    }
+    for e in &events {
+        if let EngineEvent::Xrun { frames, at_frame } = e {
+            let last = trials.iter().rev().find(|t| t.frame <= *at_frame);
+            let after = last.map_or("no fault".into(), |t| format!("{} at {}", t.kind, t.frame));
+            println!("  xrun: {frames} frames at frame {at_frame} (after {after})");
+        }
     }
     println!("gap frames (vs reference): {gap}");
     println!("xrun frames: {xrun_frames}");
