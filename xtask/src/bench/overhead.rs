@@ -1,6 +1,8 @@
 //! `cargo xtask bench overhead [--seconds S] [--rounds R] [--block N] [--mode M]`: what isolation
 //! costs, in CPU and on the audio thread, for the same 16-voice passage rendered three ways.
-//! `--block` and `--mode` restrict the run to one block size or one mode (for profiling).
+//! `--block` and `--mode` restrict the run to one block size or one mode (for profiling);
+//! `--spin-us N` and `--tick-ms N` change the engine's `Tuning` (worker spin before sleeping,
+//! supervisor tick) to find where the time goes. The report uses the defaults.
 //!
 //! - `in_process`: the [`ReferenceEngine`], the `dsp` called on the host's audio thread (what a
 //!   plugin without isolation costs);
@@ -78,7 +80,13 @@ impl Renderer {
 
 /// Runs `mode` at `block` frames: warm up, then `seconds` of timed audio on the period clock.
 /// Activation and teardown run at normal priority, as a DAW's main thread does them.
-fn measure(worker: &std::path::Path, mode: &str, block: usize, seconds: f64) -> Result<Window> {
+fn measure(
+    worker: &std::path::Path,
+    mode: &str,
+    block: usize,
+    seconds: f64,
+    tuning: &Tuning,
+) -> Result<Window> {
     let config = EngineConfig {
         sample_rate: SAMPLE_RATE,
         max_block: block,
@@ -92,13 +100,13 @@ fn measure(worker: &std::path::Path, mode: &str, block: usize, seconds: f64) -> 
             block,
             block as u32,
         )?)),
-        "lockstep" => Renderer::Engine(Box::new(Engine::activate_with(config, Tuning::default())?)),
+        "lockstep" => Renderer::Engine(Box::new(Engine::activate_with(config, tuning.clone())?)),
         _ => Renderer::Engine(Box::new(Engine::activate_with(
             config,
             Tuning {
                 // The stopped worker must never be evicted as hung.
                 hang_timeout: Duration::from_secs(24 * 3600),
-                ..Tuning::default()
+                ..tuning.clone()
             },
         )?)),
     };
@@ -184,6 +192,14 @@ pub fn run(args: &[String]) -> Result<()> {
         .position(|a| a == "--mode")
         .and_then(|i| args.get(i + 1))
         .cloned();
+    let defaults = Tuning::default();
+    let spin_us: u32 = flag(args, "--spin-us", defaults.worker_spin_us)?;
+    let tick_ms: u64 = flag(args, "--tick-ms", defaults.tick.as_millis() as u64)?;
+    let tuning = Tuning {
+        worker_spin_us: spin_us,
+        tick: Duration::from_millis(tick_ms),
+        ..defaults
+    };
     if let Some(m) = &only_mode {
         anyhow::ensure!(MODES.contains(&m.as_str()), "--mode is one of {MODES:?}");
     }
@@ -206,7 +222,7 @@ pub fn run(args: &[String]) -> Result<()> {
                     }
                     order.retain(|m| only_mode.as_deref().is_none_or(|o| o == *m));
                     for mode in order {
-                        let w = measure(&worker, mode, block, seconds)?;
+                        let w = measure(&worker, mode, block, seconds, &tuning)?;
                         eprintln!(
                             "  round {round} {mode:>13} {block:>4}: {:.3} CPU s per audio s",
                             (w.plugin_ns + w.worker_ns.iter().sum::<u64>()) as f64
@@ -249,9 +265,14 @@ pub fn run(args: &[String]) -> Result<()> {
         "latency": "one block",
         "clock": "period (absolute clock_nanosleep), host thread SCHED_FIFO when granted",
         "single_worker_method": "engine with the standby SIGSTOPped and hang_timeout 24 h",
+        "worker_spin_us": spin_us,
+        "supervisor_tick_ms": tick_ms,
         "records": result,
         "machine": machine(),
-        "command": format!("cargo xtask bench overhead --seconds {seconds} --rounds {rounds}"),
+        "command": format!(
+            "cargo xtask bench overhead {}",
+            args.join(" ")
+        ).trim_end().to_string(),
     });
     let path = write_json("overhead", &json)?;
     println!("wrote {}", path.display());
