@@ -712,8 +712,7 @@ impl Engine {
                 }
             }
             let now = monotonic_ns();
-            let give_up = now >= deadline
-                || (self.shared.workers_failing.load(Ordering::Relaxed) && !self.any_worker());
+            let give_up = now >= deadline || self.shared.workers_failing.load(Ordering::Relaxed);
             if give_up {
                 return self.fallback(start, [l, r]);
             }
@@ -724,13 +723,6 @@ impl Engine {
             let wait = (deadline - now).min(1_000_000);
             self.shared.doorbell.wait(bell, Duration::from_nanos(wait));
         }
-    }
-
-    fn any_worker(&self) -> bool {
-        self.shared
-            .slots
-            .iter()
-            .any(|s| s.gen.load(Ordering::Relaxed) & 0xff != STATE_EMPTY)
     }
 
     fn switched(&mut self, from: usize, to: usize, missed_at: u64, at_frame: u64) {

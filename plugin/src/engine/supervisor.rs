@@ -244,8 +244,19 @@ impl Supervisor {
             let backoff = (5_000_000u64 << retry.failures.min(10)).min(MAX_BACKOFF_NS);
             retry.not_before_ns = now + backoff;
         }
+        self.note_if_failing();
         if self.pending.as_ref().is_some_and(|p| p.slot == slot) {
             self.pending = None;
+        }
+    }
+
+    /// Tells the audio thread to stop waiting (even offline) once workers keep failing to start
+    /// and none is verified: a render then gets the fallback instead of hanging the host.
+    fn note_if_failing(&self) {
+        let failing = self.retry.iter().all(|r| r.failures >= 3)
+            && !self.workers.iter().flatten().any(|w| w.verified);
+        if failing {
+            self.shared.workers_failing.store(true, Ordering::Relaxed);
         }
     }
 
@@ -481,9 +492,7 @@ impl Supervisor {
             retry.failures += 1;
             let backoff = (5_000_000u64 << retry.failures.min(10)).min(MAX_BACKOFF_NS);
             retry.not_before_ns = now + backoff;
-            if retry.failures >= 3 && self.workers.iter().all(Option::is_none) {
-                self.shared.workers_failing.store(true, Ordering::Relaxed);
-            }
+            self.note_if_failing();
             self.emit(EngineEvent::SpawnFailed {
                 slot,
                 error,
