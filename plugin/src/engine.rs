@@ -649,10 +649,13 @@ impl Engine {
 
     /// Offline only: there is no deadline, so rather than let a worker fall a whole input ring
     /// behind (and be lapped: a rebuild that can never catch up with a bounce running many
-    /// times faster than real time), wait until every worker is within half a ring of the head.
+    /// times faster than real time), wait until every worker is within half a ring of the head,
+    /// in chunks and in frames.
     /// A hung worker is evicted by the supervisor, which ends the wait.
     fn wait_for_laggards(&mut self) {
-        let limit = self.shared.input.config().slot_count as u64 / 2;
+        let ring = *self.shared.input.config();
+        let (chunk_limit, frame_limit) =
+            (ring.slot_count as u64 / 2, ring.audio_capacity as u64 / 2);
         let head = self.chunker.next_frame();
         loop {
             let bell = self.shared.doorbell.count();
@@ -663,7 +666,9 @@ impl Engine {
                 let gen = self.shared.slots[slot].gen.load(Ordering::Acquire);
                 let seen = self.seen[slot];
                 let live = gen & 0xff != STATE_EMPTY && seen.epoch == (gen >> 8) as u32;
-                if live && !seen.bad && self.chunker.next_index() - seen.chunks > limit {
+                let behind = self.chunker.next_index() - seen.chunks > chunk_limit
+                    || head - seen.frames > frame_limit;
+                if live && !seen.bad && behind {
                     lagging = true;
                 }
             }

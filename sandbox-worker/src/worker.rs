@@ -112,7 +112,8 @@ fn place_fds() -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the worker; returns its exit status.
+/// Runs the worker. Returns an exit status if it fails before the sandbox; once sandboxed, it
+/// exits the process itself.
 pub fn run(args: Args) -> i32 {
     if let Err(e) = place_fds() {
         eprintln!("tandem-worker: {e}");
@@ -166,7 +167,7 @@ pub fn run(args: Args) -> i32 {
     if let Err(code) = crate::enter_sandbox() {
         return code;
     }
-    render_loop(
+    let code = render_loop(
         &args,
         &input,
         &output,
@@ -174,7 +175,11 @@ pub fn run(args: Args) -> i32 {
         &mut renderer,
         &mut snapshot,
         restore_chunk.map_or(0, |c| c + 1),
-    )
+    );
+    // Exit right here: dropping the regions would `close` and `munmap`, and freeing buffers may
+    // `madvise`, none of which the sandbox allows (the process would end by SIGSYS instead of
+    // its own status). The kernel releases everything anyway.
+    std::process::exit(code)
 }
 
 /// The render loop: no allocation, no locks, no I/O but the futexes and the parent check.
