@@ -106,7 +106,8 @@ fn sm_range(i: usize) -> (f32, f32, &'static str) {
 /// Why a [`Synth`] could not be configured.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfigError {
-    /// The sample rate is not finite or outside 1 000..=768 000 Hz.
+    /// The sample rate is not finite or outside 1 000..=2 000 000 Hz (the range the plugin
+    /// validators try).
     SampleRate(f32),
     /// The maximum block is 0 or above 8192 frames.
     MaxBlock(usize),
@@ -116,7 +117,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::SampleRate(sr) => {
-                write!(f, "sample rate {sr} is outside 1000..=768000 Hz")
+                write!(f, "sample rate {sr} is outside 1000..=2000000 Hz")
             }
             ConfigError::MaxBlock(n) => write!(f, "max block {n} is outside 1..=8192 frames"),
         }
@@ -245,12 +246,12 @@ fn voice_seed(slot: usize) -> u64 {
 }
 
 impl Synth {
-    /// Allocates everything up front. Errors: sample rate outside 1_000..=768_000 (or
+    /// Allocates everything up front. Errors: sample rate outside 1_000..=2_000_000 (or
     /// non-finite), max_block 0 or > 8192.
     ///
     /// The synth starts in the default patch with no notes sounding, as after [`Synth::reset`].
     pub fn new(sample_rate: f32, max_block: usize) -> Result<Synth, ConfigError> {
-        if !(1_000.0..=768_000.0).contains(&sample_rate) {
+        if !(1_000.0..=2_000_000.0).contains(&sample_rate) {
             return Err(ConfigError::SampleRate(sample_rate));
         }
         if max_block == 0 || max_block > 8192 {

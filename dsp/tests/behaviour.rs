@@ -331,8 +331,15 @@ fn oversized_block_is_a_programmer_error() {
 
 #[test]
 fn extreme_sample_rates_stay_finite_and_bounded() {
-    // The range hosts and validators use: from odd low rates to 768 kHz.
-    for sr in [1_000.0, 1_234.567_7, 8_000.0, 384_000.0, 768_000.0] {
+    // The range hosts and validators use: from odd low rates to 1.23 MHz.
+    for sr in [
+        1_000.0,
+        1_234.567_7,
+        8_000.0,
+        384_000.0,
+        768_000.0,
+        1_234_567.8,
+    ] {
         let mut s = Synth::new(sr, 2048).unwrap();
         let frames = (sr * 0.25) as usize;
         let mut rng = TestRng::new(sr as u64);

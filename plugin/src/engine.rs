@@ -433,7 +433,10 @@ impl Engine {
         let synth = dsp::Synth::new(config.sample_rate, MAX_CHUNK_FRAMES)
             .map_err(|e| unsupported(e.to_string()))?;
         let initial_state = synth.snapshot();
+        // About a second of audio (capped for the validators' megahertz rates), and always room
+        // for a rebuild to replay while blocks keep coming.
         let span = (config.sample_rate as usize)
+            .min(1 << 18)
             .max(4 * (config.max_block + config.latency as usize + MAX_CHUNK_FRAMES));
         let ring = RingConfig {
             slot_count: 1024,
