@@ -385,6 +385,9 @@ struct SeenSlot {
     bad: bool,
 }
 
+/// Engine events kept for [`Engine::drain_events`] between two calls.
+const EVENT_BACKLOG: usize = 4096;
+
 /// Frames over which the fallback fades the last delivered sample to silence.
 const FADE_FRAMES: usize = 64;
 
@@ -477,7 +480,9 @@ impl Engine {
             log::debug!("Tandem: rings not locked in memory (RLIMIT_MEMLOCK); running unlocked");
         }
         let (telemetry, telemetry_rx) = rtrb::RingBuffer::new(1024);
-        let (events_tx, events) = crossbeam_channel::unbounded();
+        // Bounded: a host that never drains the events must not grow our memory. When it is
+        // full the newest events are dropped (the log lines still go out).
+        let (events_tx, events) = crossbeam_channel::bounded(EVENT_BACKLOG);
         let supervisor = Supervisor::start(
             shared.clone(),
             config.clone(),

@@ -186,7 +186,7 @@ impl Supervisor {
             }
             _ => log::info!("{event}"),
         }
-        let _ = self.events.send(event);
+        let _ = self.events.try_send(event);
     }
 
     fn clear_slot(&self, slot: usize) {
