@@ -82,7 +82,7 @@ fn child_main() -> ! {
     loop {
         let now = seq.load(Ordering::Acquire);
         if now == seen {
-            futex_wait(seq, seen, Duration::from_millis(50));
+            shm::futex::wait(seq, seen, Duration::from_millis(50));
             if parent_gone() {
                 std::process::exit(0);
             }
@@ -127,24 +127,6 @@ fn mailbox(doorbell: *const u8) -> (&'static AtomicU32, &'static AtomicU32) {
             AtomicU32::from_ptr((doorbell as *mut u32).add(1)),
         )
     }
-}
-
-/// `FUTEX_WAIT` (shared) on `word` while it holds `expected`, for at most `timeout`.
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAIT reads it and the timespec only.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            &ts,
-        )
-    };
 }
 
 /// Whether the parent pipe (fd 6) reports the plugin gone: hang-up, or anything to read.

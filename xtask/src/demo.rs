@@ -15,8 +15,6 @@
 mod phrase;
 mod plot;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -57,27 +55,10 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(options)
 }
 
-/// Builds the worker (release) and returns its path.
-fn build_worker() -> Result<PathBuf> {
-    util::run(Command::new(util::cargo()).args([
-        "build",
-        "--release",
-        "-p",
-        "sandbox-worker",
-        "--bin",
-        "tandem-worker",
-    ]))?;
-    let path = util::cargo_target_dir()?.join("release/tandem-worker");
-    if !path.is_file() {
-        bail!("no worker at {}", path.display());
-    }
-    Ok(path)
-}
-
 /// Entry point for `cargo xtask demo`.
 pub fn run(args: &[String]) -> Result<()> {
     let options = parse(args)?;
-    let worker_path = build_worker()?;
+    let worker_path = crate::bench::host::build_worker()?;
     // Show the supervisor's failover and rebuild lines as they happen.
     tandem::logging::init();
 
