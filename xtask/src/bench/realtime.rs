@@ -119,7 +119,8 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<V
     let (mut xrun_frames, mut overruns) = (0u64, 0u64);
     let mut xrun_at_s = Vec::new();
     let steal0 = host::steal_ms();
-    let mut t = now_ns() + period_ns;
+    let start_ns = now_ns() + period_ns;
+    let mut t = start_ns;
     for b in 0..blocks {
         host::sleep_until(t);
         late_us.push(now_ns().saturating_sub(t) as f64 / 1e3);
@@ -179,6 +180,10 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<V
         .filter(|k| k.2 != u64::MAX)
         .map(|(_, at, gone)| gone.saturating_sub(*at) as f64 / 1e3)
         .collect();
+    let kill_at_s: Vec<f64> = kills
+        .iter()
+        .map(|k| k.1.saturating_sub(start_ns) as f64 / 1e9)
+        .collect();
     for (pid, at, _) in &kills {
         let died = events.iter().find_map(|e| match e {
             EngineEvent::WorkerDied {
@@ -224,6 +229,7 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<V
         "realtime_priority": realtime,
         "steal_ms": steal_ms,
         "xrun_at_s": xrun_at_s,
+        "kill_at_s": kill_at_s,
         "other_failures": other_failures,
         "process_us": process.json(),
         "wake_late_us": late.json(),

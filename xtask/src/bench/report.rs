@@ -53,6 +53,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let out = PathBuf::from(out);
     std::fs::create_dir_all(&out)?;
     let started = std::time::Instant::now();
+    let code_before = code_state();
     if !no_run {
         let exe = std::env::current_exe()?;
         for (name, bench_args) in plan(quick) {
@@ -81,7 +82,19 @@ pub fn run(args: &[String]) -> Result<()> {
         "cargo xtask bench report{}",
         if quick { " --quick" } else { "" }
     );
-    let md = markdown(&data, &command, quick, fonts, &notes, started.elapsed());
+    let mut code = code_state();
+    if !no_run && code != code_before {
+        code = format!("{code_before} at the start, {code} at the end (it changed during the run)");
+    }
+    let md = markdown(
+        &data,
+        &command,
+        quick,
+        fonts,
+        &notes,
+        &code,
+        started.elapsed(),
+    );
     let path = out.join("PERFORMANCE.md");
     std::fs::write(&path, md).with_context(|| format!("writing {}", path.display()))?;
     println!("wrote {} and its plots", path.display());
@@ -572,6 +585,7 @@ fn plot_xruns(out: &Path, d: &Data, fonts: bool) -> PlotResult {
                 .disable_x_mesh()
                 .x_desc("block / latency, with kills every 2 s or not")
                 .y_desc(field)
+                .y_label_formatter(&|y| format!("{y:.0}"))
                 .label_style(("sans-serif", 13));
         } else {
             mesh.x_labels(0).y_labels(0);
@@ -642,6 +656,25 @@ fn git(args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The commit, and whether the engine's crates had uncommitted changes.
+fn code_state() -> String {
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = git(&[
+        "status",
+        "--porcelain",
+        "--",
+        "plugin",
+        "shm",
+        "sandbox-worker",
+        "dsp",
+    ]);
+    if dirty.is_empty() {
+        format!("commit `{commit}`")
+    } else {
+        format!("commit `{commit}` with uncommitted changes in the engine's crates")
+    }
+}
+
 fn verdict(met: bool) -> &'static str {
     if met {
         "**met**"
@@ -691,20 +724,11 @@ fn markdown(
     quick: bool,
     fonts: bool,
     notes: &str,
+    code: &str,
     took: std::time::Duration,
 ) -> String {
     let mut md = String::new();
     let m = &d.failover["machine"];
-    let commit = git(&["rev-parse", "--short", "HEAD"]);
-    let dirty = git(&[
-        "status",
-        "--porcelain",
-        "--",
-        "plugin",
-        "shm",
-        "sandbox-worker",
-        "dsp",
-    ]);
     let fo = &d.failover;
     let scen = d.scenarios();
     let steal: u64 = scen.iter().filter_map(|s| s["steal_ms"].as_u64()).sum();
@@ -732,15 +756,7 @@ fn markdown(
         m["cores"],
         m["kernel"].as_str().unwrap_or("?")
     );
-    let _ = writeln!(
-        md,
-        "| code | commit `{commit}`{} |",
-        if dirty.is_empty() {
-            String::new()
-        } else {
-            " with uncommitted changes in the engine's crates".to_string()
-        }
-    );
+    let _ = writeln!(md, "| code | {code} |");
     let _ = writeln!(
         md,
         "| host thread | `SCHED_FIFO` 20 {}; workers ask for `SCHED_FIFO` 5 |",
@@ -883,18 +899,27 @@ fn markdown(
     md += &quantile_row("detection (hang)", "ms", &fo["hang_detection_ms"], f2);
     md += &quantile_row("switch", "ns", &fo["switch_ns"], |v| format!("{v:.0}"));
     md += &quantile_row("rebuild (all kinds)", "ms", &fo["rebuild_ms"], f2);
-    md += &quantile_row(
-        "detection, `bench realtime` SIGKILLs",
-        "µs",
-        &det_rt.json(),
-        f1,
-    );
-    md += &quantile_row(
-        "rebuild, `bench realtime` SIGKILLs",
-        "ms",
-        &reb_rt.json(),
-        f2,
-    );
+    for (label, pressure) in [("no pressure", false), ("CPU pressure", true)] {
+        let pick = |s: &Value| s["pressure"] == pressure;
+        md += &quantile_row(
+            &format!("detection, `bench realtime` SIGKILLs, {label}"),
+            "µs",
+            &Summary::new(d.pooled("detection_us_samples", pick)).json(),
+            f1,
+        );
+        md += &quantile_row(
+            &format!("kill → our own pidfd readable, {label}"),
+            "µs",
+            &Summary::new(d.pooled("exit_seen_us_samples", pick)).json(),
+            f1,
+        );
+        md += &quantile_row(
+            &format!("rebuild, `bench realtime` SIGKILLs, {label}"),
+            "ms",
+            &Summary::new(d.pooled("rebuild_ms_samples", pick)).json(),
+            f2,
+        );
+    }
     let _ = writeln!(
         md,
         "\nGap: {gap} frames differ from the reference; xrun frames {}; leaked fds {}, leaked \

@@ -256,6 +256,9 @@ pub fn run(args: &[String]) -> Result<()> {
         "sample_rate": SAMPLE_RATE,
         "seconds": seconds,
         "dsp_state_kib_per_instance": dsp_kib,
+        "dsp_snapshot_bytes": dsp::Synth::new(SAMPLE_RATE, shm::chunk::MAX_CHUNK_FRAMES)
+            .map(|s| s.snapshot().len())
+            .unwrap_or(0),
         "memory_method": "PSS of every worker plus the growth of this process's PSS, over N",
         "results": results,
         "machine": machine(),
