@@ -42,7 +42,7 @@ fn trials(
     trials: usize,
     kills: bool,
     fault: impl Fn(&Engine, u64),
-) {
+) -> u64 {
     let mut engine = engine(mode, N, latency);
     settle(&engine, 0);
     let per_fault = kills as u64;
@@ -68,10 +68,12 @@ fn trials(
         0,
         "output differs from the reference; log: {log:#?}"
     );
+    let failures = engine.stats().failures.load(Ordering::Relaxed);
     drop(engine);
     for pid in spawned_pids(&events) {
         assert!(!is_alive(pid), "worker {pid} outlived its engine");
     }
+    failures
 }
 
 /// Every worker pid an engine started.
@@ -152,20 +154,23 @@ fn hangs_are_evicted() {
 
 #[test]
 fn rogue_rings_are_evicted() {
-    trials(
+    // Exactly the rogue goes: its healthy twin must not be blamed for the digest mismatch.
+    let bad_fields = trials(
         ProcessMode::Realtime,
         0,
         3,
         true,
         inject(FaultKind::BadFields),
     );
-    trials(
+    assert_eq!(bad_fields, 3);
+    let nan = trials(
         ProcessMode::Realtime,
         N as u32,
         3,
         true,
         inject(FaultKind::NaN),
     );
+    assert_eq!(nan, 3);
 }
 
 #[test]
@@ -326,5 +331,37 @@ fn offline_bounce_at_small_blocks_rejoins_after_every_kill() {
     settle(&engine, kills);
     let log = engine.drain_log();
     assert!(!log.iter().any(|l| l.contains("fresh state")), "{log:#?}");
+    assert_eq!(differing(&got, &want), 0);
+}
+
+/// The supervisor may see the digest mismatch of a NaN chunk before the audio thread reads it:
+/// it must still evict the worker that wrote NaN (here the serving one), not its healthy twin.
+#[test]
+fn a_serving_worker_writing_nan_is_the_one_evicted() {
+    let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
+    settle(&engine, 0);
+    let mut rogue = 0;
+    let (got, want) = render_both(&mut engine, 31, N, 60, N as u32, |engine, b| {
+        if b == 20 {
+            let slot = engine.serving_slot();
+            rogue = engine.worker_pid(slot).unwrap();
+            engine.inject_fault(slot, FaultKind::NaN as u32, 0);
+        }
+        if b == 21 {
+            // The NaN chunk is rendered by both workers but not read yet: let the supervisor
+            // compare the digests first.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    settle(&engine, 1);
+    let events = engine.drain_events();
+    let evicted: Vec<u32> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkerEvicted { pid, .. } => Some(*pid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evicted, vec![rogue], "{events:#?}");
     assert_eq!(differing(&got, &want), 0);
 }

@@ -109,9 +109,9 @@ impl InputRing {
         self.region.dword(h::POSTED_FRAMES).load(Ordering::Acquire)
     }
 
-    /// The end frame of chunk `index`, if the ring still holds it. Plugin side (the only writer),
-    /// so what it reads is trusted.
-    pub fn chunk_end_frame(&self, index: u64) -> Option<u64> {
+    /// The start frame and frame count of chunk `index`, if the ring still holds it. Plugin side
+    /// (the only writer), so what it reads is trusted.
+    pub fn chunk_span(&self, index: u64) -> Option<(u64, u32)> {
         if index >= self.published() {
             return None;
         }
@@ -120,8 +120,10 @@ impl InputRing {
             .slot_base((index % self.config.slot_count as u64) as usize);
         let r = &self.region;
         (r.dword(base + slot::INDEX).load(Ordering::Relaxed) == index).then(|| {
-            r.dword(base + slot::START_FRAME).load(Ordering::Relaxed)
-                + r.word(base + slot::FRAMES).load(Ordering::Relaxed) as u64
+            (
+                r.dword(base + slot::START_FRAME).load(Ordering::Relaxed),
+                r.word(base + slot::FRAMES).load(Ordering::Relaxed),
+            )
         })
     }
 

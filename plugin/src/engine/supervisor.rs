@@ -64,6 +64,7 @@ pub(super) struct Supervisor {
     checkpoint: Checkpoint,
     pending: Option<Pending>,
     scratch: Vec<u8>,
+    audio_scratch: [Vec<f32>; 2],
     verifier: dsp::Synth,
     next_epoch: u32,
     digest_cursor: u64,
@@ -93,6 +94,10 @@ impl Supervisor {
             .map_err(|e| EngineError::UnsupportedConfig(e.to_string()))?;
         let mut sup = Supervisor {
             scratch: vec![0; shared.slots[0].output.snapshot_max()],
+            audio_scratch: [
+                vec![0.0; shm::chunk::MAX_CHUNK_FRAMES],
+                vec![0.0; shm::chunk::MAX_CHUNK_FRAMES],
+            ],
             shared,
             config,
             tuning,
@@ -393,9 +398,13 @@ impl Supervisor {
                 continue;
             };
             if da != db {
-                let suspect = match verified {
-                    [true, false] => 1,
-                    [false, true] => 0,
+                let suspect = match (self.non_finite_in(chunk), verified) {
+                    // A ring with NaN or infinity in the chunk is the rogue, whoever serves.
+                    ([true, false], _) => 0,
+                    ([false, true], _) => 1,
+                    // Otherwise trust the verified one, or else the one the listener hears.
+                    (_, [true, false]) => 1,
+                    (_, [false, true]) => 0,
                     _ => 1 - self.shared.serving.load(Ordering::Relaxed),
                 };
                 return self.evict(suspect, EvictReason::Divergence, now);
@@ -409,6 +418,21 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Which rings hold non-finite audio for `chunk` (read through the validating copy).
+    fn non_finite_in(&mut self, chunk: u64) -> [bool; 2] {
+        let Some((start, frames)) = self.shared.input.chunk_span(chunk) else {
+            return [false; 2];
+        };
+        let n = (frames as usize).min(shm::chunk::MAX_CHUNK_FRAMES);
+        let [l, r] = &mut self.audio_scratch;
+        [0, 1].map(|slot| {
+            let copied = self.shared.slots[slot]
+                .output
+                .copy_frames(start, [&mut l[..n], &mut r[..n]]);
+            copied == Err(Rogue::NonFinite)
+        })
     }
 
     /// Keeps a recent, validated state snapshot so a rebuild replays only a little audio.
@@ -431,7 +455,11 @@ impl Supervisor {
                 Ok(Some((chunk, len))) if chunk >= after && chunk < done => {
                     self.pending = None;
                     let bytes = &self.scratch[..len];
-                    let end_frame = self.shared.input.chunk_end_frame(chunk);
+                    let end_frame = self
+                        .shared
+                        .input
+                        .chunk_span(chunk)
+                        .map(|(start, frames)| start + frames as u64);
                     match (self.verifier.restore(bytes), end_frame) {
                         (Ok(()), Some(end_frame)) => {
                             self.checkpoint.chunk = Some(chunk);

@@ -14,11 +14,13 @@ use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, Tuning};
 const SAMPLE_RATE: f32 = 48_000.0;
 
 /// The fault kinds, cycled through in this order.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     "sigkill",
     "segv",
+    "sigabrt",
     "abort",
     "panic",
+    "sigterm",
     "exit0",
     "sigstop",
     "loop",
@@ -64,10 +66,6 @@ fn commit(engine: &Engine, kind: &str) -> Trial {
         },
         None => engine.inject_fault(slot, code as u32, 0),
     }
-    eprintln!(
-        "trial {kind} on slot {slot} (pid {pid}) at frame {}",
-        engine.frames_posted()
-    );
     Trial {
         frame: engine.frames_posted(),
         kind: KINDS.iter().find(|k| **k == kind).copied().unwrap_or("?"),
