@@ -97,9 +97,17 @@ pub fn header() -> String {
     )
 }
 
-/// Writes `value` to `target/bench/NAME.json` and returns the path.
+/// Where the JSON files go: `target/bench/`, or `$TANDEM_BENCH_DIR` when set (the report runs
+/// its benchmarks into a folder of its own, so a benchmark somebody else runs meanwhile cannot
+/// overwrite one of its files).
+pub fn json_dir() -> PathBuf {
+    std::env::var_os("TANDEM_BENCH_DIR")
+        .map_or_else(|| PathBuf::from("target/bench"), PathBuf::from)
+}
+
+/// Writes `value` to `NAME.json` in [`json_dir`] and returns the path.
 pub fn write_json(name: &str, value: &Value) -> Result<PathBuf> {
-    let dir = PathBuf::from("target/bench");
+    let dir = json_dir();
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(value)?)

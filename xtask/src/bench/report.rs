@@ -54,15 +54,27 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let started = std::time::Instant::now();
     let code_before = code_state();
+    // The benchmarks write into a folder of this report's own (see `super::json_dir`).
+    let json_dir = PathBuf::from(if quick {
+        "target/bench/report-quick"
+    } else {
+        "target/bench/report-full"
+    });
     if !no_run {
         let exe = std::env::current_exe()?;
         for (name, bench_args) in plan(quick) {
             eprintln!("== bench {name} {}", bench_args.join(" "));
-            crate::util::run(Command::new(&exe).arg("bench").arg(name).args(&bench_args))
-                .with_context(|| format!("bench {name}"))?;
+            crate::util::run(
+                Command::new(&exe)
+                    .arg("bench")
+                    .arg(name)
+                    .args(&bench_args)
+                    .env("TANDEM_BENCH_DIR", &json_dir),
+            )
+            .with_context(|| format!("bench {name}"))?;
         }
     }
-    let data = Data::load()?;
+    let data = Data::load(&json_dir)?;
     let fonts = register_font();
     let plots = [
         ("detection.png", plot_detection(&out, &data, fonts)),
@@ -110,11 +122,15 @@ struct Data {
 }
 
 impl Data {
-    fn load() -> Result<Data> {
+    fn load(dir: &Path) -> Result<Data> {
         let read = |name: &str| -> Result<Value> {
-            let path = format!("target/bench/{name}.json");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("{path} missing: run `cargo xtask bench {name}`"))?;
+            let path = dir.join(format!("{name}.json"));
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "{} missing: run the report without --no-run",
+                    path.display()
+                )
+            })?;
             Ok(serde_json::from_str(&text)?)
         };
         Ok(Data {
@@ -880,14 +896,20 @@ fn markdown(
     let _ = writeln!(md, "## Analysis\n\n{NOTES_BEGIN}\n{notes}{NOTES_END}\n");
 
     // Failover.
+    let kinds: Vec<&str> = fo["rebuild_ms_by_kind"]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     let _ = writeln!(md, "## Failover\n");
     let _ = writeln!(
         md,
-        "`{}`: faults of nine kinds in turn (SIGKILL, SIGSEGV, abort, panic, exit 0, SIGSTOP, \
-         infinite loop, invalid ring fields, NaN), block {}, latency {}, on a period clock. \
-         Detection of a crash is measured from the moment `kill` returns, so only SIGKILL trials \
-         give detection samples; a hang is detected by the heartbeat bound.\n",
+        "`{}`: {} trials cycling through {} fault kinds ({}), block {}, latency {}, on a period \
+         clock. Detection of a crash is measured from the moment `kill` returns, so only SIGKILL \
+         trials give detection samples; a hang is detected by the heartbeat bound.\n",
         fo["command"].as_str().unwrap_or("?"),
+        fo["trials"],
+        kinds.len(),
+        kinds.join(", "),
         fo["block"],
         fo["latency"]
     );
@@ -1135,9 +1157,30 @@ fn markdown(
             r["failovers"],
         );
     }
+    for r in sc["results"].as_array().into_iter().flatten() {
+        let reasons: Vec<String> = r["failure_reasons"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(why, n)| format!("{n} × {why}"))
+            .collect();
+        if !reasons.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nFailovers with {} instances, in the engine's words: {}.",
+                r["instances"],
+                reasons.join("; ")
+            );
+        }
+    }
     let _ = writeln!(
         md,
-        "\nThe JSON behind every table is in `target/bench/*.json` after a run."
+        "\nThe JSON behind every table is in `{}/*.json` after a run.",
+        if quick {
+            "target/bench/report-quick"
+        } else {
+            "target/bench/report-full"
+        }
     );
     md
 }

@@ -22,7 +22,7 @@ use super::{flag, machine, write_json, Summary};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
-use tandem::engine::{Engine, EngineConfig, ProcessMode, ReferenceEngine, Tuning};
+use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
 
 const SAMPLE_RATE: f32 = 48_000.0;
 const BLOCK: usize = 256;
@@ -166,6 +166,22 @@ fn measure(worker: &std::path::Path, n: usize, seconds: f64, dsp_kib: f64) -> Re
         .map(|e| e.stats().failures.load(Ordering::Relaxed))
         .sum::<u64>()
         - failures0;
+    // Why workers failed while driven (an overloaded machine starves them).
+    let mut reasons = std::collections::BTreeMap::<String, u64>::new();
+    for e in &engines {
+        for event in e.drain_events() {
+            let reason = match &event {
+                EngineEvent::WorkerDied { cause, .. } => format!("died: {cause}"),
+                EngineEvent::WorkerEvicted { .. } => {
+                    let text = event.to_string();
+                    text.split_once("evicted: ")
+                        .map_or(text.clone(), |(_, why)| format!("evicted: {why}"))
+                }
+                _ => continue,
+            };
+            *reasons.entry(reason).or_default() += 1;
+        }
+    }
     let t0 = now_ns();
     drop(engines);
     let teardown_ms = (now_ns() - t0) as f64 / 1e6;
@@ -185,6 +201,7 @@ fn measure(worker: &std::path::Path, n: usize, seconds: f64, dsp_kib: f64) -> Re
         "xrun_frames": xrun_frames,
         "overruns": overruns,
         "failovers": failures,
+        "failure_reasons": reasons,
         "blocks": blocks,
         "busy_cpu_per_audio_s": (busy_plugin + busy_workers) / audio_s,
         "busy_cpu_parts_per_audio_s": {"plugin_process": busy_plugin / audio_s, "workers": busy_workers / audio_s},
