@@ -37,7 +37,7 @@
 //! ```ignore
 //! use std::io::Write;
 //! let handed = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT];
-//! match sandbox::enter(&handed, &[input.span(), output.span()]) {
+//! match sandbox::enter(&handed, &[input.span()]) {
 //!     Ok(report) => {
 //!         let _ = std::io::stderr().write_all(format!("tandem-worker: {report}\n").as_bytes());
 //!     }

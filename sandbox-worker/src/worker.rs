@@ -197,7 +197,6 @@ fn render_loop(
     let mut rogue = false;
     let spin = Duration::from_micros(args.spin_us as u64);
     loop {
-        output.beat();
         let [il, ir] = &mut renderer.input;
         match input.read(next, &mut chunk, [&mut il[..], &mut ir[..]]) {
             Ok(()) => {}

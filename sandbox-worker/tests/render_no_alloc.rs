@@ -60,7 +60,6 @@ fn read_render_write_snapshot_never_allocate() {
             let [l, r] = renderer.rendered(frames);
             output.write_audio(chunk.start_frame, [l, r]);
             output.complete_chunk(index, chunk.start_frame + frames as u64, shm::digest(l, r));
-            output.beat();
             if chunk.snapshot_slots & 1 != 0 {
                 let n = renderer.synth.snapshot_into(&mut snapshot).unwrap();
                 output.write_snapshot(index, &snapshot[..n]);

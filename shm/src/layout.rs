@@ -75,10 +75,9 @@ pub mod output {
     pub const EPOCH: usize = 16;
     /// Absolute frame after the last rendered frame (u64, worker-written).
     pub const FRAMES_DONE: usize = 18;
-    /// Chunks rendered: the next chunk index (u64, worker-written).
+    /// Chunks rendered: the next chunk index (u64, worker-written). With `FRAMES_DONE` this is
+    /// the heartbeat: a worker with work pending whose counters stand still is hung.
     pub const CHUNKS_DONE: usize = 20;
-    /// Loop counter (u64, worker-written), for hang detection while idle.
-    pub const HEARTBEAT: usize = 22;
     /// Snapshot seqlock: odd while being written.
     pub const SNAPSHOT_SEQ: usize = 24;
     /// The snapshot is the state after this chunk (u64).

@@ -122,11 +122,6 @@ impl OutputRing {
         self.region.lock()
     }
 
-    /// The mapping: (address, bytes).
-    pub fn span(&self) -> (*const u8, usize) {
-        (self.region.as_ptr(), self.region.words() * 4)
-    }
-
     /// Snapshot area size in bytes.
     pub fn snapshot_max(&self) -> usize {
         self.config.snapshot_max as usize
@@ -251,11 +246,6 @@ impl OutputRing {
         self.region.word(h::SLEEPING).load(Ordering::SeqCst) != 0
     }
 
-    /// Plugin side: the worker's loop counter (a hint for hang detection when it is idle).
-    pub fn heartbeat(&self) -> u64 {
-        self.region.dword(h::HEARTBEAT).load(Ordering::Relaxed)
-    }
-
     // ---- worker side -------------------------------------------------------------------------
 
     /// Worker side: the epoch it was spawned with, and the snapshot to start from (`None` for
@@ -307,13 +297,6 @@ impl OutputRing {
         r.dword(h::FRAMES_DONE)
             .store(frames_done, Ordering::Release);
         r.dword(h::CHUNKS_DONE).store(chunk + 1, Ordering::Release);
-    }
-
-    /// Worker side: bumps the loop counter.
-    pub fn beat(&self) {
-        self.region
-            .dword(h::HEARTBEAT)
-            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// Worker side: says whether it is about to sleep on the input futex.
