@@ -68,7 +68,8 @@ pub struct Tuning {
     /// Ask a worker for a state checkpoint after this many frames; a rebuild replays at most
     /// this much audio (plus what arrives while it starts).
     pub checkpoint_frames: u32,
-    /// How long a worker spins before sleeping on the input futex.
+    /// How long a worker spins before sleeping on the input futex when the latency is below
+    /// one block (at one block or more it does not spin: nobody waits for it).
     pub worker_spin_us: u32,
     /// How long the audio thread spins before sleeping on the doorbell.
     pub audio_spin_us: u32,

@@ -124,6 +124,11 @@ impl Supervisor {
     }
 
     pub fn run(mut self) {
+        // Detection and rebuild should not wait behind the host's busy normal threads; the
+        // lowest real-time priority keeps us below any audio thread. Silently without it.
+        let lowest = libc::sched_param { sched_priority: 1 };
+        // SAFETY: sched_setscheduler on the calling thread (0) with a param we own.
+        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &lowest) };
         while !self.shared.shutdown.load(Ordering::Acquire) {
             let readable = self.poll();
             let now = monotonic_ns();
@@ -317,8 +322,17 @@ impl Supervisor {
         let Some(w) = &self.workers[slot] else {
             return;
         };
-        let bounds = self.bounds(w);
-        let progress = match self.shared.slots[slot].output.progress(&bounds) {
+        let output = &self.shared.slots[slot].output;
+        let mut bounds = self.bounds(w);
+        let mut checked = output.progress(&bounds);
+        if checked == Err(Rogue::BeyondPosted) {
+            // We read what was posted before the worker's counters; if we were preempted in
+            // between, it may honestly have rendered chunks posted since. What was posted
+            // only grows, so judge again against a fresh reading.
+            bounds = self.bounds(w);
+            checked = output.progress(&bounds);
+        }
+        let progress = match checked {
             Ok(p) => p,
             Err(reason) => return self.evict(slot, EvictReason::Rogue(reason), now),
         };
@@ -529,6 +543,17 @@ impl Supervisor {
         }
     }
 
+    /// The worker's spin before it sleeps on the input futex. Spinning only pays when the audio
+    /// thread waits for the chunk it has just posted (latency below a block); at one block or
+    /// more nobody waits for a worker, and the spin would only burn CPU.
+    fn worker_spin_us(&self) -> u32 {
+        if (self.config.latency as usize) < self.config.max_block {
+            self.tuning.worker_spin_us
+        } else {
+            0
+        }
+    }
+
     /// Starts a worker in an empty slot from the latest checkpoint (or, if the input ring no
     /// longer holds the chunks after it, from a fresh state at the next chunk).
     fn spawn_into(&mut self, slot: usize, now: u64) -> Result<(), String> {
@@ -582,7 +607,7 @@ impl Supervisor {
             &self.config.worker_path,
             slot,
             epoch,
-            self.tuning.worker_spin_us,
+            self.worker_spin_us(),
             &fds,
         )
         .map_err(|e| format!("{}: {e}", self.config.worker_path.display()))?;
