@@ -22,7 +22,8 @@ const USAGE: &str = "Usage:
   cargo xtask demo [--seconds N] [--offline]
                                            render through the engine while killing workers
   cargo xtask test                         bundle, cargo test --workspace, python host tests
-  cargo xtask bench failover [--kills N]   failover figures into target/bench/failover.json
+  cargo xtask bench NAME [options]         NAME: failover, overhead, realtime, scale, sandbox,
+                                           or report [--quick] (writes docs/PERFORMANCE.md)
   (any other nice-plug-xtask command is passed through)";
 
 fn main() -> Result<()> {

@@ -73,6 +73,31 @@ pub(super) struct Supervisor {
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
 
+/// The supervisor's real-time priority: just above the workers' (`SCHED_FIFO` 5, set by their
+/// sandbox), so a surviving twin's render does not delay the detection and rebuild, and below
+/// any host's audio thread.
+const SUPERVISOR_PRIORITY: i32 = 6;
+
+/// Detection and rebuild should not wait behind the host's busy threads or our own workers.
+/// Keeps a higher real-time priority inherited from the host; silently stays as it is when the
+/// system refuses.
+fn raise_priority() {
+    // SAFETY: sched_getscheduler/sched_getparam/sched_setscheduler on the calling thread (0)
+    // with a param we own.
+    unsafe {
+        let mut current = libc::sched_param { sched_priority: 0 };
+        let policy = libc::sched_getscheduler(0);
+        libc::sched_getparam(0, &mut current);
+        let realtime = policy == libc::SCHED_FIFO || policy == libc::SCHED_RR;
+        if !realtime || current.sched_priority < SUPERVISOR_PRIORITY {
+            let wanted = libc::sched_param {
+                sched_priority: SUPERVISOR_PRIORITY,
+            };
+            libc::sched_setscheduler(0, libc::SCHED_FIFO, &wanted);
+        }
+    }
+}
+
 impl Supervisor {
     /// Spawns both workers (so a missing executable is an activation error, not a silent
     /// plugin) and returns the supervisor, ready to `run` on its own thread.
@@ -124,11 +149,7 @@ impl Supervisor {
     }
 
     pub fn run(mut self) {
-        // Detection and rebuild should not wait behind the host's busy normal threads; the
-        // lowest real-time priority keeps us below any audio thread. Silently without it.
-        let lowest = libc::sched_param { sched_priority: 1 };
-        // SAFETY: sched_setscheduler on the calling thread (0) with a param we own.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &lowest) };
+        raise_priority();
         while !self.shared.shutdown.load(Ordering::Acquire) {
             let readable = self.poll();
             let now = monotonic_ns();
