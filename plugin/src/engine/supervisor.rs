@@ -228,37 +228,42 @@ impl Supervisor {
 
     /// A worker's pidfd fired: it is dead. Reap it and schedule the rebuild.
     fn on_exit(&mut self, slot: usize, now: u64) {
+        self.remove(slot, now, |epoch, pid, cause| EngineEvent::WorkerDied {
+            slot,
+            epoch,
+            pid,
+            cause,
+            detected_ns: now,
+        });
+    }
+
+    /// Kills a worker we no longer trust.
+    fn evict(&mut self, slot: usize, reason: EvictReason, now: u64) {
+        self.remove(slot, now, |epoch, pid, _| EngineEvent::WorkerEvicted {
+            slot,
+            epoch,
+            pid,
+            reason,
+            detected_ns: now,
+        });
+    }
+
+    /// Takes the worker out of its slot (so the audio thread stops reading it), kills it if it
+    /// still runs and reaps it, reports it with `report(epoch, pid, how it ended)`, and
+    /// schedules the rebuild.
+    fn remove(
+        &mut self,
+        slot: usize,
+        now: u64,
+        report: impl FnOnce(u32, u32, String) -> EngineEvent,
+    ) {
         let Some(w) = self.workers[slot].take() else {
             return;
         };
         self.clear_slot(slot);
         let pid = w.process.pid();
         let cause = w.process.reap();
-        self.emit(EngineEvent::WorkerDied {
-            slot,
-            epoch: w.epoch,
-            pid,
-            cause,
-            detected_ns: now,
-        });
-        self.failed(slot, w.verified, now);
-    }
-
-    /// Kills a worker we no longer trust.
-    fn evict(&mut self, slot: usize, reason: EvictReason, now: u64) {
-        let Some(w) = self.workers[slot].take() else {
-            return;
-        };
-        self.clear_slot(slot);
-        let pid = w.process.pid();
-        w.process.reap();
-        self.emit(EngineEvent::WorkerEvicted {
-            slot,
-            epoch: w.epoch,
-            pid,
-            reason,
-            detected_ns: now,
-        });
+        self.emit(report(w.epoch, pid, cause));
         self.failed(slot, w.verified, now);
     }
 
