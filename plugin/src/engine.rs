@@ -818,7 +818,8 @@ impl Engine {
             epoch,
             reason,
         });
-        self.shared.wake_supervisor();
+        // No wake-up: a syscall other than the futexes does not belong on the audio thread.
+        // The rogue ring is already ignored here; the supervisor evicts it at its next tick.
     }
 
     /// The deadline passed: serve the longest prefix any ring has, fade out the rest.
