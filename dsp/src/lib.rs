@@ -17,8 +17,10 @@
 
 mod adsr;
 pub mod event;
+pub mod expression;
 mod lfo;
 mod math;
+pub mod modulation;
 pub mod params;
 mod rng;
 mod smoother;
@@ -29,5 +31,6 @@ mod vco;
 mod voice;
 
 pub use event::{Event, EventKind};
+pub use expression::{Expression, VoiceEnd, VoiceTarget, MAX_VOICE_ENDS};
 pub use params::{ParamId, ParamInfo, ParamKind, N_PARAMS};
 pub use synth::{ConfigError, SnapshotError, Synth};

@@ -36,8 +36,10 @@
 
 use crate::adsr::Shape;
 use crate::event::{Event, EventKind};
+use crate::expression::{VoiceEnd, VoiceTarget, MAX_VOICE_ENDS};
 use crate::lfo::Lfo;
 use crate::math::exp2;
+use crate::modulation::ModBase;
 use crate::params::{ParamId, N_PARAMS};
 use crate::rng::Rng;
 use crate::smoother::{Ranged, Smoother};
@@ -58,7 +60,7 @@ const SEED: u64 = 0x7a4d_656d_5344_5031;
 /// Snapshot header: magic, version, sample-rate bits, max block, payload length, checksum.
 const MAGIC: u32 = u32::from_le_bytes(*b"TDSP");
 /// Version of the snapshot format; bumped whenever any component's field list changes.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 const HEADER: usize = 4 + 4 + 4 + 4 + 4 + 8;
 
 // Smoothed values, by index into `Synth::sm`.
@@ -195,6 +197,8 @@ struct Derived {
     sm_coef: [f32; N_SM],
     /// Left and right gain of each slot.
     pan: [[f32; 2]; SLOTS],
+    /// Each slot's position in the stereo field, -0.4..0.4 (`pan` is derived from it).
+    pos: [f32; SLOTS],
     snapshot_len: usize,
 }
 
@@ -239,6 +243,9 @@ pub struct Synth {
     /// Next slot to try (slots are used in rotation).
     next_slot: u32,
     voices: [Voice; SLOTS],
+    // ---- Output of the renders since `clear_voice_ends` (not state) ----
+    ends: [VoiceEnd; MAX_VOICE_ENDS],
+    n_ends: usize,
 }
 
 fn voice_seed(slot: usize) -> u64 {
@@ -261,11 +268,13 @@ impl Synth {
         sm_coef[S_BYPASS] = Smoother::coef(0.010, sample_rate);
         sm_coef[S_LFO_OUT] = Smoother::coef(0.001, sample_rate);
         let mut pan = [[1.0; 2]; SLOTS];
-        for (i, p) in pan.iter_mut().enumerate() {
+        let mut slot_pos = [0.0; SLOTS];
+        for (i, (p, slot_pos)) in pan.iter_mut().zip(&mut slot_pos).enumerate() {
             // Golden-ratio sequence: neighbouring slots land far apart.
             let x = (i as f64 * 0.618_033_988_749_895).fract() as f32;
             let pos = 0.4 * (2.0 * x - 1.0);
-            *p = [(1.0 - pos).sqrt(), (1.0 + pos).sqrt()];
+            *p = pan_gains(pos);
+            *slot_pos = pos;
         }
         let shape = Shape::new(sample_rate, 1.0, 1.0, 1.0);
         let mut synth = Synth {
@@ -280,9 +289,11 @@ impl Synth {
                     glide: 1.0,
                     smooth: sm_coef[0],
                     fade_step: 1.0 / (FADE_MS * 1e-3 * sample_rate),
+                    mods: ModBase::default(),
                 },
                 sm_coef,
                 pan,
+                pos: slot_pos,
                 snapshot_len: 0,
             },
             targets: [0.0; N_PARAMS],
@@ -295,6 +306,8 @@ impl Synth {
             stamp: 0,
             next_slot: 0,
             voices: [Voice::idle(Rng::new(SEED)); SLOTS],
+            ends: [VoiceEnd::default(); MAX_VOICE_ENDS],
+            n_ends: 0,
         };
         for id in ParamId::ALL {
             synth.targets[id.index()] = id.info().default;
@@ -421,6 +434,7 @@ impl Synth {
         } else {
             1.0 - (-(100f64.ln()) / glide_samples).exp()
         };
+        c.mods = ModBase::new(t);
     }
 
     fn polyphony(&self) -> usize {
@@ -458,7 +472,7 @@ impl Synth {
         }
     }
 
-    fn note_on(&mut self, key: u8, velocity: f32) {
+    fn note_on(&mut self, key: u8, velocity: f32, channel: u8, note_id: i32, n: usize) {
         let stamp = self.stamp;
         self.stamp = self.stamp.wrapping_add(1);
         let from = if self.has_last && self.d.voice.glide < 1.0 {
@@ -468,12 +482,21 @@ impl Synth {
         };
         self.last_pitch = key as f64;
         self.has_last = true;
-        if let Some(v) = self
+        if let Some(i) = self
             .voices
-            .iter_mut()
-            .find(|v| v.live() && v.key == key as u32)
+            .iter()
+            .position(|v| v.live() && v.key == key as u32)
         {
-            v.retrigger(velocity, stamp);
+            let v = self.voices[i];
+            if v.note_id != note_id || v.channel != channel as u32 {
+                // Another note takes the voice over: the old one is over for the host.
+                self.record_end(&v, n);
+                let v = &mut self.voices[i];
+                v.note_id = note_id;
+                v.channel = channel as u32;
+                v.mods = Default::default();
+            }
+            self.voices[i].retrigger(velocity, stamp);
             return;
         }
         while self.live_count() >= self.polyphony() {
@@ -497,12 +520,78 @@ impl Synth {
                 best
             });
         self.next_slot = ((slot + 1) % SLOTS) as u32;
-        self.voices[slot].start(key, velocity, stamp, from);
+        if self.voices[slot].active {
+            let cut = self.voices[slot];
+            self.record_end(&cut, n);
+        }
+        let v = &mut self.voices[slot];
+        v.start(key, velocity, stamp, from);
+        v.note_id = note_id;
+        v.channel = channel as u32;
     }
 
-    fn apply(&mut self, kind: EventKind) {
+    /// Notes that a voice stopped sounding at sample `n` of the current render.
+    fn record_end(&mut self, v: &Voice, n: usize) {
+        if let Some(end) = self.ends.get_mut(self.n_ends) {
+            *end = VoiceEnd {
+                offset: n as u32,
+                note_id: v.note_id,
+                key: v.key as u8,
+                channel: v.channel as u8,
+            };
+            self.n_ends += 1;
+        }
+    }
+
+    /// The notes whose voices ended in the renders (and resets) since the last
+    /// [`Synth::clear_voice_ends`], in order, with offsets into the block that rendered them.
+    /// At most [`MAX_VOICE_ENDS`]; later ones are not recorded.
+    pub fn voice_ends(&self) -> &[VoiceEnd] {
+        &self.ends[..self.n_ends]
+    }
+
+    /// Forgets the recorded voice ends; call before each block whose ends you collect.
+    pub fn clear_voice_ends(&mut self) {
+        self.n_ends = 0;
+    }
+
+    /// The active voices a target addresses.
+    fn targeted(&mut self, target: VoiceTarget) -> impl Iterator<Item = &mut Voice> {
+        self.voices
+            .iter_mut()
+            .filter(move |v| v.active && target.matches(v.note_id, v.key, v.channel))
+    }
+
+    fn apply(&mut self, kind: EventKind, n: usize) {
         match kind {
-            EventKind::NoteOn { key, velocity } => self.note_on(key, velocity),
+            EventKind::NoteOn { key, velocity } => self.note_on(key, velocity, 0, -1, n),
+            EventKind::NoteOnId {
+                key,
+                velocity,
+                channel,
+                note_id,
+            } => self.note_on(key, velocity, channel, note_id, n),
+            EventKind::PolyMod { target, id, offset } => {
+                for v in self.targeted(target) {
+                    let jump = v.fresh;
+                    v.mods.set_offset(id, offset, jump);
+                }
+            }
+            EventKind::Expression {
+                target,
+                kind,
+                value,
+            } => {
+                for v in self.targeted(target) {
+                    let jump = v.fresh;
+                    v.mods.set_expression(kind, value, jump);
+                }
+            }
+            EventKind::Choke(target) => {
+                for v in self.targeted(target) {
+                    v.steal();
+                }
+            }
             EventKind::NoteOff { key } => {
                 let pedal = self.pedal;
                 for v in self.voices.iter_mut() {
@@ -530,7 +619,7 @@ impl Synth {
                     }
                 }
             }
-            EventKind::Reset => self.reset(),
+            EventKind::Reset => self.reset_at(n),
             EventKind::Param { id, value } => self.set_param(id, value),
         }
     }
@@ -567,12 +656,14 @@ impl Synth {
             input: input * v(S_INPUT),
             cutoff_oct: v(S_CUTOFF),
             k: crate::vcf::damping(v(S_RES)),
+            res: v(S_RES),
             env_oct: v(S_ENV) * (1.0 / 12.0),
             keytrack: v(S_KEYTRACK),
             cut_mod_oct: wheel_lfo * v(S_LFO_CUT) * (1.0 / 12.0),
             mode: [v(S_MODE), v(S_MODE + 1), v(S_MODE + 2)],
             amp_sustain: v(S_AMP_SUS),
             filter_sustain: v(S_FILT_SUS),
+            level: 1.0,
         };
         (frame, v(S_GAIN), v(S_BYPASS))
     }
@@ -612,18 +703,28 @@ impl Synth {
                     break;
                 }
                 if e.is_valid() {
-                    self.apply(e.kind);
+                    self.apply(e.kind, n);
                 }
                 next += 1;
             }
             let (dry_l, dry_r) = (sample(in_l, n), sample(in_r, n));
             let (frame, gain, bypass) = self.tick_shared(0.5 * (dry_l + dry_r));
             let (mut l, mut r) = (0.0f32, 0.0f32);
-            for (v, pan) in self.voices.iter_mut().zip(&self.d.pan) {
+            for i in 0..SLOTS {
+                let v = &mut self.voices[i];
                 if v.active {
                     let y = v.tick(&frame, &self.d.voice);
+                    let pan = match v.mods.pan() {
+                        0.0 => self.d.pan[i],
+                        p => pan_gains((self.d.pos[i] + p).clamp(-1.0, 1.0)),
+                    };
                     l += y * pan[0];
                     r += y * pan[1];
+                    if !v.active {
+                        // This was its last sample.
+                        let v = *v;
+                        self.record_end(&v, n);
+                    }
                 }
             }
             let wet = gain * (1.0 - bypass);
@@ -636,6 +737,17 @@ impl Synth {
     /// reseeded, controllers centred, pedal up), keeping parameter targets. Abrupt by design:
     /// it is for a transport reset or a fresh start, not for musical use.
     pub fn reset(&mut self) {
+        self.reset_at(0);
+    }
+
+    /// [`Synth::reset`] at sample `n` of the current render: the voices it silences end there.
+    fn reset_at(&mut self, n: usize) {
+        for i in 0..SLOTS {
+            if self.voices[i].active {
+                let v = self.voices[i];
+                self.record_end(&v, n);
+            }
+        }
         self.sm[S_BEND].target = 0.0;
         self.sm[S_WHEEL].target = 0.0;
         self.sm[S_LFO_OUT].target = 0.0;
@@ -754,6 +866,7 @@ impl Synth {
         tmp.derive();
         for voice in &mut tmp.voices {
             voice.refresh();
+            voice.mods.refresh();
         }
         *self = tmp;
         Ok(())
@@ -793,9 +906,17 @@ impl Synth {
             if v.active && v.amp_env.stage == crate::adsr::IDLE {
                 return Err(SnapshotError::Field("active voice with idle envelope"));
             }
+            if v.note_id < -1 {
+                return Err(SnapshotError::Field("voice note id"));
+            }
         }
         Ok(())
     }
+}
+
+/// Left and right gains for a position -1..1 in the stereo field (equal power).
+fn pan_gains(pos: f32) -> [f32; 2] {
+    [(1.0 - pos).sqrt(), (1.0 + pos).sqrt()]
 }
 
 impl Visit for Synth {

@@ -7,6 +7,7 @@
 
 use crate::adsr::{self, Adsr, Shape};
 use crate::math::exp2;
+use crate::modulation::{ModBase, VoiceMods};
 use crate::rng::Rng;
 use crate::snapshot::{Visit, Visitor};
 use crate::vcf::{self, Svf};
@@ -34,6 +35,8 @@ pub(crate) struct Frame {
     /// log2 of the cutoff in Hz.
     pub(crate) cutoff_oct: f32,
     pub(crate) k: f32,
+    /// Resonance 0..1 (`k` is derived from it).
+    pub(crate) res: f32,
     /// Filter envelope amount in octaves.
     pub(crate) env_oct: f32,
     pub(crate) keytrack: f32,
@@ -43,6 +46,8 @@ pub(crate) struct Frame {
     pub(crate) mode: [f32; 3],
     pub(crate) amp_sustain: f32,
     pub(crate) filter_sustain: f32,
+    /// Gain factor on the voice's output (1 unless a voice's own modulation changes it).
+    pub(crate) level: f32,
 }
 
 /// Per-configuration constants voices need; derived from parameters and sample rate, not state.
@@ -59,6 +64,8 @@ pub(crate) struct Consts {
     pub(crate) smooth: f32,
     /// Fade decrement per sample for stolen voices.
     pub(crate) fade_step: f32,
+    /// What per-voice modulation offsets are measured against.
+    pub(crate) mods: ModBase,
 }
 
 /// One voice's state.
@@ -67,6 +74,9 @@ pub(crate) struct Voice {
     /// Sounding (including fading out).
     pub(crate) active: bool,
     pub(crate) key: u32,
+    /// The host's note id (-1: none) and MIDI channel of the note playing.
+    pub(crate) note_id: i32,
+    pub(crate) channel: u32,
     /// Velocity target and its smoothed value (a retrigger may change it mid-note).
     pub(crate) velocity: f32,
     vel: f32,
@@ -90,6 +100,11 @@ pub(crate) struct Voice {
     svf: Svf,
     pub(crate) amp_env: Adsr,
     filter_env: Adsr,
+    /// Polyphonic modulation and note expressions.
+    pub(crate) mods: VoiceMods,
+    /// Started at the current sample and not yet ticked: modulation set now jumps instead of
+    /// gliding. Always false between samples, so not in the snapshot.
+    pub(crate) fresh: bool,
 }
 
 impl Voice {
@@ -98,6 +113,8 @@ impl Voice {
         Voice {
             active: false,
             key: 0,
+            note_id: -1,
+            channel: 0,
             velocity: 0.0,
             vel: 0.0,
             gate: false,
@@ -113,6 +130,8 @@ impl Voice {
             svf: Svf::default(),
             amp_env: Adsr::default(),
             filter_env: Adsr::default(),
+            mods: VoiceMods::default(),
+            fresh: false,
         }
     }
 
@@ -148,6 +167,7 @@ impl Voice {
             phase: [p0, p1],
             // Half of oscillator 1's phase, so the sub's edges line up with its cycles.
             sub_phase: p0 * 0.5,
+            fresh: true,
             ..Voice::idle(self.rng)
         };
         self.refresh();
@@ -196,6 +216,15 @@ impl Voice {
     /// Renders one sample (mono, before panning).
     #[inline]
     pub(crate) fn tick(&mut self, f: &Frame, c: &Consts) -> f32 {
+        self.fresh = false;
+        self.mods.tick(c.smooth);
+        let own;
+        let f = if self.mods.is_neutral() {
+            f
+        } else {
+            own = self.mods.apply(f, &c.mods);
+            &own
+        };
         // Glide (exponential, in semitones).
         let target = self.key as f64;
         if self.pitch != target {
@@ -249,7 +278,7 @@ impl Voice {
         let g = vcf::gain(exp2(oct) * c.inv_sr);
         let o = self.svf.tick(mix, g, f.k);
         let y = f.mode[0] * o.lp + f.mode[1] * o.bp + f.mode[2] * o.hp;
-        let gain = aenv * (0.3 + 0.7 * self.vel) * self.fade * VOICE_GAIN;
+        let gain = aenv * (0.3 + 0.7 * self.vel) * self.fade * VOICE_GAIN * f.level;
 
         if self.fading {
             self.fade -= c.fade_step;
@@ -269,6 +298,10 @@ impl Visit for Voice {
     fn visit<V: Visitor>(&mut self, v: &mut V) {
         v.bool(&mut self.active, "voice active");
         v.u32(&mut self.key, 127, "voice key");
+        let mut id = self.note_id as u32;
+        v.u32(&mut id, u32::MAX, "voice note id");
+        self.note_id = id as i32;
+        v.u32(&mut self.channel, 15, "voice channel");
         v.f32(&mut self.velocity, 0.0, 1.0, "voice velocity");
         v.f32(&mut self.vel, 0.0, 1.0, "voice velocity");
         v.bool(&mut self.gate, "voice gate");
@@ -285,5 +318,6 @@ impl Visit for Voice {
         self.svf.visit(v);
         self.amp_env.visit(v);
         self.filter_env.visit(v);
+        self.mods.visit(v);
     }
 }
