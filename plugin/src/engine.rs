@@ -13,11 +13,14 @@ mod chunker;
 pub mod reference;
 mod spawn;
 mod supervisor;
+mod voice_end;
 
 pub use chunker::Chunker;
 pub use reference::ReferenceEngine;
+pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::supervisor::Supervisor;
+use crate::engine::voice_end::VoiceEnds;
 use dsp::{Event, N_PARAMS};
 use shm::chunk::{Chunk, FaultCommand, MAX_CHUNK_FRAMES};
 use shm::futex::monotonic_ns;
@@ -403,6 +406,7 @@ pub struct Engine {
     supervisor: Option<JoinHandle<()>>,
     seen: [SeenSlot; 2],
     last_out: [f32; 2],
+    voice_ends: VoiceEnds,
 }
 
 impl Engine {
@@ -506,6 +510,7 @@ impl Engine {
             supervisor: Some(handle),
             seen: [SeenSlot::default(); 2],
             last_out: [0.0; 2],
+            voice_ends: VoiceEnds::new(),
         })
     }
 
@@ -572,6 +577,12 @@ impl Engine {
         self.shared.fault_request.store(packed, Ordering::Release);
     }
 
+    /// Audio thread: the notes whose voices ended in the frames the last `process()` call
+    /// delivered, at their offsets in that block (the same latency `L` as the audio).
+    pub fn voice_ends(&self) -> &[BlockVoiceEnd] {
+        self.voice_ends.block()
+    }
+
     /// Failover and rebuild events since the last call, on a non-audio thread.
     pub fn drain_events(&self) -> Vec<EngineEvent> {
         self.events.try_iter().collect()
@@ -597,6 +608,7 @@ impl Engine {
         let n = out_l.len().min(out_r.len());
         let block_start = self.chunker.next_frame();
         self.post(n, events, params, input);
+        self.voice_ends.clear();
 
         // Frames before the first posted frame are silence (DESIGN.md section 3).
         let want = block_start as i64 - self.config.latency as i64;
@@ -615,6 +627,7 @@ impl Engine {
             };
             let served = self.deliver(
                 start,
+                silent,
                 [&mut out_l[silent..n], &mut out_r[silent..n]],
                 deadline,
             );
@@ -703,9 +716,9 @@ impl Engine {
     }
 
     /// Fills `out` with frames from `start` from whichever ring has them first (a hedged
-    /// read), waiting until `deadline`; then whatever is missing fades out. Returns the frames
-    /// served from a ring.
-    fn deliver(&mut self, start: u64, out: [&mut [f32]; 2], deadline: u64) -> usize {
+    /// read), waiting until `deadline`; then whatever is missing fades out. `out` sits at offset
+    /// `at` of the block. Returns the frames served from a ring.
+    fn deliver(&mut self, start: u64, at: usize, out: [&mut [f32]; 2], deadline: u64) -> usize {
         let [l, r] = out;
         let len = l.len();
         let spin_until = monotonic_ns() + self.tuning.audio_spin_us as u64 * 1000;
@@ -722,13 +735,14 @@ impl Engine {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
+                    self.report_voice_ends(slot, start, len, at);
                     return len;
                 }
             }
             let now = monotonic_ns();
             let give_up = now >= deadline || self.shared.workers_failing.load(Ordering::Relaxed);
             if give_up {
-                return self.fallback(start, [l, r]);
+                return self.fallback(start, at, [l, r]);
             }
             if now < spin_until {
                 std::hint::spin_loop();
@@ -811,6 +825,18 @@ impl Engine {
         }
     }
 
+    /// Takes the voice ends of frames `[start, start + len)` from the ring that served them.
+    fn report_voice_ends(&mut self, slot: usize, start: u64, len: usize, at: usize) {
+        let s = &self.shared.slots[slot];
+        let served = self
+            .voice_ends
+            .served(&self.shared.input, &s.output, start, len, at);
+        if let Err(reason) = served {
+            let epoch = (s.gen.load(Ordering::Acquire) >> 8) as u32;
+            self.mark_rogue(slot, epoch, reason);
+        }
+    }
+
     fn mark_rogue(&mut self, slot: usize, epoch: u32, reason: Rogue) {
         self.seen[slot].bad = true;
         let _ = self.telemetry.push(Telemetry::Rogue {
@@ -823,7 +849,7 @@ impl Engine {
     }
 
     /// The deadline passed: serve the longest prefix any ring has, fade out the rest.
-    fn fallback(&mut self, start: u64, out: [&mut [f32]; 2]) -> usize {
+    fn fallback(&mut self, start: u64, at: usize, out: [&mut [f32]; 2]) -> usize {
         let [l, r] = out;
         let len = l.len();
         let mut best = (0usize, 0u64);
@@ -836,6 +862,9 @@ impl Engine {
         let mut served = best.1 as usize;
         if served > 0 && !self.copy(best.0, start, [&mut l[..served], &mut r[..served]]) {
             served = 0;
+        }
+        if served > 0 {
+            self.report_voice_ends(best.0, start, served, at);
         }
         let last = if served > 0 {
             [l[served - 1], r[served - 1]]

@@ -5,6 +5,10 @@
 
 use dsp::{Event, ParamId, Synth};
 use shm::chunk::{Chunk, FLAG_HAS_INPUT, FLAG_RESET, MAX_CHUNK_EVENTS, MAX_CHUNK_FRAMES};
+use shm::{VoiceEndRecord, MAX_VOICE_ENDS};
+
+// The synth never records more voice ends per render than a chunk's table holds.
+const _: () = assert!(dsp::MAX_VOICE_ENDS <= MAX_VOICE_ENDS);
 
 /// A synth plus the fixed buffers one chunk needs; nothing allocates after `new`.
 pub struct ChunkRenderer {
@@ -15,6 +19,9 @@ pub struct ChunkRenderer {
     pub input: [Vec<f32>; 2],
     /// Rendered audio of the last chunk (`frames` long).
     pub output: [Vec<f32>; 2],
+    /// The notes whose voices ended in the last chunk: `ends[..n_ends]`.
+    ends: [VoiceEndRecord; MAX_VOICE_ENDS],
+    n_ends: usize,
 }
 
 impl ChunkRenderer {
@@ -29,14 +36,18 @@ impl ChunkRenderer {
             events: [filler; MAX_CHUNK_EVENTS],
             input: [vec![0.0; MAX_CHUNK_FRAMES], vec![0.0; MAX_CHUNK_FRAMES]],
             output: [vec![0.0; MAX_CHUNK_FRAMES], vec![0.0; MAX_CHUNK_FRAMES]],
+            ends: [VoiceEndRecord::default(); MAX_VOICE_ENDS],
+            n_ends: 0,
         })
     }
 
     /// Renders `chunk` into `self.output[..][..frames]`: reset if asked, every parameter's
-    /// target at the chunk's first frame, then the events at their offsets. Malformed event
+    /// target at the chunk's first frame, then the events at their offsets; the voices that
+    /// ended go to [`ChunkRenderer::voice_ends`]. Malformed event
     /// records are skipped (the synth decodes them totally).
     pub fn render(&mut self, chunk: &Chunk) {
         let frames = (chunk.frames as usize).min(MAX_CHUNK_FRAMES);
+        self.synth.clear_voice_ends();
         if chunk.flags & FLAG_RESET != 0 {
             self.synth.reset();
         }
@@ -58,6 +69,21 @@ impl ChunkRenderer {
             input,
             [&mut ol[..frames], &mut or[..frames]],
         );
+        let ends = self.synth.voice_ends();
+        self.n_ends = ends.len().min(MAX_VOICE_ENDS);
+        for (record, end) in self.ends.iter_mut().zip(ends) {
+            *record = VoiceEndRecord {
+                offset: end.offset,
+                note_id: end.note_id,
+                key: end.key,
+                channel: end.channel,
+            };
+        }
+    }
+
+    /// The notes whose voices ended in the last chunk, in order of offset.
+    pub fn voice_ends(&self) -> &[VoiceEndRecord] {
+        &self.ends[..self.n_ends]
     }
 
     /// The last chunk's audio, `frames` long.

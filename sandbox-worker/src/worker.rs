@@ -234,7 +234,10 @@ fn render_loop(
         }
         let [l, r] = renderer.rendered(frames);
         output.write_audio(chunk.start_frame, [l, r]);
-        output.complete_chunk(next, chunk.start_frame + frames as u64, shm::digest(l, r));
+        let ends = renderer.voice_ends();
+        output.write_voice_ends(next, ends);
+        let digest = shm::voice_end::fold(shm::digest(l, r), ends);
+        output.complete_chunk(next, chunk.start_frame + frames as u64, digest);
         if rogue {
             output.write_bogus_progress();
         }

@@ -59,6 +59,7 @@ fn read_render_write_snapshot_never_allocate() {
             let frames = (chunk.frames as usize).min(MAX_CHUNK_FRAMES);
             let [l, r] = renderer.rendered(frames);
             output.write_audio(chunk.start_frame, [l, r]);
+            output.write_voice_ends(index, renderer.voice_ends());
             output.complete_chunk(index, chunk.start_frame + frames as u64, shm::digest(l, r));
             if chunk.snapshot_slots & 1 != 0 {
                 let n = renderer.synth.snapshot_into(&mut snapshot).unwrap();

@@ -8,7 +8,7 @@ use crate::chunk::{MAX_CHUNK_EVENTS, MAX_PARAMS};
 /// Identifies a Tandem region ("TNDM").
 pub const MAGIC: u32 = 0x4d44_4e54;
 /// Bumped whenever the layout changes, so a stale worker binary is refused, not misread.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Words at the start of every region before its arrays begin.
 pub const HEADER_WORDS: usize = 64;
@@ -151,8 +151,14 @@ impl RingConfig {
         self.output_audio_base() + 2 * self.audio_capacity as usize
     }
 
+    /// First word of the output ring's voice-end tables (one per chunk slot; see
+    /// [`crate::voice_end`]).
+    pub fn voice_end_base(&self) -> usize {
+        self.snapshot_base() + self.snapshot_max as usize / 4
+    }
+
     /// Total words of an output ring.
     pub fn output_words(&self) -> usize {
-        self.snapshot_base() + self.snapshot_max as usize / 4
+        self.voice_end_base() + self.slot_count as usize * crate::voice_end::TABLE_WORDS
     }
 }

@@ -6,7 +6,7 @@
 //! - the **input ring** ([`InputRing`]): chunks posted by the plugin's audio thread, broadcast to
 //!   both workers, mapped read-only in them and sealed against new writable mappings;
 //! - one **output ring** per worker ([`OutputRing`]): audio addressed by absolute frame, progress
-//!   counters, per-chunk digests, a snapshot area. The plugin reads it as hostile memory: every
+//!   counters, per-chunk digests and voice ends, a snapshot area. The plugin reads it as hostile memory: every
 //!   accessor validates what it read before anybody uses it;
 //! - the **doorbell** ([`Doorbell`]): a futex word the workers ring after each chunk.
 //!
@@ -27,9 +27,11 @@ pub mod input;
 pub mod layout;
 pub mod output;
 pub mod region;
+pub mod voice_end;
 
 pub use chunk::{Chunk, FaultCommand, FaultKind};
 pub use doorbell::Doorbell;
 pub use input::{InputRing, ReadError};
 pub use layout::RingConfig;
 pub use output::{digest, Bounds, OutputRing, Progress, Rogue};
+pub use voice_end::{VoiceEndRecord, MAX_VOICE_ENDS};

@@ -8,6 +8,7 @@
 
 use crate::layout::{self, output as h, RingConfig};
 use crate::region::{Access, Region};
+use crate::voice_end::{self, VoiceEndRecord, MAX_VOICE_ENDS};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{fence, Ordering};
@@ -52,6 +53,8 @@ pub enum Rogue {
     NonFinite,
     /// A snapshot header that cannot be right (too long).
     BadSnapshot,
+    /// A chunk's voice-end table with too many records or a record out of range or order.
+    BadVoiceEnds,
 }
 
 impl std::fmt::Display for Rogue {
@@ -63,6 +66,7 @@ impl std::fmt::Display for Rogue {
             Rogue::Inconsistent => "inconsistent progress counters",
             Rogue::NonFinite => "non-finite audio",
             Rogue::BadSnapshot => "malformed snapshot header",
+            Rogue::BadVoiceEnds => "malformed voice-end records",
         })
     }
 }
@@ -217,6 +221,28 @@ impl OutputRing {
         (tag == chunk && tag_again == chunk).then_some(digest)
     }
 
+    /// Plugin side: copies the voice ends of `chunk` (of `frames` frames, as the plugin posted
+    /// it) into `out`, each record checked. `Ok(None)`: the table holds another chunk now.
+    pub fn voice_ends(
+        &self,
+        chunk: u64,
+        frames: u32,
+        out: &mut [VoiceEndRecord; MAX_VOICE_ENDS],
+    ) -> Result<Option<usize>, Rogue> {
+        voice_end::read(
+            &self.region,
+            self.voice_end_table(chunk),
+            chunk,
+            frames,
+            out,
+        )
+    }
+
+    fn voice_end_table(&self, chunk: u64) -> usize {
+        let slot = (chunk % self.config.slot_count as u64) as usize;
+        self.config.voice_end_base() + slot * voice_end::TABLE_WORDS
+    }
+
     /// Plugin side: copies the latest complete snapshot into `buf`. `Ok(None)`: none yet, or
     /// one is being written (try again later). `Ok(Some((chunk, len)))`: `buf[..len]` is the
     /// state after `chunk` (the caller checks `chunk` against the worker's progress, and the
@@ -284,6 +310,12 @@ impl OutputRing {
                     .store(s.to_bits(), Ordering::Relaxed);
             }
         }
+    }
+
+    /// Worker side: writes the voice ends of chunk `chunk`; call before
+    /// [`OutputRing::complete_chunk`].
+    pub fn write_voice_ends(&self, chunk: u64, records: &[VoiceEndRecord]) {
+        voice_end::write(&self.region, self.voice_end_table(chunk), chunk, records);
     }
 
     /// Worker side: publishes chunk `chunk` as done (its audio is written), with its digest.
