@@ -130,6 +130,15 @@ impl TandemParams {
         }
     }
 
+    /// Puts one synth parameter on a remote-controls page.
+    pub fn add_to_page(&self, id: ParamId, page: &mut impl RemoteControlsPage) {
+        match &self.synth[id.index()] {
+            SynthParam::Float(p) => page.add_param(p),
+            SynthParam::Int(p) => page.add_param(p),
+            SynthParam::Bool(p) => page.add_param(p),
+        }
+    }
+
     /// The current value of one synth parameter in plain units.
     pub fn plain(&self, id: ParamId) -> f32 {
         self.synth[id.index()].plain()
@@ -167,7 +176,12 @@ fn build(id: ParamId) -> SynthParam {
                 },
                 _ => FloatRange::Linear { min, max },
             };
-            let param = FloatParam::new(info.name, info.default, range);
+            let mut param = FloatParam::new(info.name, info.default, range);
+            // Per-voice offsets of the parameters the DSP can modulate per voice; the id is the
+            // parameter's index, which the DSP's events carry anyway.
+            if dsp::modulation::poly_mod_lane(id).is_some() {
+                param = param.with_poly_modulation_id(id.index() as u32);
+            }
             // Fractions 0..1 have no unit in the table; hosts and people read them as percent.
             if info.unit.is_empty() && min >= 0.0 && max <= 1.0 {
                 SynthParam::Float(

@@ -24,18 +24,21 @@
 //! changes, so each `process()` call sees constant parameter targets and the change lands on
 //! its exact sample.
 
+mod controls;
 mod midi;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use dsp::N_PARAMS;
+use dsp::{ParamId, N_PARAMS};
+use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 use crate::engine::{self, Engine, EngineConfig, ProcessMode as EngineMode};
 use crate::params::{self, TandemParams};
 use crate::worker_exe;
 
+pub use controls::REMOTE_CONTROLS;
 pub use midi::{bend_from_normalized, MAX_EVENTS};
 
 /// The Tandem instrument.
@@ -60,6 +63,8 @@ pub struct Tandem {
     dropped_events: u64,
     /// Frames the engine filled with its fallback (realtime xruns), reported on the main thread.
     late_frames: u64,
+    /// The voice capacity last reported to the host (CLAP voice-info), 0 before the first.
+    voice_capacity: u32,
 }
 
 impl Default for Tandem {
@@ -75,6 +80,7 @@ impl Default for Tandem {
             latency_change_requested: false,
             dropped_events: 0,
             late_frames: 0,
+            voice_capacity: 0,
         }
     }
 }
@@ -335,12 +341,43 @@ impl Plugin for Tandem {
                 [&mut left[start..end], &mut right[start..end]],
             );
             self.late_frames += u64::from(report.fallback_frames);
+            // The notes whose voices ended in the frames just delivered, at their samples.
+            for end in engine.voice_ends() {
+                // Fails only for a host that gave us no output event queue: it wants none.
+                let _ = context.try_send_event(NoteEvent::VoiceTerminated {
+                    timing: start as u32 + end.timing,
+                    voice_id: if end.note_id >= 0 {
+                        VoiceID::ID(end.note_id)
+                    } else {
+                        VoiceID::Wildcard
+                    },
+                    channel: Channel::Number(end.channel),
+                    key: Key::Number(end.key),
+                });
+            }
             start = end;
         }
-        // The synth has release tails and our output lags its input by `L`: never let the host
-        // put us to sleep on a quiet output while notes are still in flight.
-        ProcessStatus::KeepAlive
+        // CLAP voice-info: the voices a note may take is the polyphony setting.
+        let capacity = self.targets[ParamId::Polyphony.index()] as u32;
+        if capacity != self.voice_capacity {
+            context.set_current_voice_capacity(capacity);
+            self.voice_capacity = capacity;
+        }
+        ProcessStatus::Tail(tail_frames(
+            &self.targets,
+            engine.config().sample_rate,
+            engine.config().latency,
+        ))
     }
+}
+
+/// How long the output can go on after the last note-off: our latency `L` plus the amplifier's
+/// release from full level down to where a voice ends (-100 dB, 5/3 of its -60 dB time), plus
+/// the 4 ms fade of a stolen voice. Hosts that honour it never cut a release short.
+fn tail_frames(targets: &[f32; N_PARAMS], sample_rate: f32, latency: u32) -> u32 {
+    let release_s = targets[ParamId::AmpRelease.index()] as f64 * 1e-3 * 5.0 / 3.0 + 0.004;
+    let frames = (release_s * sample_rate as f64).ceil() as u64 + latency as u64;
+    frames.min(u32::MAX as u64 - 1) as u32
 }
 
 impl ClapPlugin for Tandem {
@@ -354,6 +391,15 @@ impl ClapPlugin for Tandem {
         ClapFeature::Synthesizer,
         ClapFeature::Stereo,
     ];
+    const CLAP_POLY_MODULATION_CONFIG: Option<PolyModulationConfig> = Some(PolyModulationConfig {
+        max_voice_capacity: dsp::synth::MAX_VOICES as u32,
+        // One voice per key: a second note on a sounding key takes its voice over.
+        supports_overlapping_voices: false,
+    });
+
+    fn remote_controls(&self, context: &mut impl RemoteControlsContext) {
+        controls::pages(&self.params, context);
+    }
 }
 
 impl Vst3Plugin for Tandem {

@@ -1,23 +1,31 @@
 //! From the host's note and MIDI events to the synth's events.
 //!
-//! The synth is one polyphonic instrument across all MIDI channels, so channels and voice ids are
-//! ignored. What it understands:
+//! The synth is one polyphonic instrument across all MIDI channels: one voice per key, whatever
+//! the channel. A note's channel and the host's note id travel with its note-on, so that per-note
+//! events can address it and its voice end can name it. What it understands:
 //!
 //! | host event | synth event |
 //! |---|---|
-//! | note on (velocity 0..1; velocity 0 counts as a note off) | `NoteOn` |
-//! | note off (its velocity is ignored), choke | `NoteOff` |
-//! | note off or choke for every key (CLAP wildcard key) | `AllNotesOff` |
+//! | note on (velocity 0..1; velocity 0 counts as a note off) | `NoteOnId` |
+//! | note off (its velocity is ignored) | `NoteOff` |
+//! | note off for every key (CLAP wildcard key) | `AllNotesOff` |
+//! | choke (of one note, or of every note matching wildcards) | `Choke` |
+//! | CLAP polyphonic modulation (by note id) | `PolyMod` |
+//! | CLAP note expressions: tuning, volume, pan, brightness, pressure | `Expression` |
+//! | MIDI polyphonic aftertouch (by key and channel) | `Expression` (pressure) |
+//! | MIDI channel pressure (every note on its channel) | `Expression` (pressure) |
 //! | pitch bend (14 bits, centre 8192) | `PitchBend(-1..1)` |
 //! | CC 1, mod wheel | `ModWheel(0..1)` |
 //! | CC 64, sustain pedal (down from 64 up) | `Sustain` |
 //! | CC 120 all sound off, CC 123 all notes off | `AllNotesOff` |
 //! | CC 121, reset all controllers | bend 0, wheel 0, pedal up |
 //!
-//! Everything else (aftertouch, other CCs, program changes, note expressions) is dropped.
+//! Everything else (the vibrato and expression note expressions, other CCs, program changes) is
+//! dropped; monophonic automation of a poly-modulated parameter needs nothing here, since every
+//! chunk carries every parameter's value and per-voice offsets are relative to it.
 
-use dsp::{Event, EventKind};
-use nice_plug::midi::Key;
+use dsp::{Event, EventKind, Expression, ParamId, VoiceTarget};
+use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
 /// The most synth events one `process()` call forwards; more are dropped (never allocated for).
@@ -39,25 +47,125 @@ pub fn translate<S>(event: &NoteEvent<S>, out: &mut Vec<Event>) -> usize {
     match *event {
         NoteEvent::NoteOn {
             timing,
+            voice_id,
+            channel,
             key,
             velocity,
-            ..
         } => match key {
             Key::Number(key) if key <= 127 && velocity > 0.0 => push(
                 timing,
-                EventKind::NoteOn {
+                EventKind::NoteOnId {
                     key,
                     velocity: sanitize_unit(velocity),
+                    channel: channel.number().filter(|&c| c <= 15).unwrap_or(0),
+                    note_id: voice_id.id().filter(|&id| id >= 0).unwrap_or(-1),
                 },
             ),
             Key::Number(key) if key <= 127 => push(timing, EventKind::NoteOff { key }),
             _ => {}
         },
-        NoteEvent::NoteOff { timing, key, .. } | NoteEvent::Choke { timing, key, .. } => {
-            match key {
-                Key::Number(key) if key <= 127 => push(timing, EventKind::NoteOff { key }),
-                Key::Number(_) => {}
-                _ => push(timing, EventKind::AllNotesOff),
+        NoteEvent::NoteOff { timing, key, .. } => match key {
+            Key::Number(key) if key <= 127 => push(timing, EventKind::NoteOff { key }),
+            Key::Number(_) => {}
+            _ => push(timing, EventKind::AllNotesOff),
+        },
+        NoteEvent::Choke {
+            timing,
+            voice_id,
+            channel,
+            key,
+        } => {
+            if let Some(target) = target(voice_id, channel, key) {
+                push(timing, EventKind::Choke(target));
+            }
+        }
+        NoteEvent::PolyModulation {
+            timing,
+            voice_id,
+            poly_modulation_id,
+            normalized_offset,
+        } => {
+            let id = ParamId::from_index(poly_modulation_id as usize);
+            if let (Some(id), true) = (id, voice_id >= 0 && !normalized_offset.is_nan()) {
+                let target = VoiceTarget {
+                    note_id: Some(voice_id),
+                    ..VoiceTarget::ALL
+                };
+                let offset = normalized_offset.clamp(-1.0, 1.0);
+                push(timing, EventKind::PolyMod { target, id, offset });
+            }
+        }
+        NoteEvent::PolyTuning {
+            timing,
+            voice_id,
+            channel,
+            key,
+            tuning,
+        } => {
+            if let Some(kind) = expression(voice_id, channel, key, Expression::Tuning, tuning) {
+                push(timing, kind);
+            }
+        }
+        NoteEvent::PolyVolume {
+            timing,
+            voice_id,
+            channel,
+            key,
+            gain,
+        } => {
+            if let Some(kind) = expression(voice_id, channel, key, Expression::Volume, gain) {
+                push(timing, kind);
+            }
+        }
+        NoteEvent::PolyPan {
+            timing,
+            voice_id,
+            channel,
+            key,
+            pan,
+        } => {
+            if let Some(kind) = expression(voice_id, channel, key, Expression::Pan, pan) {
+                push(timing, kind);
+            }
+        }
+        NoteEvent::PolyBrightness {
+            timing,
+            voice_id,
+            channel,
+            key,
+            brightness,
+        } => {
+            if let Some(kind) =
+                expression(voice_id, channel, key, Expression::Brightness, brightness)
+            {
+                push(timing, kind);
+            }
+        }
+        NoteEvent::PolyPressure {
+            timing,
+            voice_id,
+            channel,
+            key,
+            pressure,
+        } => {
+            if let Some(kind) = expression(voice_id, channel, key, Expression::Pressure, pressure) {
+                push(timing, kind);
+            }
+        }
+        NoteEvent::MidiChannelPressure {
+            timing,
+            channel,
+            pressure,
+        } => {
+            let kind = expression(
+                VoiceID::Wildcard,
+                Channel::Number(channel),
+                Key::Wildcard,
+                Expression::Pressure,
+                pressure,
+            );
+            if let Some(kind) = kind {
+                push(timing, kind);
             }
         }
         NoteEvent::MidiPitchBend { timing, value, .. } => {
@@ -83,6 +191,34 @@ pub fn translate<S>(event: &NoteEvent<S>, out: &mut Vec<Event>) -> usize {
         _ => {}
     }
     dropped
+}
+
+/// The voices a host event addresses; `None` if a named field is out of range.
+fn target(voice_id: VoiceID, channel: Channel, key: Key) -> Option<VoiceTarget> {
+    let target = VoiceTarget {
+        note_id: voice_id.id(),
+        key: key.number(),
+        channel: channel.number(),
+    };
+    target.is_valid().then_some(target)
+}
+
+/// A note expression for the voices a host event addresses; `None` for a NaN value or a named
+/// field out of range.
+fn expression(
+    voice_id: VoiceID,
+    channel: Channel,
+    key: Key,
+    kind: Expression,
+    value: f32,
+) -> Option<EventKind> {
+    let target = target(voice_id, channel, key)?;
+    let (lo, hi) = kind.range();
+    (!value.is_nan()).then(|| EventKind::Expression {
+        target,
+        kind,
+        value: value.clamp(lo, hi),
+    })
 }
 
 /// Clamps a 0..1 value from the host; NaN becomes 0.
@@ -146,7 +282,7 @@ mod tests {
     fn notes() {
         let on = one(NoteEvent::NoteOn {
             timing: 5,
-            voice_id: VoiceID::Wildcard,
+            voice_id: VoiceID::ID(42),
             channel: Channel::Number(9),
             key: Key::Number(60),
             velocity: 0.75,
@@ -155,9 +291,11 @@ mod tests {
             on,
             [Event {
                 offset: 5,
-                kind: EventKind::NoteOn {
+                kind: EventKind::NoteOnId {
                     key: 60,
-                    velocity: 0.75
+                    velocity: 0.75,
+                    channel: 9,
+                    note_id: 42,
                 }
             }]
         );
@@ -183,7 +321,75 @@ mod tests {
             channel: Channel::Wildcard,
             key: Key::Wildcard,
         });
-        assert_eq!(all[0].kind, EventKind::AllNotesOff);
+        assert_eq!(all[0].kind, EventKind::Choke(VoiceTarget::ALL));
+    }
+
+    #[test]
+    fn per_note_events_address_their_note() {
+        let pm = one(NoteEvent::PolyModulation {
+            timing: 3,
+            voice_id: 7,
+            poly_modulation_id: ParamId::Cutoff.index() as u32,
+            normalized_offset: 2.0,
+        });
+        let by_id = VoiceTarget {
+            note_id: Some(7),
+            ..VoiceTarget::ALL
+        };
+        assert_eq!(
+            pm[0].kind,
+            EventKind::PolyMod {
+                target: by_id,
+                id: ParamId::Cutoff,
+                offset: 1.0
+            }
+        );
+        let pan = one(NoteEvent::PolyPan {
+            timing: 0,
+            voice_id: VoiceID::ID(7),
+            channel: Channel::Wildcard,
+            key: Key::Wildcard,
+            pan: -0.5,
+        });
+        assert_eq!(
+            pan[0].kind,
+            EventKind::Expression {
+                target: by_id,
+                kind: Expression::Pan,
+                value: -0.5
+            }
+        );
+        let channel_pressure = one(NoteEvent::MidiChannelPressure {
+            timing: 0,
+            channel: 4,
+            pressure: 0.5,
+        });
+        assert_eq!(
+            channel_pressure[0].kind,
+            EventKind::Expression {
+                target: VoiceTarget {
+                    channel: Some(4),
+                    ..VoiceTarget::ALL
+                },
+                kind: Expression::Pressure,
+                value: 0.5
+            }
+        );
+        // Nothing for a NaN expression or a channel out of range.
+        assert!(one(NoteEvent::PolyTuning {
+            timing: 0,
+            voice_id: VoiceID::Wildcard,
+            channel: Channel::Wildcard,
+            key: Key::Number(60),
+            tuning: f32::NAN,
+        })
+        .is_empty());
+        assert!(one(NoteEvent::MidiChannelPressure {
+            timing: 0,
+            channel: 16,
+            pressure: 0.5,
+        })
+        .is_empty());
     }
 
     #[test]
