@@ -1,8 +1,10 @@
 //! A small CLAP host for Tandem's end-to-end tests, built on clack-host.
 //!
 //! It does what a DAW does with the built plugin, and nothing Tandem-specific: load the bundle,
-//! instantiate, choose the render mode and audio layout, activate, send notes and parameter
-//! automation as CLAP events, process blocks, save and load state, deactivate, destroy. On top of
+//! instantiate, choose the render mode and audio layout, activate, send notes (each with its own
+//! note id, as CLAP hosts do), parameter automation, polyphonic and monophonic modulation and
+//! note expressions as CLAP events, collect the note-end events the plugin sends back, process
+//! blocks, save and load state, query voice info and remote-controls pages, deactivate, destroy. On top of
 //! that it can see the process tree, so tests can SIGKILL a worker mid-render and check that no
 //! process outlives the plugin.
 //!
@@ -17,9 +19,16 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
+use clack_extensions::remote_controls::{PluginRemoteControls, RemoteControlsPageBuffer};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
-use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
+use clack_extensions::tail::PluginTail;
+use clack_extensions::voice_info::{PluginVoiceInfo, VoiceInfo};
+use clack_host::events::event_types::{
+    MidiEvent, NoteExpressionEvent, NoteExpressionType, NoteOffEvent, NoteOnEvent, ParamModEvent,
+    ParamValueEvent,
+};
+use clack_host::events::spaces::CoreEventSpace;
 use clack_host::events::Match;
 use clack_host::prelude::*;
 
@@ -188,17 +197,49 @@ pub struct Note {
     pub velocity: f64,
 }
 
+/// Per-note input and modulation, as a CLAP host sends it.
+#[derive(Clone, Debug)]
+pub enum NoteControl {
+    /// Polyphonic modulation of one note (by its note id): a normalized offset.
+    PolyMod {
+        /// The note's index in [`Phrase::notes`] (its note id).
+        note: usize,
+        /// Parameter name.
+        param: String,
+        /// Offset in the parameter's CLAP units.
+        amount: f64,
+    },
+    /// Monophonic modulation (`CLAP_EVENT_PARAM_MOD` for every note).
+    MonoMod {
+        /// Parameter name.
+        param: String,
+        /// Offset in the parameter's CLAP units.
+        amount: f64,
+    },
+    /// A note expression for one note (by its note id, key and channel).
+    Expression {
+        /// The note's index in [`Phrase::notes`].
+        note: usize,
+        /// Which expression.
+        kind: NoteExpressionType,
+        /// Its CLAP value.
+        value: f64,
+    },
+}
+
 /// What to play: notes, MIDI messages and automation, all at absolute frames.
 #[derive(Clone, Debug, Default)]
 pub struct Phrase {
     /// Total length in frames.
     pub frames: u64,
-    /// Notes (CLAP note events).
+    /// Notes (CLAP note events; note `i` has note id `i`, channel 0).
     pub notes: Vec<Note>,
     /// Raw MIDI 1 messages (pitch bend, CCs) at absolute frames.
     pub midi: Vec<(u64, [u8; 3])>,
     /// Parameter automation: (frame, parameter name, CLAP value).
     pub automation: Vec<(u64, String, f64)>,
+    /// Per-note control and modulation at absolute frames, sent after the notes starting there.
+    pub controls: Vec<(u64, NoteControl)>,
 }
 
 impl Phrase {
@@ -245,6 +286,19 @@ impl Phrase {
     }
 }
 
+/// A note-end event the plugin sent (CLAP `NOTE_END`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NoteEnd {
+    /// Absolute output frame: the block's first frame plus the event's time.
+    pub frame: u64,
+    /// The note id (-1 for none).
+    pub note_id: i64,
+    /// Key (-1 for any).
+    pub key: i32,
+    /// Channel (-1 for any).
+    pub channel: i32,
+}
+
 /// A rendered stereo signal.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Render {
@@ -252,6 +306,11 @@ pub struct Render {
     pub left: Vec<f32>,
     /// Right channel.
     pub right: Vec<f32>,
+    /// Note-end events in the order the plugin sent them.
+    pub note_ends: Vec<NoteEnd>,
+    /// The tail in frames the plugin reported after the last block (CLAP tail extension; `u32::MAX`
+    /// is infinite), if it has the extension.
+    pub tail: Option<u32>,
 }
 
 impl Render {
@@ -406,6 +465,46 @@ impl Instance {
             }
         }
         Instance { instance, params }
+    }
+
+    /// The plugin's voice info (CLAP voice-info extension), if it has one.
+    pub fn voice_info(&mut self) -> Option<VoiceInfo> {
+        let handle = self.instance.plugin_handle();
+        let ext: PluginVoiceInfo = handle.get_extension()?;
+        ext.get(&handle)
+    }
+
+    /// The remote-controls pages: (section, page, the parameter names of its eight knobs).
+    pub fn remote_control_pages(&mut self) -> Vec<(String, String, Vec<Option<String>>)> {
+        let names: Vec<(ClapId, String)> = self
+            .params
+            .iter()
+            .map(|(n, id, _)| (*id, n.clone()))
+            .collect();
+        let handle = self.instance.plugin_handle();
+        let Some(ext) = handle.get_extension::<PluginRemoteControls>() else {
+            return Vec::new();
+        };
+        let mut buffer = RemoteControlsPageBuffer::new();
+        (0..ext.count(&handle))
+            .filter_map(|i| {
+                let page = ext.get(&handle, i, &mut buffer)?;
+                let knobs = page
+                    .param_ids
+                    .iter()
+                    .map(|id| {
+                        let id = (*id)?;
+                        let name = names.iter().find(|(i, _)| *i == id);
+                        Some(name.map_or_else(|| format!("unknown id {id:?}"), |(_, n)| n.clone()))
+                    })
+                    .collect();
+                Some((
+                    String::from_utf8_lossy(page.section_name).into_owned(),
+                    String::from_utf8_lossy(page.page_name).into_owned(),
+                    knobs,
+                ))
+            })
+            .collect()
     }
 
     /// Every parameter: (name, CLAP id, flags).
@@ -656,6 +755,8 @@ impl<'p> Player<'p> {
             out: Render {
                 left: Vec::with_capacity(total),
                 right: Vec::with_capacity(total),
+                note_ends: Vec::new(),
+                tail: None,
             },
             buffers: std::array::from_fn(|_| vec![0.0f32; block]),
             input_ports: AudioPorts::with_capacity(2, 1),
@@ -680,8 +781,16 @@ impl<'p> Player<'p> {
         let events = &mut self.events;
         events.clear();
         let at = |f: u64| (f - frame) as u32;
-        for note in &phrase.notes {
-            let key = Pckn::new(0u16, 0u16, note.key, Match::All);
+        let id_of = |name: &str| {
+            self.ids
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, id)| *id)
+                .unwrap_or_else(|| panic!("no parameter called {name:?}"))
+        };
+        let pckn_of = |i: usize| Pckn::new(0u16, 0u16, phrase.notes[i].key, i as u32);
+        for (i, note) in phrase.notes.iter().enumerate() {
+            let key = pckn_of(i);
             if (frame..end).contains(&note.start) {
                 events.push(&NoteOnEvent::new(at(note.start), key, note.velocity));
             }
@@ -697,13 +806,31 @@ impl<'p> Player<'p> {
         }
         for (f, name, value) in &phrase.automation {
             if (frame..end).contains(f) {
-                let id = self
-                    .ids
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, id)| *id)
-                    .unwrap_or_else(|| panic!("no parameter called {name:?}"));
+                let id = id_of(name);
                 events.push(&ParamValueEvent::new(at(*f), id, Pckn::match_all(), *value));
+            }
+        }
+        for (f, control) in &phrase.controls {
+            if !(frame..end).contains(f) {
+                continue;
+            }
+            match control {
+                NoteControl::PolyMod {
+                    note,
+                    param,
+                    amount,
+                } => {
+                    let target = Pckn::new(Match::All, Match::All, Match::All, *note as u32);
+                    events.push(&ParamModEvent::new(at(*f), id_of(param), target, *amount));
+                }
+                NoteControl::MonoMod { param, amount } => {
+                    let target = Pckn::match_all();
+                    events.push(&ParamModEvent::new(at(*f), id_of(param), target, *amount));
+                }
+                NoteControl::Expression { note, kind, value } => {
+                    let event = NoteExpressionEvent::new(at(*f), pckn_of(*note), *kind, *value);
+                    events.push(&event);
+                }
             }
         }
         events.sort();
@@ -749,11 +876,26 @@ impl<'p> Player<'p> {
             .expect("process");
         self.out.left.extend_from_slice(&out_l[..n]);
         self.out.right.extend_from_slice(&out_r[..n]);
+        for event in &self.out_events {
+            if let Some(CoreEventSpace::NoteEnd(e)) = event.as_core_event() {
+                let field = |m: Match<u16>| m.into_specific().map_or(-1, i32::from);
+                self.out.note_ends.push(NoteEnd {
+                    frame: frame + u64::from(e.header().time()),
+                    note_id: e.note_id().into_specific().map_or(-1, i64::from),
+                    key: field(e.key()),
+                    channel: field(e.channel()),
+                });
+            }
+        }
         self.frame = end;
         true
     }
 
-    fn finish(self) -> (StoppedPluginAudioProcessor<TestHost>, Render) {
+    fn finish(mut self) -> (StoppedPluginAudioProcessor<TestHost>, Render) {
+        let handle = self.processor.plugin_handle();
+        self.out.tail = handle
+            .get_extension::<PluginTail>()
+            .map(|tail| tail.get(&handle).to_raw());
         (self.processor.stop_processing(), self.out)
     }
 }
