@@ -9,8 +9,10 @@
 //! finds the worker on disk (`target/<profile>/tandem-worker`, built by `cargo test
 //! --workspace`) rather than embedded.
 
+use clack_host::events::event_types::NoteExpressionType;
 use tandem_tests::{
-    child_pids, debug_plugin, load_entry, serial, Instance, Phrase, RenderSetup, SAMPLE_RATE,
+    child_pids, debug_plugin, load_entry, serial, Instance, NoteControl, Phrase, RenderSetup,
+    SAMPLE_RATE,
 };
 
 fn busy_phrase() -> Phrase {
@@ -24,6 +26,33 @@ fn busy_phrase() -> Phrase {
     phrase.midi.push((second / 2, [0xB0, 64, 127]));
     phrase.midi.push((second, [0xB0, 64, 0]));
     phrase.midi.push((second + 100, [0xB0, 123, 0]));
+    // Per-note control, note ends (every chord ends) and a voice-capacity change.
+    phrase.midi.push((second / 5, [0xA0, 48, 90]));
+    phrase.midi.push((second / 5, [0xD0, 70, 0]));
+    for note in 0..phrase.notes.len() {
+        let at = phrase.notes[note].start;
+        let poly = NoteControl::PolyMod {
+            note,
+            param: String::from("Cutoff"),
+            amount: 0.2,
+        };
+        let tuning = NoteControl::Expression {
+            note,
+            kind: NoteExpressionType::Tuning,
+            value: 0.5,
+        };
+        phrase.controls.extend([(at, poly), (at + 64, tuning)]);
+    }
+    phrase.controls.push((
+        second / 2,
+        NoteControl::MonoMod {
+            param: String::from("Resonance"),
+            amount: 0.1,
+        },
+    ));
+    phrase
+        .automation
+        .push((second / 3, String::from("Polyphony"), 5.0));
     phrase
 }
 
@@ -46,6 +75,7 @@ fn process_does_not_allocate() {
                 // machine); only the offline ones must have all the sound.
                 if offline {
                     assert!(render.rms() > 1e-4, "{setup:?}: silent");
+                    assert!(!render.note_ends.is_empty(), "{setup:?}: no note ends");
                 }
             }
         }
