@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use shm::layout::output as field;
 use shm::output::MAX_SAMPLE;
-use shm::{Bounds, OutputRing, RingConfig};
+use shm::{Bounds, OutputRing, RingConfig, VoiceEndRecord, MAX_VOICE_ENDS};
 
 const CONFIG: RingConfig = RingConfig {
     slot_count: 16,
@@ -138,6 +138,12 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = vec![0u8; CONFIG.snapshot_max as usize];
     if let Ok(Some((_, len))) = h.ring.read_snapshot(&mut buf) {
         assert!(len <= buf.len());
+    }
+    let frames = 1 + (u64_at(data, 8) % 1024) as u32;
+    let mut ends = [VoiceEndRecord::default(); MAX_VOICE_ENDS];
+    if let Ok(Some(n)) = h.ring.voice_ends(u64_at(data, 0), frames, &mut ends) {
+        assert!(n <= MAX_VOICE_ENDS);
+        assert!(ends[..n].iter().all(|e| e.offset < frames && e.key <= 127));
     }
     let _ = h.ring.sleeping();
 });

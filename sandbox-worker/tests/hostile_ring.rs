@@ -12,7 +12,9 @@
 //!   engine answers by evicting the worker);
 //! - hand out audio only when it is finite and clipped to `±MAX_SAMPLE`;
 //! - hand out a snapshot only when its length fits the buffer and the snapshot area;
-//! - hand out a digest only for the chunk its tag names.
+//! - hand out a digest only for the chunk its tag names;
+//! - hand out voice ends only for the chunk their table's tag names, each within the chunk, in
+//!   order and in range, never more than a table holds.
 //!
 //! 100,000 cases from a fixed seed, so CI runs the same ones every time (`PROPTEST_CASES`
 //! overrides the count). The `cargo fuzz` target `fuzz/fuzz_targets/output_reader.rs` drives the
@@ -25,7 +27,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use shm::layout::output as field;
 use shm::output::MAX_SAMPLE;
-use shm::{Bounds, OutputRing, Progress, RingConfig, Rogue};
+use shm::voice_end::TABLE_WORDS;
+use shm::{Bounds, OutputRing, Progress, RingConfig, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 
 /// Small rings, so each case rewrites the whole region cheaply.
 const CONFIG: RingConfig = RingConfig {
@@ -148,7 +151,13 @@ fn value() -> impl Strategy<Value = Value> {
 fn target() -> impl Strategy<Value = (usize, bool, bool)> {
     let digest_tag =
         (0..CONFIG.slot_count as usize).prop_map(|s| (CONFIG.digest_base() + 4 * s, true, false));
+    let voice_end_table = (
+        0..CONFIG.slot_count as usize,
+        prop_oneof![Just(0), Just(2), Just(4)],
+    )
+        .prop_map(|(s, w)| (CONFIG.voice_end_base() + s * TABLE_WORDS + w, w == 0, false));
     prop_oneof![
+        voice_end_table,
         Just((field::EPOCH, false, false)),
         Just((field::FRAMES_DONE, true, true)),
         Just((field::CHUNKS_DONE, true, false)),
@@ -181,6 +190,8 @@ struct Reached {
     digest: u32,
     snapshot: u32,
     bad_snapshot: u32,
+    voice_ends: u32,
+    bad_voice_ends: u32,
 }
 
 /// Writes what an honest worker would have written by now: its epoch, progress within bounds,
@@ -205,6 +216,15 @@ fn honest(h: &Hostile, b: &Bounds, seed: u64) {
             CONFIG.digest_base() + 4 * (c % CONFIG.slot_count as u64) as usize,
             c,
         );
+        // Up to three ends at offsets 0, 5, 10 (every chunk the probes ask for is 16+ frames).
+        let table = CONFIG.voice_end_base() + (c % CONFIG.slot_count as u64) as usize * TABLE_WORDS;
+        h.set64(table, c);
+        let n = (seed + c) % 4;
+        h.set32(table + 2, n as u32);
+        for i in 0..n as usize {
+            h.set32(table + 4 + 2 * i, (5 * i as u32) | 60 << 16 | 3 << 24);
+            h.set32(table + 5 + 2 * i, i as u32);
+        }
     }
 }
 
@@ -317,6 +337,34 @@ fn check(
         }
     }
 
+    let frames = 16 + (probe % 64) as u32;
+    let mut ends = [VoiceEndRecord::default(); MAX_VOICE_ENDS];
+    for chunk in [probe, b.posted_chunks.saturating_sub(1)] {
+        match h.ring.voice_ends(chunk, frames, &mut ends) {
+            Ok(Some(n)) => {
+                let table = CONFIG.voice_end_base()
+                    + (chunk % CONFIG.slot_count as u64) as usize * TABLE_WORDS;
+                assert_eq!(
+                    h.get64(table),
+                    chunk,
+                    "ends handed out for another chunk's tag"
+                );
+                assert!(n <= MAX_VOICE_ENDS);
+                for (i, e) in ends[..n].iter().enumerate() {
+                    assert!(e.offset < frames && e.key <= 127 && e.channel <= 15);
+                    assert!(e.note_id >= -1);
+                    assert!(i == 0 || ends[i - 1].offset <= e.offset, "out of order");
+                }
+                reached.voice_ends += 1;
+            }
+            Ok(None) => {}
+            Err(rogue) => {
+                assert_eq!(rogue, Rogue::BadVoiceEnds);
+                reached.bad_voice_ends += 1;
+            }
+        }
+    }
+
     // Hints the supervisor reads without trusting: any value, no panic.
     let _ = h.ring.sleeping();
 }
@@ -354,6 +402,10 @@ fn arbitrary_bytes_in_an_output_ring_are_contained() {
         assert!(reached.progress_ok > 0 && reached.frames_ok > 0 && reached.non_finite > 0);
         assert!(reached.rogue.iter().all(|&n| n > 0), "{reached:?}");
         assert!(reached.digest > 0 && reached.snapshot > 0 && reached.bad_snapshot > 0);
+        assert!(
+            reached.voice_ends > 0 && reached.bad_voice_ends > 0,
+            "{reached:?}"
+        );
     }
 }
 

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use dsp::{Event, EventKind, ParamId, ParamKind, Synth, N_PARAMS};
+use dsp::modulation::POLY_MOD_PARAMS;
+use dsp::{Event, EventKind, Expression, ParamId, ParamKind, Synth, VoiceTarget, N_PARAMS};
 
 pub const SR: f32 = 48_000.0;
 
@@ -37,13 +38,41 @@ pub struct Timed {
 
 /// A random performance over `frames` frames: notes, releases, every parameter (any value in
 /// range, including waveform, mode, polyphony and envelope time changes), bend, wheel, pedal,
-/// the occasional all-notes-off. Sorted by position.
+/// the occasional all-notes-off, and per-note control (notes with ids and channels, polyphonic
+/// modulation, note expressions, chokes). Sorted by position.
 pub fn random_performance(rng: &mut TestRng, frames: usize, density: usize) -> Vec<Timed> {
     let mut ev = Vec::new();
     let n = frames * density / 1000;
     for _ in 0..n {
         let at = rng.below(frames as u64) as usize;
-        let kind = match rng.below(100) {
+        // A note id 0..8, a key 36..84 or a channel 0..2 (each maybe a wildcard).
+        let target = |rng: &mut TestRng| VoiceTarget {
+            note_id: (rng.below(2) == 0).then(|| rng.below(8) as i32),
+            key: (rng.below(3) == 0).then(|| 36 + rng.below(48) as u8),
+            channel: (rng.below(4) == 0).then(|| rng.below(2) as u8),
+        };
+        let kind = match rng.below(120) {
+            100..=107 => EventKind::NoteOnId {
+                key: 36 + rng.below(48) as u8,
+                velocity: rng.unit(),
+                channel: rng.below(2) as u8,
+                note_id: rng.below(8) as i32,
+            },
+            108..=112 => EventKind::PolyMod {
+                target: target(rng),
+                id: POLY_MOD_PARAMS[rng.below(POLY_MOD_PARAMS.len() as u64) as usize],
+                offset: rng.unit() * 2.0 - 1.0,
+            },
+            113..=118 => {
+                let kind = Expression::ALL[rng.below(5) as usize];
+                let (lo, hi) = kind.range();
+                EventKind::Expression {
+                    target: target(rng),
+                    kind,
+                    value: lo + rng.unit() * (hi - lo),
+                }
+            }
+            119 => EventKind::Choke(target(rng)),
             0..=34 => EventKind::NoteOn {
                 key: 36 + rng.below(48) as u8,
                 velocity: rng.unit(),
