@@ -3,9 +3,9 @@
 //! xruns, the frames that differ from the reference, and leaks.
 
 use super::host::{self, now_ns, Phrase, Recording};
-use super::{flag, header, machine, write_json, Summary};
+use super::schema::{self, BenchFile, Machine};
+use super::{flag, header, Summary};
 use anyhow::{bail, Result};
-use serde_json::json;
 use shm::FaultKind;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -252,25 +252,30 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("xrun frames: {xrun_frames}");
     println!("leaked fds: {leaked_fds}, leaked processes: {leaked_processes}");
     println!("prototype (Python): detection 2.97 ms, switch 9 us, rebuild 3-4 ms");
-    let json = json!({
-        "trials": trials.len(),
-        "block": block,
-        "latency": latency,
-        "sample_rate": SAMPLE_RATE,
-        "realtime_priority": realtime,
-        "gap_frames_total": gap,
-        "detection_us": detection.json(),
-        "hang_detection_ms": hang.json(),
-        "switch_ns": switch.json(),
-        "rebuild_ms": rebuild.json(),
-        "rebuild_ms_by_kind": per_kind.iter().map(|(k, v)| (k.to_string(), Summary::new(v.clone()).json())).collect::<serde_json::Map<_, _>>(),
-        "xruns": xrun_frames,
-        "leaked_fds": leaked_fds,
-        "leaked_processes": leaked_processes,
-        "machine": machine(),
-        "command": format!("cargo xtask bench failover --kills {kills} --block {block} --latency {latency}"),
-    });
-    let path = write_json("failover", &json)?;
+    let json = schema::Failover {
+        trials: trials.len(),
+        block,
+        latency,
+        sample_rate: SAMPLE_RATE,
+        realtime_priority: realtime,
+        gap_frames_total: gap,
+        detection_us: detection.quantiles(),
+        hang_detection_ms: hang.quantiles(),
+        switch_ns: switch.quantiles(),
+        rebuild_ms: rebuild.quantiles(),
+        rebuild_ms_by_kind: per_kind
+            .iter()
+            .map(|(k, v)| (k.to_string(), Summary::new(v.clone()).quantiles()))
+            .collect(),
+        xruns: xrun_frames,
+        leaked_fds,
+        leaked_processes,
+        machine: Machine::this(),
+        command: format!(
+            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}"
+        ),
+    };
+    let path = json.write()?;
     println!("wrote {}", path.display());
     Ok(())
 }
