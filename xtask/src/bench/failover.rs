@@ -104,7 +104,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut events: Vec<EngineEvent> = Vec::new();
     let mut next_fault_block = 200u64;
     let mut failures_seen = 0u64;
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = test_support::Rng::new(0);
     let mut t = now_ns();
     let max_blocks = 200 + kills as u64 * 400;
     let mut b = 0u64;
@@ -125,13 +125,10 @@ pub fn run(args: &[String]) -> Result<()> {
             let kind = KINDS[trials.len() % KINDS.len()];
             // Land the fault at a random moment inside the period: before, during or after
             // the workers render the chunk just posted.
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            host::sleep_until(now_ns() + rng % (period_ns / 2));
+            host::sleep_until(now_ns() + rng.below(period_ns / 2));
             trials.push(commit(&engine, kind));
             failures_seen = failures + 1;
-            next_fault_block = b + 40 + rng % 40;
+            next_fault_block = b + 40 + rng.below(40);
         }
         if b.is_multiple_of(256) {
             events.extend(engine.drain_events());
