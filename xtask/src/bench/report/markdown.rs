@@ -189,7 +189,7 @@ fn header(md: &mut String, d: &Data, how: &Provenance) {
 }
 
 fn goals_table(md: &mut String, d: &Data) {
-    let _ = writeln!(md, "## Goals of issue 6\n");
+    let _ = writeln!(md, "## Goals\n");
     let _ = writeln!(md, "| goal | measured | verdict |\n|---|---|---|");
     for row in goals::judge(d) {
         let _ = writeln!(
@@ -290,7 +290,7 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
          before the engine is dropped. The audio thread's time is the wall time of each \
          `process()` call. `single_worker` is the engine with its standby stopped (`SIGSTOP`, \
          never evicted): one worker renders and the audio thread waits for it alone; the last \
-         column gives the estimate the issue allowed instead (lockstep minus one worker's CPU).\n",
+         column gives a cruder estimate instead (lockstep minus one worker's CPU).\n",
         oh.command,
         as_in_json(oh.seconds_per_window),
         oh.rounds
