@@ -12,7 +12,6 @@
 //! same events produce the same bits.
 //!
 //! The largest block `Synth::render` accepts is the `max_block` given to `Synth::new`.
-#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod adsr;

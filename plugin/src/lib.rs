@@ -10,8 +10,6 @@
 //! - [`worker_exe`]: where the worker executable comes from (embedded in bundles);
 //! - [`logging`]: where log lines go.
 
-#![warn(missing_docs)]
-
 pub mod engine;
 pub mod logging;
 pub mod params;

@@ -13,11 +13,6 @@
 //! All access to shared memory goes through atomics (see [`region`]); this crate holds nearly all
 //! of Tandem's `unsafe`, each block with a `// SAFETY:` note. Nothing here allocates after
 //! creation, so the audio thread and the worker's render loop may call any of it.
-#![deny(
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks
-)]
 
 pub mod chunk;
 pub mod doorbell;

@@ -276,10 +276,8 @@ fn host_process_role() {
 fn killed_host_leaves_no_worker() {
     // SAFETY: prctl with integer arguments: orphaned descendants become our children, so we can
     // reap the workers and see how they ended (a plain orphan would go to init).
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
-    );
+    let status = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(status, 0);
     let mut host = Command::new(std::env::current_exe().unwrap())
         .args(["host_process_role", "--exact", "--nocapture"])
         .env(HOST_ROLE, "1")
