@@ -6,11 +6,8 @@
 
 pub mod escape;
 pub mod fault;
-pub mod render;
 pub mod sandbox;
 pub mod worker;
-
-pub use render::ChunkRenderer;
 
 /// Locks the process down before it reads any chunk (see [`sandbox`]). Returns an exit status
 /// on failure: a worker that cannot be sandboxed does not run.

@@ -2,7 +2,7 @@
 //! every chunk the plugin posts until the plugin goes away.
 
 use crate::fault::{self, Aftermath};
-use crate::render::ChunkRenderer;
+use render::ChunkRenderer;
 use shm::chunk::{Chunk, MAX_CHUNK_FRAMES};
 use shm::{Doorbell, FaultKind, InputRing, OutputRing, ReadError};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};

@@ -4,7 +4,7 @@
 
 use dsp::{Event, EventKind, ParamId};
 use nice_assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use sandbox_worker::ChunkRenderer;
+use render::ChunkRenderer;
 use shm::chunk::{Chunk, MAX_CHUNK_FRAMES};
 use shm::{InputRing, OutputRing, RingConfig};
 

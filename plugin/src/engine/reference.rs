@@ -5,7 +5,7 @@
 
 use super::{Chunker, EngineError};
 use dsp::{Event, N_PARAMS};
-use sandbox_worker::ChunkRenderer;
+use render::ChunkRenderer;
 
 /// Renders like [`super::Engine`] (chunking, latency, silence before frame 0) but in-process.
 pub struct ReferenceEngine {
