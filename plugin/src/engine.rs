@@ -18,12 +18,12 @@ pub use chunker::Chunker;
 pub use reference::ReferenceEngine;
 
 use crate::engine::supervisor::Supervisor;
+use crate::sys::Wakeup;
 use dsp::{Event, N_PARAMS};
 use shm::chunk::{Chunk, FaultCommand, MAX_CHUNK_FRAMES};
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Doorbell, InputRing, OutputRing, RingConfig, Rogue};
 use std::fmt;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -345,15 +345,13 @@ pub(crate) struct Shared {
     /// Set while no worker can be started: an offline render stops waiting then.
     pub workers_failing: AtomicBool,
     pub stats: Stats,
-    /// An eventfd that wakes the supervisor's poll.
-    pub wake: OwnedFd,
+    /// Wakes the supervisor's poll.
+    pub wake: Wakeup,
 }
 
 impl Shared {
     pub fn wake_supervisor(&self) {
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes from a local into an eventfd we own.
-        unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        self.wake.notify();
     }
 }
 
@@ -458,11 +456,6 @@ impl Engine {
                 pid: AtomicU32::new(0),
             })
         };
-        // SAFETY: eventfd returns a new fd or -1.
-        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if wake < 0 {
-            return Err(shm_err(std::io::Error::last_os_error()));
-        }
         let shared = Arc::new(Shared {
             input: InputRing::create(ring).map_err(shm_err)?,
             doorbell: Doorbell::create().map_err(shm_err)?,
@@ -473,8 +466,7 @@ impl Engine {
             shutdown: AtomicBool::new(false),
             workers_failing: AtomicBool::new(false),
             stats: Stats::default(),
-            // SAFETY: `wake` is a fresh fd from eventfd, owned by nobody else.
-            wake: unsafe { OwnedFd::from_raw_fd(wake) },
+            wake: Wakeup::new().map_err(shm_err)?,
         });
         let locked = shared.input.lock() & shared.slots.iter().all(|s| s.output.lock());
         if !locked {

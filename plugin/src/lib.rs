@@ -14,6 +14,7 @@ pub mod engine;
 pub mod logging;
 pub mod params;
 pub mod plugin;
+mod sys;
 pub mod worker_exe;
 
 pub use plugin::Tandem;

@@ -7,8 +7,9 @@
 //! parent link. Deaths are watched through a pidfd, never `SIGCHLD` or `waitpid(-1)`, so we never
 //! touch the host's other children.
 
+use crate::sys;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -49,7 +50,7 @@ impl WorkerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let started = pidfd_open(child.id()).and_then(|pidfd| {
+        let started = sys::pidfd_open(child.id()).and_then(|pidfd| {
             shm::handoff::send_fds(link.as_raw_fd(), &[fds.input, fds.output, fds.doorbell])?;
             Ok(pidfd)
         });
@@ -73,22 +74,13 @@ impl WorkerProcess {
     }
 
     /// The pidfd: readable once the process has exited.
-    pub fn pidfd(&self) -> RawFd {
-        self.pidfd.as_raw_fd()
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
     }
 
     /// Sends SIGKILL through the pidfd (no pid-reuse race).
     pub fn kill(&self) {
-        // SAFETY: pidfd_send_signal on a pidfd we own; null siginfo is allowed.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            );
-        }
+        sys::pidfd_kill(self.pidfd.as_fd());
     }
 
     /// Kills it if it still runs, waits for the exit, and reaps it. Returns how it ended.
@@ -127,14 +119,4 @@ fn signal_name(sig: i32) -> &'static str {
         libc::SIGTERM => "SIGTERM",
         _ => "other",
     }
-}
-
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this fd; nothing else owns it. pidfds are close-on-exec.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

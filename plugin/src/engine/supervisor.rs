@@ -9,9 +9,10 @@ use super::{
     generation, EngineConfig, EngineError, EngineEvent, EvictReason, Shared, Telemetry, Tuning,
     STATE_EMPTY, STATE_JOINING, STATE_LIVE,
 };
+use crate::sys;
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,26 +79,6 @@ const MAX_BACKOFF_NS: u64 = 2_000_000_000;
 /// any host's audio thread.
 const SUPERVISOR_PRIORITY: i32 = 6;
 
-/// Detection and rebuild should not wait behind the host's busy threads or our own workers.
-/// Keeps a higher real-time priority inherited from the host; silently stays as it is when the
-/// system refuses.
-fn raise_priority() {
-    // SAFETY: sched_getscheduler/sched_getparam/sched_setscheduler on the calling thread (0)
-    // with a param we own.
-    unsafe {
-        let mut current = libc::sched_param { sched_priority: 0 };
-        let policy = libc::sched_getscheduler(0);
-        libc::sched_getparam(0, &mut current);
-        let realtime = policy == libc::SCHED_FIFO || policy == libc::SCHED_RR;
-        if !realtime || current.sched_priority < SUPERVISOR_PRIORITY {
-            let wanted = libc::sched_param {
-                sched_priority: SUPERVISOR_PRIORITY,
-            };
-            libc::sched_setscheduler(0, libc::SCHED_FIFO, &wanted);
-        }
-    }
-}
-
 impl Supervisor {
     /// Spawns both workers (so a missing executable is an activation error, not a silent
     /// plugin) and returns the supervisor, ready to `run` on its own thread.
@@ -149,7 +130,9 @@ impl Supervisor {
     }
 
     pub fn run(mut self) {
-        raise_priority();
+        // Detection and rebuild should not wait behind the host's busy threads or our own
+        // workers.
+        sys::raise_to_fifo(SUPERVISOR_PRIORITY);
         while !self.shared.shutdown.load(Ordering::Acquire) {
             let readable = self.poll();
             let now = monotonic_ns();
@@ -178,15 +161,7 @@ impl Supervisor {
 
     /// Sleeps until a worker exits, someone wakes us, or the tick. Returns which pidfds fired.
     fn poll(&self) -> [bool; 2] {
-        let mut fds = [libc::pollfd {
-            fd: self.shared.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }; 3];
-        for (i, w) in self.workers.iter().enumerate() {
-            // A negative fd is ignored by poll.
-            fds[i + 1].fd = w.as_ref().map_or(-1, |w| w.process.pidfd());
-        }
+        let pidfd = |slot: usize| self.workers[slot].as_ref().map(|w| w.process.pidfd());
         // While a newcomer is joining, look at it often: its verification is the end of the
         // rebuild, and nothing else wakes us for it.
         let joining = self.workers.iter().flatten().any(|w| !w.verified);
@@ -195,18 +170,12 @@ impl Supervisor {
         } else {
             self.tuning.tick
         };
-        let ts = libc::timespec {
-            tv_sec: tick.as_secs() as libc::time_t,
-            tv_nsec: tick.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: ppoll on an array of three pollfds and a timespec we own; no signal mask.
-        unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &ts, std::ptr::null()) };
-        if fds[0].revents & libc::POLLIN != 0 {
-            let mut buf = 0u64;
-            // SAFETY: reading 8 bytes into a local from our non-blocking eventfd.
-            unsafe { libc::read(fds[0].fd, (&mut buf as *mut u64).cast(), 8) };
+        let [woken, dead0, dead1] =
+            sys::poll([Some(self.shared.wake.as_fd()), pidfd(0), pidfd(1)], tick);
+        if woken {
+            self.shared.wake.clear();
         }
-        [fds[1].revents != 0, fds[2].revents != 0]
+        [dead0, dead1]
     }
 
     fn emit(&self, event: EngineEvent) {
