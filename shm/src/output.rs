@@ -209,7 +209,8 @@ impl OutputRing {
     /// Plugin side: the digest the worker published for `chunk`, if its table still holds it.
     pub fn digest_of(&self, chunk: u64) -> Option<u64> {
         let r = &self.region;
-        let base = self.config.digest_base() + 4 * (chunk % self.config.slot_count as u64) as usize;
+        let base =
+            self.config.digest_base() + 4 * (chunk % self.config.record_count as u64) as usize;
         let tag = r.dword(base).load(Ordering::Acquire);
         let digest = r.dword(base + 2).load(Ordering::Relaxed);
         fence(Ordering::Acquire);
@@ -289,7 +290,8 @@ impl OutputRing {
     /// Worker side: publishes chunk `chunk` as done (its audio is written), with its digest.
     pub fn complete_chunk(&self, chunk: u64, frames_done: u64, digest: u64) {
         let r = &self.region;
-        let base = self.config.digest_base() + 4 * (chunk % self.config.slot_count as u64) as usize;
+        let base =
+            self.config.digest_base() + 4 * (chunk % self.config.record_count as u64) as usize;
         r.dword(base).store(u64::MAX, Ordering::Relaxed);
         fence(Ordering::Release);
         r.dword(base + 2).store(digest, Ordering::Relaxed);

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use dsp::{Event, EventKind, ParamId, N_PARAMS};
 use sandbox_worker::escape::Escape;
-use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
+use tandem::engine::{
+    Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning, WorkerExit,
+};
 
 const SR: f32 = 48_000.0;
 const N: usize = 256;
@@ -219,9 +221,9 @@ fn died(events: &[EngineEvent], pid: u32) -> bool {
         .any(|e| matches!(e, EngineEvent::WorkerDied { pid: p, .. } if *p == pid))
 }
 
-fn cause_of_death(events: &[EngineEvent], pid: u32) -> Option<String> {
+fn cause_of_death(events: &[EngineEvent], pid: u32) -> Option<WorkerExit> {
     events.iter().find_map(|e| match e {
-        EngineEvent::WorkerDied { pid: p, cause, .. } if *p == pid => Some(cause.clone()),
+        EngineEvent::WorkerDied { pid: p, cause, .. } if *p == pid => Some(*cause),
         _ => None,
     })
 }
@@ -244,8 +246,8 @@ fn escapes_are_contained_and_the_twin_carries_the_audio() {
             Escape::AllocPastCap => assert_eq!(cause, None, "{kind}"),
             // Off the allowlist (mprotect, ftruncate, open...) or off its arguments (mmap).
             _ => assert_eq!(
-                cause.as_deref(),
-                Some("killed by signal 31 (SIGSYS)"),
+                cause,
+                Some(WorkerExit::Signalled(libc::SIGSYS)),
                 "{kind}: {events:?} (does sandbox-worker's attempt_escape call escape::attempt?)"
             ),
         }

@@ -7,6 +7,7 @@
 //! parent link. Deaths are watched through a pidfd, never `SIGCHLD` or `waitpid(-1)`, so we never
 //! touch the host's other children.
 
+use super::events::WorkerExit;
 use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -84,11 +85,16 @@ impl WorkerProcess {
     }
 
     /// Kills it if it still runs, waits for the exit, and reaps it. Returns how it ended.
-    pub fn reap(mut self) -> String {
+    pub fn reap(mut self) -> WorkerExit {
         self.kill();
         match self.child.wait() {
-            Ok(status) => describe(status),
-            Err(e) => format!("could not be reaped: {e}"),
+            Ok(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => WorkerExit::Exited(code),
+                (_, Some(sig)) => WorkerExit::Signalled(sig),
+                // `wait` returns only for a process that ended, by exit or by signal.
+                _ => unreachable!("{status} is neither an exit nor a signal"),
+            },
+            Err(e) => WorkerExit::Unreaped(e.kind()),
         }
     }
 }
@@ -98,25 +104,5 @@ impl Drop for WorkerProcess {
     fn drop(&mut self) {
         self.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (_, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
-        _ => format!("ended ({status})"),
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSYS => "SIGSYS",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGTERM => "SIGTERM",
-        _ => "other",
     }
 }

@@ -4,14 +4,14 @@
 //! fd to wake it: hang checks, digest comparison, checkpoints and respawns. Every worker-written
 //! value it reads goes through the validating accessors of `shm::OutputRing`.
 
+use super::config::{EngineConfig, EngineError, Tuning};
+use super::events::{EngineEvent, EvictReason, Telemetry, WorkerExit};
+use super::shared::{Generation, Shared, SlotState};
 use super::spawn::{HandedFds, WorkerProcess};
-use super::{
-    generation, EngineConfig, EngineError, EngineEvent, EvictReason, Shared, Telemetry, Tuning,
-    STATE_EMPTY, STATE_JOINING, STATE_LIVE,
-};
 use crate::sys;
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue};
+use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -91,13 +91,13 @@ impl Supervisor {
         events: crossbeam_channel::Sender<EngineEvent>,
     ) -> Result<Supervisor, EngineError> {
         if !config.worker_path.is_file() {
-            return Err(EngineError::Spawn(format!(
-                "worker executable {} not found",
-                config.worker_path.display()
-            )));
+            return Err(EngineError::Spawn {
+                worker: config.worker_path.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no such executable"),
+            });
         }
         let verifier = dsp::Synth::new(config.sample_rate, shm::chunk::MAX_CHUNK_FRAMES)
-            .map_err(|e| EngineError::UnsupportedConfig(e.to_string()))?;
+            .map_err(EngineError::Synth)?;
         let mut sup = Supervisor {
             scratch: vec![0; shared.slots[0].output.snapshot_max()],
             audio_scratch: [
@@ -124,7 +124,10 @@ impl Supervisor {
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
-                .map_err(EngineError::Spawn)?;
+                .map_err(|source| EngineError::Spawn {
+                    worker: sup.config.worker_path.clone(),
+                    source,
+                })?;
         }
         Ok(sup)
     }
@@ -191,7 +194,7 @@ impl Supervisor {
 
     fn clear_slot(&self, slot: usize) {
         let s = &self.shared.slots[slot];
-        s.gen.store(generation(0, STATE_EMPTY), Ordering::Release);
+        s.generation.store(Generation::EMPTY);
         s.pid.store(0, Ordering::Release);
     }
 
@@ -224,7 +227,7 @@ impl Supervisor {
         &mut self,
         slot: usize,
         now: u64,
-        report: impl FnOnce(u32, u32, String) -> EngineEvent,
+        report: impl FnOnce(u32, u32, WorkerExit) -> EngineEvent,
     ) {
         let Some(w) = self.workers[slot].take() else {
             return;
@@ -364,9 +367,10 @@ impl Supervisor {
         };
         w.verified = true;
         let epoch = w.epoch;
-        self.shared.slots[slot]
-            .gen
-            .store(generation(epoch, STATE_LIVE), Ordering::Release);
+        self.shared.slots[slot].generation.store(Generation {
+            epoch,
+            state: SlotState::Live,
+        });
         let retry = &mut self.retry[slot];
         retry.failures = 0;
         let rebuild_ns = retry.since_ns.take().map_or(0, |t| now.saturating_sub(t));
@@ -394,7 +398,7 @@ impl Supervisor {
         let verified = [a.verified, b.verified];
         let floor = a.floor_chunks.max(b.floor_chunks);
         let end = pa.chunks_done.min(pb.chunks_done);
-        let window = self.shared.input.config().slot_count as u64 / 2;
+        let window = self.shared.input.config().record_count as u64 / 2;
         let start = self
             .digest_cursor
             .max(floor)
@@ -524,7 +528,7 @@ impl Supervisor {
         if self.workers[slot].is_some() || now < self.retry[slot].not_before_ns {
             return;
         }
-        if let Err(error) = self.spawn_into(slot, now) {
+        if let Err(e) = self.spawn_into(slot, now) {
             let retry = &mut self.retry[slot];
             retry.failures += 1;
             let backoff = (5_000_000u64 << retry.failures.min(10)).min(MAX_BACKOFF_NS);
@@ -532,7 +536,7 @@ impl Supervisor {
             self.note_if_failing();
             self.emit(EngineEvent::SpawnFailed {
                 slot,
-                error,
+                error: format!("{}: {e}", self.config.worker_path.display()),
                 retry_in: Duration::from_nanos(backoff),
             });
         }
@@ -551,15 +555,15 @@ impl Supervisor {
 
     /// Starts a worker in an empty slot from the latest checkpoint (or, if the input ring no
     /// longer holds the chunks after it, from a fresh state at the next chunk).
-    fn spawn_into(&mut self, slot: usize, now: u64) -> Result<(), String> {
+    fn spawn_into(&mut self, slot: usize, now: u64) -> io::Result<()> {
         let shared = self.shared.clone();
         let input = &shared.input;
         let ring = *input.config();
         let published = input.published();
         let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
-        let margin = ring.slot_count as u64 / 8;
+        let margin = ring.record_count as u64 / 8;
         let frames_back = input.posted_frames() - self.checkpoint.end_frame;
-        let lapped = published - first_chunk + margin > ring.slot_count as u64
+        let lapped = published - first_chunk + margin > ring.record_count as u64
             || frames_back + 4 * shm::chunk::MAX_CHUNK_FRAMES as u64 > ring.audio_capacity as u64;
         if lapped && self.pending.is_some() {
             // A fresh checkpoint is on its way; spawn from it on a later tick.
@@ -586,7 +590,7 @@ impl Supervisor {
             .output
             .prepare_spawn(epoch, self.checkpoint.chunk, &self.checkpoint.bytes)
         {
-            return Err("snapshot larger than its area".into());
+            return Err(io::Error::other("snapshot larger than its area"));
         }
         let floor_chunks = self.checkpoint.chunk.map_or(0, |c| c + 1);
         let floor_frames = self.checkpoint.end_frame;
@@ -604,13 +608,14 @@ impl Supervisor {
             epoch,
             self.worker_spin_us(),
             &fds,
-        )
-        .map_err(|e| format!("{}: {e}", self.config.worker_path.display()))?;
+        )?;
         let spawn_ns = monotonic_ns() - t0;
         let pid = process.pid();
         s.pid.store(pid, Ordering::Release);
-        s.gen
-            .store(generation(epoch, STATE_JOINING), Ordering::Release);
+        s.generation.store(Generation {
+            epoch,
+            state: SlotState::Joining,
+        });
         self.workers[slot] = Some(Worker {
             process,
             epoch,
