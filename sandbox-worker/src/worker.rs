@@ -128,7 +128,7 @@ pub fn run(args: Args) -> i32 {
             OwnedFd::from_raw_fd(FD_DOORBELL),
         )
     };
-    let setup = || -> Result<_, String> {
+    let setup = || -> Result<_, shm::OpenError> {
         let input = InputRing::open(input_fd)?;
         let output = OutputRing::open(output_fd, *input.config())?;
         let doorbell = Doorbell::open(doorbell_fd)?;

@@ -5,6 +5,7 @@
 //! that lags by a whole ring is detected (seqlock-style re-check) and told it was lapped.
 
 use crate::chunk::{Chunk, FaultCommand, MAX_CHUNK_EVENTS, MAX_CHUNK_FRAMES, MAX_PARAMS};
+use crate::error::OpenError;
 use crate::futex;
 use crate::layout::{self, input as h, record, RingConfig};
 use crate::region::{Access, Region};
@@ -57,14 +58,17 @@ impl InputRing {
     }
 
     /// Worker side: maps a handed fd read-only and reads the configuration from its header.
-    pub fn open(fd: OwnedFd) -> Result<InputRing, String> {
-        let region = Region::map_whole(fd, Access::ReadOnly).map_err(|e| e.to_string())?;
-        if region.words() < layout::HEADER_WORDS {
-            return Err("input region too small".into());
+    pub fn open(fd: OwnedFd) -> Result<InputRing, OpenError> {
+        let region = "input";
+        let bad_header = OpenError::Header { region };
+        let map = Region::map_whole(fd, Access::ReadOnly)
+            .map_err(|source| OpenError::Map { region, source })?;
+        if map.words() < layout::HEADER_WORDS {
+            return Err(bad_header);
         }
-        let w = |i| region.word(i).load(Ordering::Relaxed);
+        let w = |i| map.word(i).load(Ordering::Relaxed);
         if w(h::MAGIC) != layout::MAGIC || w(h::VERSION) != layout::VERSION {
-            return Err("input region has the wrong magic or version".into());
+            return Err(bad_header);
         }
         let config = RingConfig {
             record_count: w(h::RECORD_COUNT),
@@ -72,11 +76,14 @@ impl InputRing {
             snapshot_max: w(h::SNAPSHOT_MAX),
             sample_rate: f32::from_bits(w(h::SAMPLE_RATE)),
         };
-        config.validate()?;
-        if region.words() < config.input_words() {
-            return Err("input region smaller than its header says".into());
+        config.validate().map_err(OpenError::Config)?;
+        if map.words() < config.input_words() {
+            return Err(bad_header);
         }
-        Ok(InputRing { region, config })
+        Ok(InputRing {
+            region: map,
+            config,
+        })
     }
 
     /// The sizes this ring was made with.

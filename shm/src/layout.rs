@@ -4,6 +4,7 @@
 //! input ring's header, and the worker reads it from there.
 
 use crate::chunk::{MAX_CHUNK_EVENTS, MAX_PARAMS};
+use crate::error::ConfigError;
 
 /// Identifies a Tandem region ("TNDM").
 pub const MAGIC: u32 = 0x4d44_4e54;
@@ -103,20 +104,20 @@ pub struct RingConfig {
 
 impl RingConfig {
     /// Checks the sizes are ones this layout can hold; the worker calls it on what it read.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if !(16..=1 << 16).contains(&self.record_count) {
-            return Err(format!("record count {} out of range", self.record_count));
+            return Err(ConfigError::RecordCount(self.record_count));
         }
         if !self.audio_capacity.is_power_of_two()
             || !(1024..=1 << 22).contains(&self.audio_capacity)
         {
-            return Err(format!("audio capacity {} invalid", self.audio_capacity));
+            return Err(ConfigError::AudioCapacity(self.audio_capacity));
         }
         if !self.snapshot_max.is_multiple_of(8) || self.snapshot_max > 1 << 24 {
-            return Err(format!("snapshot size {} invalid", self.snapshot_max));
+            return Err(ConfigError::SnapshotMax(self.snapshot_max));
         }
         if !self.sample_rate.is_finite() || self.sample_rate <= 0.0 {
-            return Err(format!("sample rate {} invalid", self.sample_rate));
+            return Err(ConfigError::SampleRate(self.sample_rate));
         }
         Ok(())
     }

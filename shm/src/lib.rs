@@ -16,6 +16,7 @@
 
 pub mod chunk;
 pub mod doorbell;
+pub mod error;
 pub mod futex;
 pub mod handoff;
 pub mod input;
@@ -25,6 +26,7 @@ pub mod region;
 
 pub use chunk::{Chunk, FaultCommand, FaultKind};
 pub use doorbell::Doorbell;
+pub use error::{ConfigError, OpenError};
 pub use input::{InputRing, ReadError};
 pub use layout::RingConfig;
 pub use output::{digest, Bounds, OutputRing, Progress, Rogue};

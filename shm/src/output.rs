@@ -6,6 +6,7 @@
 //! ([`Bounds`]), and only then lets the caller use it. Audio is copied out (never used in
 //! place) and checked to be finite.
 
+use crate::error::OpenError;
 use crate::layout::{self, output as h, RingConfig};
 use crate::region::{Access, Region};
 use std::io;
@@ -102,12 +103,15 @@ impl OutputRing {
     }
 
     /// Worker side: maps the handed fd read-write.
-    pub fn open(fd: OwnedFd, config: RingConfig) -> Result<OutputRing, String> {
-        let region = Region::map_whole(fd, Access::ReadWrite).map_err(|e| e.to_string())?;
+    pub fn open(fd: OwnedFd, config: RingConfig) -> Result<OutputRing, OpenError> {
+        let region = Region::map_whole(fd, Access::ReadWrite).map_err(|source| OpenError::Map {
+            region: "output",
+            source,
+        })?;
         if region.words() < config.output_words()
             || region.word(h::MAGIC).load(Ordering::Relaxed) != layout::MAGIC
         {
-            return Err("output region has the wrong size or magic".into());
+            return Err(OpenError::Header { region: "output" });
         }
         Ok(OutputRing { region, config })
     }
