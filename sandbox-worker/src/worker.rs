@@ -268,7 +268,7 @@ fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Durat
     input.seq_word().load(Ordering::Acquire) != next as u32
 }
 
-/// True when the parent pipe is closed (the plugin process died or dropped us).
+/// True when the parent socket is closed (the plugin process died or dropped us).
 fn parent_gone() -> bool {
     let mut pfd = libc::pollfd {
         fd: FD_PARENT,

@@ -78,8 +78,9 @@ pub struct OutputRing {
 /// not making music, and clipping keeps a hostile value from reaching the host's speakers.
 pub const MAX_SAMPLE: f32 = 16.0;
 
-/// 64-bit FNV-1a over the bits of a chunk's samples (left then right): cheap, and any change of
-/// any bit shows.
+/// The digest of a chunk's audio: the FNV-1a-64 constants, taking one sample's 32 bits per step
+/// rather than one byte (left channel, then right). Cheap, and any change of any bit shows; it
+/// only needs to agree between the two workers, never with a standard FNV-1a.
 pub fn digest(left: &[f32], right: &[f32]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for s in left.iter().chain(right) {
@@ -253,8 +254,9 @@ impl OutputRing {
 
     // ---- worker side -------------------------------------------------------------------------
 
-    /// Worker side: the epoch it was spawned with, and the snapshot to start from (`None` for
-    /// "before chunk 0"), copied into `buf`. Returns the snapshot's length.
+    /// Worker side: what the plugin wrote before spawning it. Returns the epoch it was spawned
+    /// with and the chunk whose end state it starts from (`None`: before chunk 0); the snapshot
+    /// of that state is copied into `buf`, resized to its length (empty: a fresh synth).
     pub fn spawn_info(&self, buf: &mut Vec<u8>) -> (u32, Option<u64>) {
         let r = &self.region;
         let epoch = r.word(h::SPAWN_EPOCH).load(Ordering::Acquire);
