@@ -29,4 +29,5 @@ mod voice;
 
 pub use event::{Event, EventKind};
 pub use params::{ParamId, ParamInfo, ParamKind, N_PARAMS};
-pub use synth::{ConfigError, SnapshotError, Synth};
+pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
+pub use synth::{ConfigError, Synth};

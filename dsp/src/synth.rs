@@ -41,7 +41,7 @@ use crate::math::exp2;
 use crate::params::{ParamId, N_PARAMS};
 use crate::rng::Rng;
 use crate::smoother::{Ranged, Smoother};
-use crate::snapshot::{fnv1a, Counter, Reader, Visit, Visitor, Writer};
+use crate::snapshot::{self, Counter, Reader, SnapshotError, Visit, Visitor, Writer, HEADER};
 use crate::voice::{Consts, Frame, Voice};
 use std::fmt;
 
@@ -54,12 +54,6 @@ const SLOTS: usize = MAX_VOICES + FADE_SLOTS;
 const FADE_MS: f32 = 4.0;
 /// Seed of all PRNGs after `new` and `reset`.
 const SEED: u64 = 0x7a4d_656d_5344_5031;
-
-/// Snapshot header: magic, version, sample-rate bits, max block, payload length, checksum.
-const MAGIC: u32 = u32::from_le_bytes(*b"TDSP");
-/// Version of the snapshot format; bumped whenever any component's field list changes.
-pub const SNAPSHOT_VERSION: u32 = 1;
-const HEADER: usize = 4 + 4 + 4 + 4 + 4 + 8;
 
 // Smoothed values, by index into `Synth::sm`.
 const S_OSC_OFS: [usize; 2] = [0, 1];
@@ -125,67 +119,6 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
-
-/// Why a snapshot could not be written or restored.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SnapshotError {
-    /// The destination buffer is smaller than [`Synth::snapshot_len`].
-    BufferTooSmall {
-        /// Bytes required.
-        needed: usize,
-        /// Bytes given.
-        got: usize,
-    },
-    /// The bytes do not have this synth's snapshot length.
-    Length {
-        /// Bytes expected.
-        expected: usize,
-        /// Bytes given.
-        got: usize,
-    },
-    /// The bytes do not start with the snapshot magic.
-    Magic,
-    /// The bytes are of another snapshot format version.
-    Version {
-        /// Version this build reads.
-        expected: u32,
-        /// Version found.
-        found: u32,
-    },
-    /// The bytes come from a synth with another sample rate or maximum block.
-    Config,
-    /// The checksum over the payload does not match.
-    Checksum,
-    /// A field holds a value no running synth can have (NaN, out of range, too many voices).
-    Field(&'static str),
-}
-
-impl fmt::Display for SnapshotError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SnapshotError::BufferTooSmall { needed, got } => {
-                write!(f, "snapshot needs {needed} bytes, buffer has {got}")
-            }
-            SnapshotError::Length { expected, got } => {
-                write!(f, "snapshot has {got} bytes, expected {expected}")
-            }
-            SnapshotError::Magic => write!(f, "not a Tandem synth snapshot"),
-            SnapshotError::Version { expected, found } => {
-                write!(f, "snapshot version {found}, this build reads {expected}")
-            }
-            SnapshotError::Config => {
-                write!(
-                    f,
-                    "snapshot from a synth with another sample rate or max block"
-                )
-            }
-            SnapshotError::Checksum => write!(f, "snapshot checksum mismatch"),
-            SnapshotError::Field(what) => write!(f, "snapshot field out of range: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for SnapshotError {}
 
 /// Values derived from the configuration and the parameter targets; recomputed, never stored.
 #[derive(Clone, Copy, Debug)]
@@ -662,11 +595,9 @@ impl Synth {
     /// Writes the complete state as plain bytes (version tag, config, length, a checksum, then
     /// every field); no allocation. Err if buf is too small. Returns the bytes written.
     ///
-    /// Layout, all little-endian: a 28-byte header (`b"TDSP"`, format version `u32`, sample
-    /// rate as `f32` bits, max block `u32`, payload length `u32`, FNV-1a-64 of the payload
-    /// `u64`), then the payload: every field of the state in a fixed order, floats as their
-    /// bits, booleans as one byte. The checksum catches torn or damaged copies; restore still
-    /// checks every field, so a matching checksum is never what makes bytes safe.
+    /// The format (header, version, checksum, then every field in a fixed order) is defined in
+    /// the `snapshot` module. The checksum catches torn or damaged copies; restore still checks
+    /// every field, so a matching checksum is never what makes bytes safe.
     pub fn snapshot_into(&self, buf: &mut [u8]) -> Result<usize, SnapshotError> {
         let len = self.snapshot_len();
         if buf.len() < len {
@@ -682,13 +613,7 @@ impl Synth {
         let mut w = Writer::new(body);
         copy.visit(&mut w);
         debug_assert_eq!(w.pos(), len - HEADER);
-        let sum = fnv1a(body);
-        head[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        head[4..8].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
-        head[8..12].copy_from_slice(&self.sample_rate.to_bits().to_le_bytes());
-        head[12..16].copy_from_slice(&(self.max_block as u32).to_le_bytes());
-        head[16..20].copy_from_slice(&((len - HEADER) as u32).to_le_bytes());
-        head[20..28].copy_from_slice(&sum.to_le_bytes());
+        snapshot::write_header(head, self.sample_rate, self.max_block, body);
         Ok(len)
     }
 
@@ -710,44 +635,10 @@ impl Synth {
     /// smoothers inconsistent with their parameters). On error `self` is unchanged. No
     /// allocation.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let len = self.snapshot_len();
-        let word = |i: usize| {
-            bytes
-                .get(i..i + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        if bytes.len() < HEADER {
-            return Err(SnapshotError::Length {
-                expected: len,
-                got: bytes.len(),
-            });
-        }
-        if word(0) != Some(MAGIC) {
-            return Err(SnapshotError::Magic);
-        }
-        let version = word(4).unwrap_or(0);
-        if version != SNAPSHOT_VERSION {
-            return Err(SnapshotError::Version {
-                expected: SNAPSHOT_VERSION,
-                found: version,
-            });
-        }
-        if word(8) != Some(self.sample_rate.to_bits()) || word(12) != Some(self.max_block as u32) {
-            return Err(SnapshotError::Config);
-        }
-        if bytes.len() != len || word(16) != Some((len - HEADER) as u32) {
-            return Err(SnapshotError::Length {
-                expected: len,
-                got: bytes.len(),
-            });
-        }
-        let mut sum = [0u8; 8];
-        sum.copy_from_slice(&bytes[20..28]);
-        if u64::from_le_bytes(sum) != fnv1a(&bytes[HEADER..]) {
-            return Err(SnapshotError::Checksum);
-        }
+        let payload =
+            snapshot::check_header(bytes, self.snapshot_len(), self.sample_rate, self.max_block)?;
         let mut tmp = self.clone();
-        let mut r = Reader::new(&bytes[HEADER..]);
+        let mut r = Reader::new(payload);
         tmp.visit(&mut r);
         r.finish()?;
         tmp.check()?;
