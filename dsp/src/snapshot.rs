@@ -16,7 +16,8 @@ use std::fmt;
 /// Identifies a synth snapshot.
 const MAGIC: u32 = u32::from_le_bytes(*b"TDSP");
 /// Version of the snapshot format; bumped whenever any component's field list changes.
-pub const SNAPSHOT_VERSION: u32 = 1;
+/// Version 2: the smoothed values in parameter-table order.
+pub const SNAPSHOT_VERSION: u32 = 2;
 /// Header bytes: magic, version, sample-rate bits, max block, payload length, checksum.
 pub(crate) const HEADER: usize = 4 + 4 + 4 + 4 + 4 + 8;
 

@@ -38,7 +38,7 @@ use crate::adsr::Shape;
 use crate::event::{Event, EventKind};
 use crate::lfo::Lfo;
 use crate::math::exp2;
-use crate::params::{ParamId, N_PARAMS};
+use crate::params::{ParamId, N_PARAMS, PARAM_SMOOTHERS};
 use crate::rng::Rng;
 use crate::smoother::{Ranged, Smoother};
 use crate::snapshot::{self, Counter, Reader, SnapshotError, Visit, Visitor, Writer, HEADER};
@@ -55,37 +55,51 @@ const FADE_MS: f32 = 4.0;
 /// Seed of all PRNGs after `new` and `reset`.
 const SEED: u64 = 0x7a4d_656d_5344_5031;
 
-// Smoothed values, by index into `Synth::sm`.
-const S_OSC_OFS: [usize; 2] = [0, 1];
-const S_PW: [usize; 2] = [2, 3];
-const S_WAVES: [usize; 2] = [4, 8];
-const S_MIX: usize = 12;
-const S_SUB: usize = 13;
-const S_NOISE: usize = 14;
-const S_CUTOFF: usize = 15;
-const S_RES: usize = 16;
-const S_ENV: usize = 17;
-const S_KEYTRACK: usize = 18;
-const S_MODE: usize = 19;
-const S_AMP_SUS: usize = 22;
-const S_FILT_SUS: usize = 23;
-const S_LFO_RATE: usize = 24;
-const S_LFO_PITCH: usize = 25;
-const S_LFO_CUT: usize = 26;
-const S_INPUT: usize = 27;
-const S_GAIN: usize = 28;
-const S_BYPASS: usize = 29;
-const S_BEND: usize = 30;
-const S_WHEEL: usize = 31;
-const S_LFO_OUT: usize = 32;
-const N_SM: usize = 33;
+// Smoothed values, by index into `Synth::sm`: where the parameters' are comes from the
+// parameter table (its `smoothed` column); the controllers' follow them.
+const S_OSC_OFS: [usize; 2] = [
+    ParamId::Osc1Octave.first_smoother(),
+    ParamId::Osc2Octave.first_smoother(),
+];
+const S_PW: [usize; 2] = [
+    ParamId::Osc1PulseWidth.first_smoother(),
+    ParamId::Osc2PulseWidth.first_smoother(),
+];
+/// Four crossfade weights per oscillator, one per waveform.
+const S_WAVES: [usize; 2] = [
+    ParamId::Osc1Wave.first_smoother(),
+    ParamId::Osc2Wave.first_smoother(),
+];
+const S_MIX: usize = ParamId::OscMix.first_smoother();
+const S_SUB: usize = ParamId::SubLevel.first_smoother();
+const S_NOISE: usize = ParamId::NoiseLevel.first_smoother();
+const S_CUTOFF: usize = ParamId::Cutoff.first_smoother();
+const S_RES: usize = ParamId::Resonance.first_smoother();
+const S_ENV: usize = ParamId::FilterEnvAmount.first_smoother();
+const S_KEYTRACK: usize = ParamId::KeyTracking.first_smoother();
+/// Three crossfade weights, one per filter mode.
+const S_MODE: usize = ParamId::FilterMode.first_smoother();
+const S_AMP_SUS: usize = ParamId::AmpSustain.first_smoother();
+const S_FILT_SUS: usize = ParamId::FilterSustain.first_smoother();
+const S_LFO_RATE: usize = ParamId::LfoRate.first_smoother();
+const S_LFO_PITCH: usize = ParamId::LfoToPitch.first_smoother();
+const S_LFO_CUT: usize = ParamId::LfoToCutoff.first_smoother();
+const S_INPUT: usize = ParamId::InputLevel.first_smoother();
+const S_GAIN: usize = ParamId::MasterGain.first_smoother();
+const S_BYPASS: usize = ParamId::Bypass.first_smoother();
+const S_BEND: usize = PARAM_SMOOTHERS;
+const S_WHEEL: usize = PARAM_SMOOTHERS + 1;
+/// Last, so that `tick_shared` can tick every other value before the LFO's output.
+const S_LFO_OUT: usize = PARAM_SMOOTHERS + 2;
+const N_SM: usize = PARAM_SMOOTHERS + 3;
 
 /// Valid range and name of each smoothed value, for restore checks.
 fn sm_range(i: usize) -> (f32, f32, &'static str) {
+    let waveform = S_WAVES.iter().any(|&first| (first..first + 4).contains(&i));
     match i {
-        0 | 1 => (-49.0, 49.0, "oscillator tuning"),
-        2 | 3 => (0.05, 0.95, "pulse width"),
-        4..=11 => (0.0, 1.0, "waveform weight"),
+        _ if S_OSC_OFS.contains(&i) => (-49.0, 49.0, "oscillator tuning"),
+        _ if S_PW.contains(&i) => (0.05, 0.95, "pulse width"),
+        _ if waveform => (0.0, 1.0, "waveform weight"),
         S_CUTOFF => (4.0, 15.0, "cutoff"),
         S_ENV => (-96.0, 96.0, "filter envelope amount"),
         S_LFO_RATE => (0.05, 40.0, "lfo rate"),
