@@ -1,4 +1,4 @@
-//! The worker sandbox inside the running engine (issue 5): real workers, real escapes.
+//! The worker sandbox inside the running engine: real workers, real escapes.
 //!
 //! - Each escape in `sandbox_worker::escape` is injected into one live worker while a phrase
 //!   plays: that worker dies of `SIGSYS` (or is refused and lives on), its twin carries the
