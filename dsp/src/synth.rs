@@ -24,14 +24,14 @@
 //! # Voices
 //!
 //! Up to 32 voices sound at once (the Polyphony parameter, default 16). A voice that must be
-//! taken for a new note is *stolen*: it fades out over 4 ms in its own slot while the new note
-//! starts in a spare one, so stealing never cuts a waveform. There are 32 spare slots for fades,
+//! taken for a new note is *stolen*: it fades out over 4 ms where it is while the new note
+//! starts in a spare voice, so stealing never cuts a waveform. There are 32 spare voices for fades,
 //! so even a full 32-note chord replacing another fades out cleanly; only more than 32 steals
 //! within 4 ms would cut the most-faded voice short. The victim is the oldest released voice if
 //! there is one, otherwise the quietest, where a voice still in its attack counts at the peak it
 //! is heading for (else every fresh note would be the quietest and chords would steal their own
-//! notes); ties go to the oldest. Each slot has a
-//! fixed position in the stereo field (within ±40% pan), and slots are used in rotation, so
+//! notes); ties go to the oldest. Each voice has a
+//! fixed position in the stereo field (within ±40% pan), and voices are used in rotation, so
 //! successive notes spread across the stereo image deterministically.
 
 use crate::adsr::Shape;
@@ -47,9 +47,10 @@ use std::fmt;
 
 /// Most voices that may sound at once.
 pub const MAX_VOICES: usize = 32;
-/// Extra slots where stolen voices fade out.
-const FADE_SLOTS: usize = MAX_VOICES;
-const SLOTS: usize = MAX_VOICES + FADE_SLOTS;
+/// Spare voices where stolen voices fade out.
+const FADE_VOICES: usize = MAX_VOICES;
+/// Every voice the synth holds, sounding or idle.
+const VOICES: usize = MAX_VOICES + FADE_VOICES;
 /// Fade time of a stolen voice.
 const FADE_MS: f32 = 4.0;
 /// Seed of all PRNGs after `new` and `reset`.
@@ -140,8 +141,8 @@ struct Derived {
     voice: Consts,
     /// Smoothing factor of each smoothed value.
     sm_coef: [f32; N_SM],
-    /// Left and right gain of each slot.
-    pan: [[f32; 2]; SLOTS],
+    /// Left and right gain of each voice.
+    pan: [[f32; 2]; VOICES],
     snapshot_len: usize,
 }
 
@@ -183,13 +184,13 @@ pub struct Synth {
     has_last: bool,
     /// Next note-on stamp.
     stamp: u64,
-    /// Next slot to try (slots are used in rotation).
-    next_slot: u32,
-    voices: [Voice; SLOTS],
+    /// Next voice to try (voices are used in rotation).
+    next_voice: u32,
+    voices: [Voice; VOICES],
 }
 
-fn voice_seed(slot: usize) -> u64 {
-    SEED ^ (slot as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+fn voice_seed(voice: usize) -> u64 {
+    SEED ^ (voice as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Synth {
@@ -207,9 +208,9 @@ impl Synth {
         let mut sm_coef = [Smoother::coef(0.005, sample_rate); N_SM];
         sm_coef[S_BYPASS] = Smoother::coef(0.010, sample_rate);
         sm_coef[S_LFO_OUT] = Smoother::coef(0.001, sample_rate);
-        let mut pan = [[1.0; 2]; SLOTS];
+        let mut pan = [[1.0; 2]; VOICES];
         for (i, p) in pan.iter_mut().enumerate() {
-            // Golden-ratio sequence: neighbouring slots land far apart.
+            // Golden-ratio sequence: neighbouring voices land far apart.
             let x = (i as f64 * 0.618_033_988_749_895).fract() as f32;
             let pos = 0.4 * (2.0 * x - 1.0);
             *p = [(1.0 - pos).sqrt(), (1.0 + pos).sqrt()];
@@ -240,8 +241,8 @@ impl Synth {
             last_pitch: 60.0,
             has_last: false,
             stamp: 0,
-            next_slot: 0,
-            voices: [Voice::idle(Rng::new(SEED)); SLOTS],
+            next_voice: 0,
+            voices: [Voice::idle(Rng::new(SEED)); VOICES],
         };
         for id in ParamId::ALL {
             synth.targets[id.index()] = id.info().default;
@@ -426,12 +427,12 @@ impl Synth {
         while self.live_count() >= self.polyphony() {
             self.steal_one();
         }
-        let start = self.next_slot as usize;
-        let slot = (0..SLOTS)
-            .map(|j| (start + j) % SLOTS)
+        let start = self.next_voice as usize;
+        let voice = (0..VOICES)
+            .map(|j| (start + j) % VOICES)
             .find(|&i| !self.voices[i].active)
             .unwrap_or_else(|| {
-                // Every spare slot is fading: cut the most faded (rare; see the module docs).
+                // Every spare voice is fading: cut the most faded (rare; see the module docs).
                 let mut best = 0;
                 for (i, v) in self.voices.iter().enumerate() {
                     if v.fading
@@ -443,8 +444,8 @@ impl Synth {
                 }
                 best
             });
-        self.next_slot = ((slot + 1) % SLOTS) as u32;
-        self.voices[slot].start(key, velocity, stamp, from);
+        self.next_voice = ((voice + 1) % VOICES) as u32;
+        self.voices[voice].start(key, velocity, stamp, from);
     }
 
     fn apply(&mut self, kind: EventKind) {
@@ -595,7 +596,7 @@ impl Synth {
         self.last_pitch = 60.0;
         self.has_last = false;
         self.stamp = 0;
-        self.next_slot = 0;
+        self.next_voice = 0;
         for (i, v) in self.voices.iter_mut().enumerate() {
             *v = Voice::idle(Rng::new(voice_seed(i)));
         }
@@ -724,7 +725,7 @@ impl Visit for Synth {
         v.f64(&mut self.last_pitch, 0.0, 127.0, "last pitch");
         v.bool(&mut self.has_last, "last pitch flag");
         v.u64(&mut self.stamp);
-        v.u32(&mut self.next_slot, SLOTS as u32 - 1, "next slot");
+        v.u32(&mut self.next_voice, VOICES as u32 - 1, "next voice");
         for voice in &mut self.voices {
             voice.visit(v);
         }

@@ -124,9 +124,9 @@ impl TandemParams {
     /// Writes every synth parameter's current value, in plain units and inside its range, into
     /// `out` (indexed by `ParamId::index()`). Real-time safe: reads atomics, never allocates.
     pub fn targets(&self, out: &mut [f32; N_PARAMS]) {
-        for (i, (param, slot)) in self.synth.iter().zip(out.iter_mut()).enumerate() {
+        for (i, (param, target)) in self.synth.iter().zip(out.iter_mut()).enumerate() {
             let id = ParamId::ALL[i];
-            *slot = id.sanitize(param.plain()).unwrap_or(id.info().default);
+            *target = id.sanitize(param.plain()).unwrap_or(id.info().default);
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! A bundle must start its workers wherever the user copies it, with no install step and no
 //! `PATH` lookup (a `PATH` lookup would also let anything earlier on `PATH` run inside our
-//! sandbox slot). So release bundles carry the worker inside the plugin binary: `cargo xtask
+//! worker's place). So release bundles carry the worker inside the plugin binary: `cargo xtask
 //! bundle` builds `tandem-worker` first and then the plugin with the `embed-worker` feature and
 //! `TANDEM_WORKER_BIN=<path>`, which `include_bytes!` picks up. At the first activation we copy
 //! those bytes once into a sealed memfd and hand the engine `/proc/self/fd/<fd>` as the path to
