@@ -9,6 +9,7 @@ use super::events::{EngineEvent, EvictReason, Telemetry, WorkerExit};
 use super::shared::{Generation, Shared, SlotState};
 use super::spawn::{HandedFds, WorkerProcess};
 use crate::sys;
+use checkpoint::{Checkpoint, Pending};
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue};
 use std::io;
@@ -17,12 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The latest known-good state: a snapshot after `chunk`, ending at frame `end_frame`.
-struct Checkpoint {
-    chunk: Option<u64>,
-    end_frame: u64,
-    bytes: Vec<u8>,
-}
+mod checkpoint;
 
 /// A running worker as the supervisor tracks it.
 struct Worker {
@@ -44,14 +40,6 @@ struct Retry {
     not_before_ns: u64,
     /// When the failure that emptied the slot was detected (for the rebuild figure).
     since_ns: Option<u64>,
-}
-
-/// A checkpoint request in flight.
-struct Pending {
-    slot: usize,
-    epoch: u32,
-    after_chunk: u64,
-    asked_ns: u64,
 }
 
 pub(super) struct Supervisor {
@@ -446,82 +434,6 @@ impl Supervisor {
                 .copy_frames(start, [&mut l[..n], &mut r[..n]]);
             copied == Err(Rogue::NonFinite)
         })
-    }
-
-    /// Keeps a recent, validated state snapshot so a rebuild replays only a little audio.
-    fn checkpoint(&mut self, now: u64) {
-        if let Some(p) = &self.pending {
-            let (slot, epoch, after, asked) = (p.slot, p.epoch, p.after_chunk, p.asked_ns);
-            if self.workers[slot].as_ref().is_none_or(|w| w.epoch != epoch) {
-                self.pending = None;
-                return;
-            }
-            let done = self.workers[slot]
-                .as_ref()
-                .and_then(|w| w.progress)
-                .map_or(0, |p| p.chunks_done);
-            match self.shared.slots[slot]
-                .output
-                .read_snapshot(&mut self.scratch)
-            {
-                Err(reason) => self.evict(slot, EvictReason::Rogue(reason), now),
-                Ok(Some((chunk, len))) if chunk >= after && chunk < done => {
-                    self.pending = None;
-                    let bytes = &self.scratch[..len];
-                    let end_frame = self
-                        .shared
-                        .input
-                        .chunk_span(chunk)
-                        .map(|(start, frames)| start + frames as u64);
-                    match (self.verifier.restore(bytes), end_frame) {
-                        (Ok(()), Some(end_frame)) => {
-                            self.checkpoint.chunk = Some(chunk);
-                            self.checkpoint.end_frame = end_frame;
-                            self.checkpoint.bytes.clear();
-                            self.checkpoint.bytes.extend_from_slice(bytes);
-                        }
-                        (Err(_), _) => {
-                            self.evict(slot, EvictReason::Rogue(Rogue::BadSnapshot), now)
-                        }
-                        (Ok(()), None) => {}
-                    }
-                }
-                // Not there yet; a worker that never answers is caught by the hang check, but
-                // do not wait on a request forever.
-                _ if now.saturating_sub(asked) > 1_000_000_000 => self.pending = None,
-                _ => {}
-            }
-            return;
-        }
-        let posted = self.shared.input.posted_frames();
-        if posted < self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64 {
-            return;
-        }
-        self.request_checkpoint(now);
-    }
-
-    /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
-    /// chunk. Returns false when there is no verified worker to ask.
-    fn request_checkpoint(&mut self, now: u64) -> bool {
-        let serving = self.shared.serving.load(Ordering::Relaxed);
-        let candidate = [serving, 1 - serving]
-            .into_iter()
-            .find(|&s| self.workers[s].as_ref().is_some_and(|w| w.verified));
-        let Some(slot) = candidate else {
-            return false;
-        };
-        let epoch = self.workers[slot].as_ref().map_or(0, |w| w.epoch);
-        self.last_checkpoint_frame = self.shared.input.posted_frames();
-        self.pending = Some(Pending {
-            slot,
-            epoch,
-            after_chunk: self.shared.input.published(),
-            asked_ns: now,
-        });
-        self.shared
-            .snapshot_request
-            .fetch_or(1 << slot, Ordering::AcqRel);
-        true
     }
 
     fn respawn_if_due(&mut self, slot: usize, now: u64) {
