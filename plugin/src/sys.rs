@@ -5,7 +5,7 @@
 //! plugin's only raw system calls, for what `nix` lacks (pidfds, `sched_setscheduler`), are
 //! the `unsafe` blocks here.
 //! None of this runs on the audio thread: the engine calls it from the main thread (creation)
-//! and the supervisor thread.
+//! and the supervisor thread. The benchmarks use the pidfd calls to kill workers.
 
 use nix::poll::{PollFd, PollFlags};
 use nix::sys::eventfd::{EfdFlags, EventFd};
@@ -67,7 +67,7 @@ pub(crate) fn poll<const N: usize>(
 
 /// A pidfd for the process `pid`: readable once it has exited, and a race-free handle to
 /// signal it (a pid may be reused once the process is reaped; a pidfd never is).
-pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; it touches no memory
     // of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
@@ -80,7 +80,7 @@ pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 
 /// Sends `SIGKILL` to the process behind `pidfd`. Best effort: a process that has already
 /// exited needs no signal.
-pub(crate) fn pidfd_kill(pidfd: BorrowedFd<'_>) {
+pub fn pidfd_kill(pidfd: BorrowedFd<'_>) {
     // SAFETY: pidfd_send_signal on a pidfd the caller keeps open for the call; a null siginfo
     // is allowed and nothing else is dereferenced.
     unsafe {
