@@ -1,5 +1,9 @@
 //! The polyphonic synth: voice allocation, events, shared modulation, output and snapshots.
 //!
+//! (One file of about 730 lines: voice allocation, event handling, the per-sample loop and the
+//! snapshot walk all work on the same private state, the targets, smoothers and voices, which
+//! a split would have to expose to sibling modules.)
+//!
 //! # Lifecycle
 //!
 //! [`Synth::new`] allocates everything (in fact the whole synth is one fixed-size value with no
