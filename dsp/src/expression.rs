@@ -117,7 +117,7 @@ pub struct VoiceEnd {
     pub channel: u8,
 }
 
-/// The most voice ends one `render` records; enough for every slot ending plus every note
+/// The most voice ends one `render` records; enough for every voice ending plus every note
 /// started in a chunk of `shm`'s 64 events ending too.
 pub const MAX_VOICE_ENDS: usize = 128;
 

@@ -166,7 +166,7 @@ fn polyphony_is_respected() {
     assert_eq!(s.active_voices(), 16);
     s.set_param(ParamId::Polyphony, 32.0);
     // A full 32-note chord on top of the 16 held notes: 16 of the 48 are stolen and fade out in
-    // spare slots, then 32 remain.
+    // spare voices, then 32 remain.
     let perf: Vec<Timed> = (0..32).map(|k| at(0, note_on(80 + k as u8, 0.8))).collect();
     render(&mut s, &perf, &[48]);
     assert_eq!(
@@ -342,7 +342,7 @@ fn extreme_sample_rates_stay_finite_and_bounded() {
     ] {
         let mut s = Synth::new(sr, 2048).unwrap();
         let frames = (sr * 0.25) as usize;
-        let mut rng = TestRng::new(sr as u64);
+        let mut rng = Rng::new(sr as u64);
         let perf = random_performance(&mut rng, frames, 100_000 / sr as usize + 5);
         let out = render(&mut s, &perf, &random_blocks(&mut rng, frames, 2048));
         let pk = peak(&out[0]).max(peak(&out[1]));

@@ -6,8 +6,8 @@
 //! bitwise comparison of one channel.
 
 use dsp::{Event, EventKind, Expression, ParamId, Synth, VoiceEnd, VoiceTarget};
+use test_support::{differing, SR};
 
-const SR: f32 = 48_000.0;
 const BLOCK: usize = 256;
 
 fn id(note_id: i32) -> VoiceTarget {
@@ -97,10 +97,6 @@ fn synth() -> Synth {
     s
 }
 
-fn bits(x: &[f32]) -> Vec<u32> {
-    x.iter().map(|s| s.to_bits()).collect()
-}
-
 #[test]
 fn panned_apart_each_channel_is_one_note() {
     let ([l, r], _) = render(&mut synth(), &two_notes(&[]), 4800, BLOCK, 0);
@@ -109,13 +105,17 @@ fn panned_apart_each_channel_is_one_note() {
     let only_first: Vec<_> = two_notes(&[]).into_iter().take(2).collect();
     let ([l1, r1], _) = render(&mut synth(), &only_first, 4800, BLOCK, 0);
     assert!(r1.iter().all(|&x| x == 0.0));
-    assert_eq!(bits(&l1), bits(&l));
+    assert_eq!(differing(&l1, &l), 0);
 }
 
 fn changes_only_note_two(kind: EventKind) {
     let (plain, _) = render(&mut synth(), &two_notes(&[]), 9600, BLOCK, 0);
     let (moved, _) = render(&mut synth(), &two_notes(&[kind]), 9600, BLOCK, 0);
-    assert_eq!(bits(&moved[0]), bits(&plain[0]), "note 1 changed: {kind:?}");
+    assert_eq!(
+        differing(&moved[0], &plain[0]),
+        0,
+        "note 1 changed: {kind:?}"
+    );
     let first = (0..9600).find(|&i| moved[1][i].to_bits() != plain[1][i].to_bits());
     assert!(
         first.is_some_and(|i| i >= 3000),
@@ -197,8 +197,8 @@ fn events_for_notes_not_sounding_change_nothing() {
         },
     ];
     let (moved, _) = render(&mut synth(), &two_notes(&stray), 4800, BLOCK, 0);
-    assert_eq!(bits(&moved[0]), bits(&plain[0]));
-    assert_eq!(bits(&moved[1]), bits(&plain[1]));
+    assert_eq!(differing(&moved[0], &plain[0]), 0);
+    assert_eq!(differing(&moved[1], &plain[1]), 0);
 }
 
 #[test]
@@ -287,12 +287,12 @@ fn snapshots_carry_offsets_and_expressions() {
     b.restore(&a.snapshot()).unwrap();
     let (from_a, _) = render(&mut a, &[], 4800, BLOCK, 3072);
     let (from_b, _) = render(&mut b, &[], 4800, BLOCK, 3072);
-    assert_eq!(bits(&from_a[0]), bits(&from_b[0]));
-    assert_eq!(bits(&from_a[1]), bits(&from_b[1]));
+    assert_eq!(differing(&from_a[0], &from_b[0]), 0);
+    assert_eq!(differing(&from_a[1], &from_b[1]), 0);
     // And they were in effect: without them the continuation differs on both sides.
     let mut c = synth();
     render(&mut c, &two_notes(&[]), 3072, BLOCK, 0);
     let (plain, _) = render(&mut c, &[], 4800, BLOCK, 3072);
-    assert_ne!(bits(&plain[0]), bits(&from_a[0]));
-    assert_ne!(bits(&plain[1]), bits(&from_a[1]));
+    assert_ne!(differing(&plain[0], &from_a[0]), 0);
+    assert_ne!(differing(&plain[1], &from_a[1]), 0);
 }

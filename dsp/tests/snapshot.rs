@@ -25,7 +25,7 @@ fn fix_checksum(bytes: &mut [u8]) {
 
 /// A synth in the middle of a busy performance, and its snapshot.
 fn busy(seed: u64) -> (Synth, Vec<u8>) {
-    let mut rng = TestRng::new(seed);
+    let mut rng = Rng::new(seed);
     let perf = random_performance(&mut rng, 4000, 40);
     let mut synth = Synth::new(SR, 512).unwrap();
     render(&mut synth, &perf, &[500; 8]);
@@ -48,7 +48,7 @@ fn foreign_bytes_are_refused() {
         ("ones", vec![0xff; good.len()]),
     ];
     let mut v = good.clone();
-    let other_version = dsp::synth::SNAPSHOT_VERSION + 1;
+    let other_version = dsp::SNAPSHOT_VERSION + 1;
     v[4..8].copy_from_slice(&other_version.to_le_bytes());
     cases.push(("other version", v));
     let mut v = good.clone();
@@ -130,7 +130,7 @@ fn out_of_range_fields_with_valid_checksum_are_refused() {
 fn random_mutations_with_valid_checksum_never_panic() {
     // Whatever restore accepts must render finite audio; whatever it refuses is an Err.
     let (_, good) = busy(4);
-    let mut rng = TestRng::new(99);
+    let mut rng = Rng::new(99);
     let mut accepted = 0;
     for _ in 0..2000 {
         let mut bad = good.clone();
@@ -140,7 +140,7 @@ fn random_mutations_with_valid_checksum_never_panic() {
                 0 => 0,
                 1 => 0xff,
                 2 => 0x7f,
-                _ => rng.next() as u8,
+                _ => rng.next_u64() as u8,
             };
         }
         fix_checksum(&mut bad);

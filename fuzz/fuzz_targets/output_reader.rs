@@ -1,5 +1,5 @@
-//! Fuzz the plugin's reader of a worker's output ring (the sandbox's trust boundary, DESIGN.md
-//! section 2): the fuzzer's bytes become what the plugin knows (`Bounds`) and every byte of a
+//! Fuzz the plugin's reader of a worker's output ring (the sandbox's trust boundary,
+//! docs/ARCHITECTURE.md, "Where each rule is enforced"): the fuzzer's bytes become what the plugin knows (`Bounds`) and every byte of a
 //! real output ring, written through a second mapping as a rogue worker would. The plugin-side
 //! accessors must never panic and never accept a claim outside the plugin's bounds.
 //!
@@ -21,7 +21,7 @@ use shm::output::MAX_SAMPLE;
 use shm::{Bounds, OutputRing, RingConfig, VoiceEndRecord, MAX_VOICE_ENDS};
 
 const CONFIG: RingConfig = RingConfig {
-    slot_count: 16,
+    record_count: 16,
     audio_capacity: 1024,
     snapshot_max: 64,
     sample_rate: 48_000.0,

@@ -2,7 +2,7 @@
 //! every chunk the plugin posts until the plugin goes away.
 
 use crate::fault::{self, Aftermath};
-use crate::render::ChunkRenderer;
+use render::ChunkRenderer;
 use shm::chunk::{Chunk, MAX_CHUNK_FRAMES};
 use shm::{Doorbell, FaultKind, InputRing, OutputRing, ReadError};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> i32 {
             OwnedFd::from_raw_fd(FD_DOORBELL),
         )
     };
-    let setup = || -> Result<_, String> {
+    let setup = || -> Result<_, shm::OpenError> {
         let input = InputRing::open(input_fd)?;
         let output = OutputRing::open(output_fd, *input.config())?;
         let doorbell = Doorbell::open(doorbell_fd)?;
@@ -271,7 +271,7 @@ fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Durat
     input.seq_word().load(Ordering::Acquire) != next as u32
 }
 
-/// True when the parent pipe is closed (the plugin process died or dropped us).
+/// True when the parent socket is closed (the plugin process died or dropped us).
 fn parent_gone() -> bool {
     let mut pfd = libc::pollfd {
         fd: FD_PARENT,

@@ -1,5 +1,5 @@
 //! The plugin's reader of a worker's output ring, fed arbitrary bytes: the sandbox's trust
-//! boundary (DESIGN.md section 2, issue 5).
+//! boundary (docs/ARCHITECTURE.md, "Where each rule is enforced").
 //!
 //! A sandboxed worker can still write anything into its own output region. Here a second,
 //! writable mapping of a real output ring's memfd plays the rogue worker: every word of the
@@ -32,7 +32,7 @@ use shm::{Bounds, OutputRing, Progress, RingConfig, Rogue, VoiceEndRecord, MAX_V
 
 /// Small rings, so each case rewrites the whole region cheaply.
 const CONFIG: RingConfig = RingConfig {
-    slot_count: 16,
+    record_count: 16,
     audio_capacity: 1024,
     snapshot_max: 64,
     sample_rate: 48_000.0,
@@ -150,9 +150,9 @@ fn value() -> impl Strategy<Value = Value> {
 /// The fields a rogue worker would aim at: (word index, 64-bit?, counts frames?).
 fn target() -> impl Strategy<Value = (usize, bool, bool)> {
     let digest_tag =
-        (0..CONFIG.slot_count as usize).prop_map(|s| (CONFIG.digest_base() + 4 * s, true, false));
+        (0..CONFIG.record_count as usize).prop_map(|s| (CONFIG.digest_base() + 4 * s, true, false));
     let voice_end_table = (
-        0..CONFIG.slot_count as usize,
+        0..CONFIG.record_count as usize,
         prop_oneof![Just(0), Just(2), Just(4)],
     )
         .prop_map(|(s, w)| (CONFIG.voice_end_base() + s * TABLE_WORDS + w, w == 0, false));
@@ -211,13 +211,14 @@ fn honest(h: &Hostile, b: &Bounds, seed: u64) {
     h.set32(field::SNAPSHOT_SEQ, 2);
     h.set64(field::SNAPSHOT_CHUNK, chunks.saturating_sub(1));
     h.set32(field::SNAPSHOT_LEN, (seed % 9 * 8) as u32);
-    for c in chunks.saturating_sub(CONFIG.slot_count as u64)..chunks {
+    for c in chunks.saturating_sub(CONFIG.record_count as u64)..chunks {
         h.set64(
-            CONFIG.digest_base() + 4 * (c % CONFIG.slot_count as u64) as usize,
+            CONFIG.digest_base() + 4 * (c % CONFIG.record_count as u64) as usize,
             c,
         );
         // Up to three ends at offsets 0, 5, 10 (every chunk the probes ask for is 16+ frames).
-        let table = CONFIG.voice_end_base() + (c % CONFIG.slot_count as u64) as usize * TABLE_WORDS;
+        let table =
+            CONFIG.voice_end_base() + (c % CONFIG.record_count as u64) as usize * TABLE_WORDS;
         h.set64(table, c);
         let n = (seed + c) % 4;
         h.set32(table + 2, n as u32);
@@ -308,12 +309,12 @@ fn check(
 
     for chunk in [
         probe,
-        probe % CONFIG.slot_count as u64,
+        probe % CONFIG.record_count as u64,
         b.posted_chunks.saturating_sub(1),
     ] {
         if h.ring.digest_of(chunk).is_some() {
             reached.digest += 1;
-            let base = CONFIG.digest_base() + 4 * (chunk % CONFIG.slot_count as u64) as usize;
+            let base = CONFIG.digest_base() + 4 * (chunk % CONFIG.record_count as u64) as usize;
             assert_eq!(
                 h.get64(base),
                 chunk,
@@ -343,7 +344,7 @@ fn check(
         match h.ring.voice_ends(chunk, frames, &mut ends) {
             Ok(Some(n)) => {
                 let table = CONFIG.voice_end_base()
-                    + (chunk % CONFIG.slot_count as u64) as usize * TABLE_WORDS;
+                    + (chunk % CONFIG.record_count as u64) as usize * TABLE_WORDS;
                 assert_eq!(
                     h.get64(table),
                     chunk,

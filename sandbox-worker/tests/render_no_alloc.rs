@@ -4,7 +4,7 @@
 
 use dsp::{Event, EventKind, ParamId};
 use nice_assert_no_alloc::{assert_no_alloc, AllocDisabler};
-use sandbox_worker::ChunkRenderer;
+use render::ChunkRenderer;
 use shm::chunk::{Chunk, MAX_CHUNK_FRAMES};
 use shm::{InputRing, OutputRing, RingConfig};
 
@@ -17,7 +17,7 @@ fn read_render_write_snapshot_never_allocate() {
     let mut renderer = ChunkRenderer::new(sample_rate).unwrap();
     let mut snapshot = vec![0u8; renderer.synth.snapshot_len().next_multiple_of(8)];
     let config = RingConfig {
-        slot_count: 64,
+        record_count: 64,
         audio_capacity: 1 << 16,
         snapshot_max: snapshot.len() as u32,
         sample_rate,

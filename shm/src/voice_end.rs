@@ -2,7 +2,7 @@
 //!
 //! The synth decides when a voice ends (release over, steal or choke fade over, reset), and the
 //! host must hear of it at that sample (CLAP's note-end event) to free what it keeps per note.
-//! Each output ring has one record table per chunk slot, next to the digest table: a tag (the
+//! Each output ring has one voice-end table per chunk record, next to the digest table: a tag (the
 //! chunk index, written last), a count, and up to [`MAX_VOICE_ENDS`] two-word records. The
 //! plugin reads the table of the ring that served a chunk's frames, so what it emits follows
 //! the audio through a failover: a record is neither lost nor sent twice.
@@ -16,7 +16,7 @@ use crate::output::Rogue;
 use crate::region::Region;
 use std::sync::atomic::{fence, Ordering};
 
-/// The most voice ends one chunk can carry (every voice slot ending, plus every note started
+/// The most voice ends one chunk can carry (every voice ending, plus every note started
 /// in the chunk ending too).
 pub const MAX_VOICE_ENDS: usize = 128;
 
@@ -61,8 +61,9 @@ impl VoiceEndRecord {
     }
 }
 
-/// Mixes the records into a chunk's audio digest (FNV-1a over their words), so twins that
-/// report different ends have different digests. No records leave the digest unchanged.
+/// Mixes the records into a chunk's audio digest (the FNV-1a-64 multiplier, one 32-bit word per
+/// step, as [`crate::digest`]), so twins that report different ends have different digests. No
+/// records leave the digest unchanged.
 pub fn fold(digest: u64, records: &[VoiceEndRecord]) -> u64 {
     let mut h = digest;
     for r in records {
@@ -110,7 +111,7 @@ pub(crate) fn read(
         return Err(Rogue::BadVoiceEnds);
     }
     let mut last = 0;
-    for (i, slot) in out[..count].iter_mut().enumerate() {
+    for (i, dest) in out[..count].iter_mut().enumerate() {
         let words = [
             r.word(base + 4 + 2 * i).load(Ordering::Relaxed),
             r.word(base + 5 + 2 * i).load(Ordering::Relaxed),
@@ -120,7 +121,7 @@ pub(crate) fn read(
             return Err(Rogue::BadVoiceEnds);
         }
         last = record.offset;
-        *slot = record;
+        *dest = record;
     }
     fence(Ordering::Acquire);
     if r.dword(base).load(Ordering::Relaxed) != chunk {

@@ -7,8 +7,10 @@
 //! parent link. Deaths are watched through a pidfd, never `SIGCHLD` or `waitpid(-1)`, so we never
 //! touch the host's other children.
 
+use super::events::WorkerExit;
+use crate::sys;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -49,7 +51,7 @@ impl WorkerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let started = pidfd_open(child.id()).and_then(|pidfd| {
+        let started = sys::pidfd_open(child.id()).and_then(|pidfd| {
             shm::handoff::send_fds(link.as_raw_fd(), &[fds.input, fds.output, fds.doorbell])?;
             Ok(pidfd)
         });
@@ -73,30 +75,26 @@ impl WorkerProcess {
     }
 
     /// The pidfd: readable once the process has exited.
-    pub fn pidfd(&self) -> RawFd {
-        self.pidfd.as_raw_fd()
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
     }
 
     /// Sends SIGKILL through the pidfd (no pid-reuse race).
     pub fn kill(&self) {
-        // SAFETY: pidfd_send_signal on a pidfd we own; null siginfo is allowed.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            );
-        }
+        sys::pidfd_kill(self.pidfd.as_fd());
     }
 
     /// Kills it if it still runs, waits for the exit, and reaps it. Returns how it ended.
-    pub fn reap(mut self) -> String {
+    pub fn reap(mut self) -> WorkerExit {
         self.kill();
         match self.child.wait() {
-            Ok(status) => describe(status),
-            Err(e) => format!("could not be reaped: {e}"),
+            Ok(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => WorkerExit::Exited(code),
+                (_, Some(sig)) => WorkerExit::Signalled(sig),
+                // `wait` returns only for a process that ended, by exit or by signal.
+                _ => unreachable!("{status} is neither an exit nor a signal"),
+            },
+            Err(e) => WorkerExit::Unreaped(e.kind()),
         }
     }
 }
@@ -107,34 +105,4 @@ impl Drop for WorkerProcess {
         self.kill();
         let _ = self.child.wait();
     }
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
-        (_, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
-        _ => format!("ended ({status})"),
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSYS => "SIGSYS",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGTERM => "SIGTERM",
-        _ => "other",
-    }
-}
-
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this fd; nothing else owns it. pidfds are close-on-exec.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

@@ -127,8 +127,8 @@ impl VoiceEnds {
     }
 
     fn push(&mut self, end: BlockVoiceEnd) {
-        if let Some(slot) = self.block.get_mut(self.len) {
-            *slot = end;
+        if let Some(dest) = self.block.get_mut(self.len) {
+            *dest = end;
             self.len += 1;
         }
     }
