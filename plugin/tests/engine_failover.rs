@@ -7,10 +7,10 @@ mod common;
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use shm::FaultKind;
+use shm::{FaultKind, Rogue};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tandem::engine::{Engine, EngineEvent, ProcessMode, Tuning};
+use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode, Tuning};
 
 const N: usize = 256;
 
@@ -334,34 +334,68 @@ fn offline_bounce_at_small_blocks_rejoins_after_every_kill() {
     assert_eq!(differing(&got, &want), 0);
 }
 
+/// (engine output, reference output), as `render_both` returns them.
+type Heard = (Vec<f32>, Vec<f32>);
+
+/// Renders `blocks` blocks at latency `N`, asking the serving worker before block `at` to
+/// commit `kind` and pausing `pause` before the next block, then waits for the replacement.
+/// Returns (engine output, reference output), the pid of the worker asked, and every eviction
+/// as (pid, reason).
+fn fault_serving_at(
+    seed: u64,
+    blocks: usize,
+    at: usize,
+    kind: FaultKind,
+    pause: Duration,
+) -> (Heard, u32, Vec<(u32, EvictReason)>) {
+    let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
+    settle(&engine, 0);
+    let mut rogue = 0;
+    let both = render_both(&mut engine, seed, N, blocks, N as u32, |engine, b| {
+        if b == at {
+            let slot = engine.serving_slot();
+            rogue = engine.worker_pid(slot).unwrap();
+            engine.inject_fault(slot, kind as u32, 0);
+        }
+        if b == at + 1 {
+            std::thread::sleep(pause);
+        }
+    });
+    settle(&engine, 1);
+    let evicted = engine
+        .drain_events()
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkerEvicted { pid, reason, .. } => Some((*pid, *reason)),
+            _ => None,
+        })
+        .collect();
+    (both, rogue, evicted)
+}
+
 /// The supervisor may see the digest mismatch of a NaN chunk before the audio thread reads it:
 /// it must still evict the worker that wrote NaN (here the serving one), not its healthy twin.
 #[test]
 fn a_serving_worker_writing_nan_is_the_one_evicted() {
-    let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
-    settle(&engine, 0);
-    let mut rogue = 0;
-    let (got, want) = render_both(&mut engine, 31, N, 60, N as u32, |engine, b| {
-        if b == 20 {
-            let slot = engine.serving_slot();
-            rogue = engine.worker_pid(slot).unwrap();
-            engine.inject_fault(slot, FaultKind::NaN as u32, 0);
-        }
-        if b == 21 {
-            // The NaN chunk is rendered by both workers but not read yet: let the supervisor
-            // compare the digests first.
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    });
-    settle(&engine, 1);
-    let events = engine.drain_events();
-    let evicted: Vec<u32> = events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::WorkerEvicted { pid, .. } => Some(*pid),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(evicted, vec![rogue], "{events:#?}");
+    // The pause: the NaN chunk is rendered by both workers but not read yet, so the supervisor
+    // compares the digests first.
+    let pause = Duration::from_millis(50);
+    let ((got, want), rogue, evicted) = fault_serving_at(31, 60, 20, FaultKind::NaN, pause);
+    let pids: Vec<u32> = evicted.iter().map(|&(pid, _)| pid).collect();
+    assert_eq!(pids, vec![rogue], "{evicted:#?}");
+    assert_eq!(differing(&got, &want), 0);
+}
+
+/// A worker that writes a malformed voice-end table (its audio and digest honest) is evicted
+/// for it, by whichever validating reader meets the table first (the audio thread serving from
+/// it, or the supervisor's check of each worker's latest chunk), and never its twin; the output
+/// stays bit-exact.
+#[test]
+fn a_worker_writing_a_bad_voice_end_table_is_evicted() {
+    let kind = FaultKind::BadVoiceEnds;
+    let ((got, want), rogue, evicted) = fault_serving_at(41, 400, 100, kind, Duration::ZERO);
+    let expected = vec![(rogue, EvictReason::Rogue(Rogue::BadVoiceEnds))];
+    assert_eq!(evicted, expected);
+    assert!(peak(&want) > 0.01);
     assert_eq!(differing(&got, &want), 0);
 }

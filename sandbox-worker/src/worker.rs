@@ -195,6 +195,7 @@ fn render_loop(
     let mut chunk = Chunk::default();
     let mut started = false;
     let mut rogue = false;
+    let mut bad_ends = false;
     let spin = Duration::from_micros(args.spin_us as u64);
     loop {
         let [il, ir] = &mut renderer.input;
@@ -223,6 +224,7 @@ fn render_loop(
                     Aftermath::Continue => {}
                     Aftermath::Rogue => rogue = true,
                     Aftermath::PoisonChunk => poison = true,
+                    Aftermath::BadVoiceEnds => bad_ends = true,
                 },
                 None => crate::attempt_escape(f.kind, input, output),
             }
@@ -235,7 +237,11 @@ fn render_loop(
         let [l, r] = renderer.rendered(frames);
         output.write_audio(chunk.start_frame, [l, r]);
         let ends = renderer.voice_ends();
-        output.write_voice_ends(next, ends);
+        if bad_ends {
+            output.write_bogus_voice_ends(next);
+        } else {
+            output.write_voice_ends(next, ends);
+        }
         let digest = shm::voice_end::fold(shm::digest(l, r), ends);
         output.complete_chunk(next, chunk.start_frame + frames as u64, digest);
         if rogue {

@@ -664,6 +664,10 @@ fn faults_end_as_themselves() {
         (FaultKind::Sleep, Outcome::Answered("Continue".into())),
         (FaultKind::BadFields, Outcome::Answered("Rogue".into())),
         (FaultKind::NaN, Outcome::Answered("PoisonChunk".into())),
+        (
+            FaultKind::BadVoiceEnds,
+            Outcome::Answered("BadVoiceEnds".into()),
+        ),
     ];
     for (fault, expected) in cases {
         let mut child = Sandboxed::spawn("all");

@@ -52,6 +52,9 @@ pub enum FaultKind {
     BadFields = 7,
     /// Write NaN into the audio of this chunk.
     NaN = 8,
+    /// From this chunk on, write a malformed voice-end table (a count beyond capacity) in
+    /// place of the real one, keeping the honest digest: only the table's reader can tell.
+    BadVoiceEnds = 9,
 }
 
 impl FaultKind {
@@ -66,6 +69,7 @@ impl FaultKind {
             6 => FaultKind::Sleep,
             7 => FaultKind::BadFields,
             8 => FaultKind::NaN,
+            9 => FaultKind::BadVoiceEnds,
             _ => return None,
         })
     }

@@ -361,6 +361,12 @@ impl OutputRing {
             .store(odd.wrapping_add(1).max(2), Ordering::Release);
     }
 
+    /// Worker side, fault injection only: a malformed voice-end table for `chunk`, written in
+    /// place of [`OutputRing::write_voice_ends`].
+    pub fn write_bogus_voice_ends(&self, chunk: u64) {
+        voice_end::write_overfull(&self.region, self.voice_end_table(chunk), chunk);
+    }
+
     /// Worker side, fault injection only: claims progress that was never posted.
     pub fn write_bogus_progress(&self) {
         self.region

@@ -91,6 +91,16 @@ pub(crate) fn write(r: &Region, base: usize, chunk: u64, records: &[VoiceEndReco
     r.dword(base).store(chunk, Ordering::Release);
 }
 
+/// Worker side, fault injection only: a table for `chunk` that claims more records than it
+/// can hold.
+pub(crate) fn write_overfull(r: &Region, base: usize, chunk: u64) {
+    r.dword(base).store(u64::MAX, Ordering::Relaxed);
+    fence(Ordering::Release);
+    r.word(base + 2)
+        .store(MAX_VOICE_ENDS as u32 + 1, Ordering::Relaxed);
+    r.dword(base).store(chunk, Ordering::Release);
+}
+
 /// Plugin side: copies chunk `chunk`'s records (a chunk of `frames` frames) from the table at
 /// word `base` into `out`. `Ok(None)`: the table holds another chunk (overwritten); `Ok(Some(n))`:
 /// `out[..n]` are the records, each checked, in order of offset. A count beyond the capacity or

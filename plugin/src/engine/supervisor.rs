@@ -11,7 +11,7 @@ use super::spawn::{HandedFds, WorkerProcess};
 use crate::sys;
 use checkpoint::{Checkpoint, Pending};
 use shm::futex::monotonic_ns;
-use shm::{Bounds, Progress, Rogue};
+use shm::{Bounds, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
@@ -54,6 +54,7 @@ pub(super) struct Supervisor {
     pending: Option<Pending>,
     scratch: Vec<u8>,
     audio_scratch: [Vec<f32>; 2],
+    voice_end_scratch: [VoiceEndRecord; MAX_VOICE_ENDS],
     verifier: dsp::Synth,
     next_epoch: u32,
     digest_cursor: u64,
@@ -92,6 +93,7 @@ impl Supervisor {
                 vec![0.0; shm::chunk::MAX_CHUNK_FRAMES],
                 vec![0.0; shm::chunk::MAX_CHUNK_FRAMES],
             ],
+            voice_end_scratch: [VoiceEndRecord::default(); MAX_VOICE_ENDS],
             shared,
             config,
             tuning,
@@ -318,7 +320,7 @@ impl Supervisor {
             bounds = self.bounds(w);
             checked = output.progress(&bounds);
         }
-        let progress = match checked {
+        let progress = match checked.and_then(|p| self.check_voice_ends(slot, p).map(|()| p)) {
             Ok(p) => p,
             Err(reason) => return self.evict(slot, EvictReason::Rogue(reason), now),
         };
@@ -346,6 +348,30 @@ impl Supervisor {
             // Alone, or started from a verified checkpoint with no chunk rendered since: this
             // is the proof we can get now. The digest comparison keeps policing it afterwards.
             self.verify(slot, now);
+        }
+    }
+
+    /// Validates the voice-end table of the latest chunk the worker rendered itself, so a
+    /// malformed table is caught even in a ring the audio thread is not reading.
+    fn check_voice_ends(&mut self, slot: usize, progress: Progress) -> Result<(), Rogue> {
+        let Some(w) = &self.workers[slot] else {
+            return Ok(());
+        };
+        if progress.chunks_done <= w.floor_chunks {
+            return Ok(());
+        }
+        let chunk = progress.chunks_done - 1;
+        let input = &self.shared.input;
+        let Some(span) = input.chunk_span(chunk) else {
+            return Ok(());
+        };
+        let output = &self.shared.slots[slot].output;
+        let checked = output.voice_ends(chunk, span.1, &mut self.voice_end_scratch);
+        // The audio thread may have reused the chunk's record meanwhile: judge only against a
+        // span that held throughout.
+        match checked {
+            Err(reason) if input.chunk_span(chunk) == Some(span) => Err(reason),
+            _ => Ok(()),
         }
     }
 
