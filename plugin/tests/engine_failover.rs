@@ -8,6 +8,7 @@ use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use shm::{FaultKind, Rogue};
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode, Tuning};
@@ -34,7 +35,7 @@ fn settle(engine: &Engine, failures: u64) {
 }
 
 /// Runs `trials` faults, one every few blocks, each made by `fault` on the serving worker, and
-/// checks the whole output against the reference. With `kills`, each fault must cost a worker
+/// checks the whole output and every voice end against the reference. With `kills`, each fault must cost a worker
 /// (and the next fault waits until it has been replaced).
 fn trials(
     mode: ProcessMode,
@@ -50,7 +51,7 @@ fn trials(
     let mut next_fault = 8;
     let mut done = 0;
     let blocks = 8 + trials * 12;
-    let (got, want) = render_both(&mut engine, 11, N, blocks, latency, |engine, b| {
+    let both = render_both(&mut engine, 11, N, blocks, latency, |engine, b| {
         if b == next_fault && done < trials {
             settle(engine, per_fault * done as u64);
             fault(engine, rng.next_u64());
@@ -62,12 +63,13 @@ fn trials(
     settle(&engine, per_fault * trials as u64);
     let events = engine.drain_events();
     let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    assert!(peak(&want) > 0.01);
+    assert!(peak(&both.want) > 0.01);
     assert_eq!(
-        differing(&got, &want),
+        differing(&both.got, &both.want),
         0,
         "output differs from the reference; log: {log:#?}"
     );
+    assert_eq!(both.got_ends, both.want_ends, "voice ends; log: {log:#?}");
     let failures = engine.stats().failures.load(Ordering::Relaxed);
     drop(engine);
     for pid in spawned_pids(&events) {
@@ -318,7 +320,7 @@ fn offline_bounce_at_small_blocks_rejoins_after_every_kill() {
     let mut engine = common::engine(ProcessMode::Offline, block, block as u32);
     settle(&engine, 0);
     let mut kills = 0u64;
-    let (got, want) = render_both(&mut engine, 21, block, 4000, block as u32, |engine, b| {
+    let both = render_both(&mut engine, 21, block, 4000, block as u32, |engine, b| {
         if b % 500 == 250 {
             settle(engine, kills);
             signal(
@@ -331,23 +333,20 @@ fn offline_bounce_at_small_blocks_rejoins_after_every_kill() {
     settle(&engine, kills);
     let log = engine.drain_log();
     assert!(!log.iter().any(|l| l.contains("fresh state")), "{log:#?}");
-    assert_eq!(differing(&got, &want), 0);
+    assert_eq!(differing(&both.got, &both.want), 0);
+    assert_eq!(both.got_ends, both.want_ends);
 }
-
-/// (engine output, reference output), as `render_both` returns them.
-type Heard = (Vec<f32>, Vec<f32>);
 
 /// Renders `blocks` blocks at latency `N`, asking the serving worker before block `at` to
 /// commit `kind` and pausing `pause` before the next block, then waits for the replacement.
-/// Returns (engine output, reference output), the pid of the worker asked, and every eviction
-/// as (pid, reason).
+/// Returns what was heard, the pid of the worker asked, and every eviction as (pid, reason).
 fn fault_serving_at(
     seed: u64,
     blocks: usize,
     at: usize,
     kind: FaultKind,
     pause: Duration,
-) -> (Heard, u32, Vec<(u32, EvictReason)>) {
+) -> (Both, u32, Vec<(u32, EvictReason)>) {
     let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
     settle(&engine, 0);
     let mut rogue = 0;
@@ -380,22 +379,43 @@ fn a_serving_worker_writing_nan_is_the_one_evicted() {
     // The pause: the NaN chunk is rendered by both workers but not read yet, so the supervisor
     // compares the digests first.
     let pause = Duration::from_millis(50);
-    let ((got, want), rogue, evicted) = fault_serving_at(31, 60, 20, FaultKind::NaN, pause);
+    let (both, rogue, evicted) = fault_serving_at(31, 60, 20, FaultKind::NaN, pause);
     let pids: Vec<u32> = evicted.iter().map(|&(pid, _)| pid).collect();
     assert_eq!(pids, vec![rogue], "{evicted:#?}");
-    assert_eq!(differing(&got, &want), 0);
+    assert_eq!(differing(&both.got, &both.want), 0);
+    assert_eq!(both.got_ends, both.want_ends);
 }
 
 /// A worker that writes a malformed voice-end table (its audio and digest honest) is evicted
 /// for it, by whichever validating reader meets the table first (the audio thread serving from
-/// it, or the supervisor's check of each worker's latest chunk), and never its twin; the output
-/// stays bit-exact.
+/// it, or the supervisor's check of each worker's latest chunk), and never its twin. The output
+/// stays bit-exact; of the voice ends, none is invented or repeated, and at most those of the
+/// one chunk the audio thread found malformed are lost.
 #[test]
 fn a_worker_writing_a_bad_voice_end_table_is_evicted() {
     let kind = FaultKind::BadVoiceEnds;
-    let ((got, want), rogue, evicted) = fault_serving_at(41, 400, 100, kind, Duration::ZERO);
+    let (both, rogue, evicted) = fault_serving_at(41, 400, 100, kind, Duration::ZERO);
     let expected = vec![(rogue, EvictReason::Rogue(Rogue::BadVoiceEnds))];
     assert_eq!(evicted, expected);
-    assert!(peak(&want) > 0.01);
-    assert_eq!(differing(&got, &want), 0);
+    assert!(peak(&both.want) > 0.01);
+    assert_eq!(differing(&both.got, &both.want), 0);
+    assert!(!both.want_ends.is_empty());
+    // The engine's ends are the reference's in order, with some perhaps missing.
+    let mut got = both.got_ends.iter().peekable();
+    let mut missing = Vec::new();
+    for want in &both.want_ends {
+        if got.peek() == Some(&want) {
+            got.next();
+        } else {
+            missing.push(*want);
+        }
+    }
+    let extra: Vec<_> = got.collect();
+    assert!(
+        extra.is_empty(),
+        "ends the reference does not have: {extra:?}"
+    );
+    // With latency N and blocks of N frames, each block delivers exactly one chunk.
+    let chunks: BTreeSet<u64> = missing.iter().map(|(frame, _)| frame / N as u64).collect();
+    assert!(chunks.len() <= 1, "ends lost beyond one chunk: {missing:?}");
 }

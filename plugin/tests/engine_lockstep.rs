@@ -7,9 +7,11 @@ use tandem::engine::ProcessMode;
 #[test]
 fn workers_match_the_in_process_reference() {
     let mut engine = engine(ProcessMode::Offline, 256, 0);
-    let (got, want) = render_both(&mut engine, 7, 256, 48_000 * 2 / 256, 0, |_, _| {});
-    assert!(peak(&want) > 0.01, "the phrase must not be silent");
-    assert_eq!(differing(&got, &want), 0);
+    let both = render_both(&mut engine, 7, 256, 48_000 * 2 / 256, 0, |_, _| {});
+    assert!(peak(&both.want) > 0.01, "the phrase must not be silent");
+    assert_eq!(differing(&both.got, &both.want), 0);
+    assert!(!both.want_ends.is_empty(), "the phrase must end notes");
+    assert_eq!(both.got_ends, both.want_ends);
     for line in engine.drain_log() {
         eprintln!("{line}");
     }
@@ -36,6 +38,7 @@ fn reset_through_the_chunk_stream_matches_the_reference() {
         engine.process(events, params, None, [&mut l, &mut r]);
         reference.process(events, params, None, [&mut wl, &mut wr]);
         assert_eq!(differing(&l, &wl) + differing(&r, &wr), 0, "block {b}");
+        assert_eq!(engine.voice_ends(), reference.voice_ends(), "block {b}");
         if b == 200 {
             silent_after_reset = peak(&l).max(peak(&r)) == 0.0;
         }

@@ -1,11 +1,13 @@
 //! The in-process reference: the same chunk stream rendered by the same code, with no processes.
 //!
-//! Tests, benchmarks and the demo compare the engine's output with this frame for frame; it is
-//! also the "no isolation" mode of the overhead benchmark.
+//! Tests, benchmarks and the demo compare the engine's output with this frame for frame, and
+//! its voice ends with the engine's; it is also the "no isolation" mode of the overhead
+//! benchmark.
 
-use super::{Chunker, EngineError};
+use super::{BlockVoiceEnd, Chunker, EngineError, MAX_BLOCK_VOICE_ENDS};
 use dsp::{Event, N_PARAMS};
 use render::ChunkRenderer;
+use shm::VoiceEndRecord;
 
 /// Renders like [`super::Engine`] (chunking, latency, silence before frame 0) but in-process.
 pub struct ReferenceEngine {
@@ -14,6 +16,11 @@ pub struct ReferenceEngine {
     latency: u64,
     /// Rendered audio not yet delivered, as a ring indexed by absolute frame.
     history: [Vec<f32>; 2],
+    /// Voice ends rendered but not delivered yet, by absolute frame, in order (bounded by its
+    /// capacity, so pushing never allocates).
+    pending: Vec<(u64, VoiceEndRecord)>,
+    /// The voice ends of the frames the last `process` delivered.
+    block: Vec<BlockVoiceEnd>,
 }
 
 impl ReferenceEngine {
@@ -26,12 +33,20 @@ impl ReferenceEngine {
             renderer,
             latency: latency as u64,
             history: [vec![0.0; capacity], vec![0.0; capacity]],
+            pending: Vec::with_capacity(2 * MAX_BLOCK_VOICE_ENDS),
+            block: Vec::with_capacity(MAX_BLOCK_VOICE_ENDS),
         })
     }
 
     /// Resets the DSP at the next chunk, like [`super::Engine::reset`].
     pub fn reset(&mut self) {
         self.chunker.request_reset();
+    }
+
+    /// Like [`super::Engine::voice_ends`]: the notes whose voices ended in the frames the last
+    /// `process` delivered, at their offsets in that block.
+    pub fn voice_ends(&self) -> &[BlockVoiceEnd] {
+        &self.block
     }
 
     /// Same contract as [`super::Engine::process`].
@@ -46,7 +61,8 @@ impl ReferenceEngine {
         let n = out_l.len().min(out_r.len());
         let block_start = self.chunker.next_frame();
         let mask = self.history[0].len() as u64 - 1;
-        let (renderer, history) = (&mut self.renderer, &mut self.history);
+        let (renderer, history, pending) =
+            (&mut self.renderer, &mut self.history, &mut self.pending);
         self.chunker.split(
             n,
             events,
@@ -61,6 +77,11 @@ impl ReferenceEngine {
                     }
                 }
                 renderer.render(chunk);
+                for end in renderer.voice_ends() {
+                    if pending.len() < pending.capacity() {
+                        pending.push((chunk.start_frame + end.offset as u64, *end));
+                    }
+                }
                 for (h, rendered) in history.iter_mut().zip(renderer.rendered(frames)) {
                     for (k, s) in rendered.iter().enumerate() {
                         h[((chunk.start_frame + k as u64) & mask) as usize] = *s;
@@ -77,6 +98,21 @@ impl ReferenceEngine {
                 ),
                 None => (0.0, 0.0),
             };
+        }
+        // Frames before `delivered_end` have been delivered now, each at offset
+        // `frame + latency - block_start` of this block.
+        let delivered_end = (block_start + n as u64).saturating_sub(self.latency);
+        let due = self
+            .pending
+            .iter()
+            .take_while(|(frame, _)| *frame < delivered_end)
+            .count();
+        self.block.clear();
+        for (frame, end) in self.pending.drain(..due) {
+            if self.block.len() < MAX_BLOCK_VOICE_ENDS {
+                let timing = (frame + self.latency - block_start) as u32;
+                self.block.push(BlockVoiceEnd::at(timing, &end));
+            }
         }
     }
 }

@@ -23,6 +23,18 @@ pub struct BlockVoiceEnd {
     pub channel: u8,
 }
 
+impl BlockVoiceEnd {
+    /// The end `record` describes, at offset `timing` of the block.
+    pub(crate) fn at(timing: u32, record: &VoiceEndRecord) -> BlockVoiceEnd {
+        BlockVoiceEnd {
+            timing,
+            note_id: record.note_id,
+            key: record.key,
+            channel: record.channel,
+        }
+    }
+}
+
 /// The most voice ends one `process()` call reports; more are dropped (never allocated for).
 pub const MAX_BLOCK_VOICE_ENDS: usize = 1024;
 
@@ -103,12 +115,8 @@ impl VoiceEnds {
                         break;
                     }
                     if frame >= start {
-                        self.push(BlockVoiceEnd {
-                            timing: (at as u64 + frame - start) as u32,
-                            note_id: record.note_id,
-                            key: record.key,
-                            channel: record.channel,
-                        });
+                        let timing = (at as u64 + frame - start) as u32;
+                        self.push(BlockVoiceEnd::at(timing, record));
                     }
                     self.taken += 1;
                 }

@@ -3,7 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 use std::time::{Duration, Instant};
-use tandem::engine::{Engine, EngineConfig, ProcessMode, ReferenceEngine, Tuning};
+use tandem::engine::{BlockVoiceEnd, Engine, EngineConfig, ProcessMode, ReferenceEngine, Tuning};
 
 pub use test_support::{differing, peak, Phrase, Rng, SR};
 
@@ -30,9 +30,20 @@ pub fn engine(mode: ProcessMode, max_block: usize, latency: u32) -> Engine {
     Engine::activate_with(config(mode, max_block, latency), patient()).expect("activate")
 }
 
+/// What [`render_both`] heard from the engine (`got`) and the reference (`want`).
+pub struct Both {
+    /// The engine's output, each block's left then right channel.
+    pub got: Vec<f32>,
+    /// The reference's output, laid out as `got`.
+    pub want: Vec<f32>,
+    /// The engine's voice ends, by the absolute frame of the output they came with.
+    pub got_ends: Vec<(u64, BlockVoiceEnd)>,
+    /// The reference's voice ends, as `got_ends`.
+    pub want_ends: Vec<(u64, BlockVoiceEnd)>,
+}
+
 /// Renders `blocks` blocks of `n` frames through both the engine and the reference, calling
-/// `between(engine, block_index)` before each block. Returns (engine output, reference output)
-/// as interleaved-by-channel vectors.
+/// `between(engine, block_index)` before each block.
 pub fn render_both(
     engine: &mut Engine,
     seed: u64,
@@ -40,22 +51,32 @@ pub fn render_both(
     blocks: usize,
     latency: u32,
     mut between: impl FnMut(&mut Engine, usize),
-) -> (Vec<f32>, Vec<f32>) {
+) -> Both {
     let mut reference = ReferenceEngine::new(SR, n, latency).unwrap();
     let mut phrase = Phrase::new(seed);
-    let (mut got, mut want) = (Vec::new(), Vec::new());
+    let mut both = Both {
+        got: Vec::new(),
+        want: Vec::new(),
+        got_ends: Vec::new(),
+        want_ends: Vec::new(),
+    };
     let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
+    let at = |b: usize, end: &BlockVoiceEnd| ((b * n) as u64 + end.timing as u64, *end);
     for b in 0..blocks {
         between(engine, b);
         let (events, params) = phrase.block(n);
         engine.process(events, params, None, [&mut l, &mut r]);
-        got.extend_from_slice(&l);
-        got.extend_from_slice(&r);
+        both.got.extend_from_slice(&l);
+        both.got.extend_from_slice(&r);
+        both.got_ends
+            .extend(engine.voice_ends().iter().map(|e| at(b, e)));
         reference.process(events, params, None, [&mut l, &mut r]);
-        want.extend_from_slice(&l);
-        want.extend_from_slice(&r);
+        both.want.extend_from_slice(&l);
+        both.want.extend_from_slice(&r);
+        both.want_ends
+            .extend(reference.voice_ends().iter().map(|e| at(b, e)));
     }
-    (got, want)
+    both
 }
 
 /// Waits (bounded, generous: a liveness bound, not a timing assertion) for two verified workers.
