@@ -32,6 +32,17 @@ pub const EXIT_RESTORE: i32 = 12;
 /// Exit status: the sandbox could not be entered.
 pub const EXIT_SANDBOX: i32 = 13;
 
+/// The name `ps` and `top` show for a worker (at most 15 bytes, the kernel's limit).
+pub const PROCESS_NAME: &std::ffi::CStr = c"tandem-worker";
+
+/// Names this process [`PROCESS_NAME`]. The plugin may execute the worker through a descriptor
+/// path (`/proc/self/fd/N`), whose last component, a number, would otherwise be the name.
+pub fn name_process() {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from the pointer,
+    // which points at a static C string literal.
+    unsafe { libc::prctl(libc::PR_SET_NAME, PROCESS_NAME.as_ptr(), 0, 0, 0) };
+}
+
 /// How long to sleep on the input futex before checking that the parent is still there.
 const IDLE_CHECK: Duration = Duration::from_millis(20);
 

@@ -152,6 +152,28 @@ fn no_process_outlives_the_plugin() {
     );
 }
 
+/// The embedded worker runs from a sealed memfd through a descriptor path; `ps` and `top` must
+/// still call it `tandem-worker` (its `comm` and its `argv[0]`), not a descriptor number.
+#[test]
+fn workers_are_named_tandem_worker() {
+    let _guard = serial();
+    let entry = load_entry(isolated_clap());
+    let mut instance = Instance::new(&entry);
+    // Workers that have rendered are past their start-up, where they name themselves.
+    instance.render(RenderSetup::offline(256), &Phrase::chords(0.2), |_| {});
+    let (processor, _) = instance.activate(RenderSetup::offline(256));
+    let workers = worker_pids();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    for pid in workers {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), "tandem-worker", "comm of worker {pid}");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap();
+        assert_eq!(argv0, b"tandem-worker", "argv[0] of worker {pid}");
+    }
+    instance.deactivate(processor);
+}
+
 #[test]
 fn saved_state_reproduces_the_sound() {
     let _guard = serial();

@@ -10,7 +10,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -33,7 +33,8 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Spawns `exe --slot S --epoch E --spin-us N` and hands it `fds`.
+    /// Spawns `exe --slot S --epoch E --spin-us N` (named `tandem-worker` in its `argv[0]`, see
+    /// `worker_exe::exec_target` for how the embedded image is executed) and hands it `fds`.
     pub fn spawn(
         exe: &Path,
         slot: usize,
@@ -42,7 +43,10 @@ impl WorkerProcess {
         fds: &HandedFds,
     ) -> io::Result<WorkerProcess> {
         let (link, theirs) = UnixStream::pair()?;
-        let mut child = Command::new(exe)
+        // Held until `spawn` returns: `execve` has then opened the executable.
+        let target = crate::worker_exe::exec_target(exe).map_err(io::Error::other)?;
+        let mut child = Command::new(target.path())
+            .arg0(crate::worker_exe::WORKER_NAME)
             .args(["--slot", &slot.to_string(), "--epoch", &epoch.to_string()])
             .args(["--spin-us", &spin_us.to_string()])
             .stdin(Stdio::from(OwnedFd::from(theirs)))
