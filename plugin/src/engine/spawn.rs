@@ -13,6 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The memfds a worker is handed, in the order it expects them.
 pub struct HandedFds {
@@ -95,6 +96,32 @@ impl WorkerProcess {
         }
     }
 
+    /// Waits until `ready()` says the worker reached its render loop (so it is inside its
+    /// sandbox), or it exits, for at most `bound`. Returns how it ended if it exited first; a
+    /// worker still starting after `bound` is left to the supervisor's checks.
+    pub fn wait_started(
+        &mut self,
+        ready: impl Fn() -> bool,
+        bound: Duration,
+    ) -> Result<(), String> {
+        let give_up = Instant::now() + bound;
+        while !ready() && Instant::now() < give_up {
+            let mut pfd = libc::pollfd {
+                fd: self.pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: poll on one pollfd we own, for at most a millisecond.
+            if unsafe { libc::poll(&mut pfd, 1, 1) } > 0 {
+                return Err(match self.child.wait() {
+                    Ok(status) => describe(status),
+                    Err(e) => format!("could not be reaped: {e}"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Kills it if it still runs, waits for the exit, and reaps it. Returns how it ended.
     pub fn reap(mut self) -> String {
         self.kill();
@@ -115,9 +142,24 @@ impl Drop for WorkerProcess {
 
 fn describe(status: std::process::ExitStatus) -> String {
     match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with status {code}"),
+        (Some(code), _) => match exit_meaning(code) {
+            Some(meaning) => format!("exited with status {code} ({meaning})"),
+            None => format!("exited with status {code}"),
+        },
         (_, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
         _ => format!("ended ({status})"),
+    }
+}
+
+/// What the worker's own exit statuses mean (see `sandbox_worker::worker`).
+fn exit_meaning(code: i32) -> Option<&'static str> {
+    use sandbox_worker::worker::{EXIT_LAPPED, EXIT_RESTORE, EXIT_SANDBOX, EXIT_SETUP};
+    match code {
+        EXIT_SETUP => Some("bad arguments or regions"),
+        EXIT_LAPPED => Some("fell a whole input ring behind"),
+        EXIT_RESTORE => Some("refused its start state"),
+        EXIT_SANDBOX => Some("could not enter its sandbox"),
+        _ => None,
     }
 }
 

@@ -9,6 +9,7 @@ use super::{
     generation, EngineConfig, EngineError, EngineEvent, EvictReason, Shared, Telemetry, Tuning,
     STATE_EMPTY, STATE_JOINING, STATE_LIVE,
 };
+use crate::logging::RateLimit;
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue};
 use std::os::fd::AsRawFd;
@@ -69,9 +70,17 @@ pub(super) struct Supervisor {
     next_epoch: u32,
     digest_cursor: u64,
     last_checkpoint_frame: u64,
+    xrun_lines: RateLimit,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
+
+/// How long activation waits for its first workers to reach their render loop. A liveness
+/// bound: a slower start is not a failure (the hang check takes over), an exit is.
+const STARTUP_BOUND: Duration = Duration::from_secs(2);
+
+/// At most one xrun line per this long; the rest are counted into the next line.
+const XRUN_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The supervisor's real-time priority: just above the workers' (`SCHED_FIFO` 5, set by their
 /// sandbox), so a surviving twin's render does not delay the detection and rebuild, and below
@@ -80,21 +89,22 @@ const SUPERVISOR_PRIORITY: i32 = 6;
 
 /// Detection and rebuild should not wait behind the host's busy threads or our own workers.
 /// Keeps a higher real-time priority inherited from the host; silently stays as it is when the
-/// system refuses.
+/// system refuses. Always with `SCHED_RESET_ON_FORK`: the workers this thread spawns start in
+/// the normal class (their sandbox asks for their own, lower priority), never at ours or the
+/// host's.
 fn raise_priority() {
     // SAFETY: sched_getscheduler/sched_getparam/sched_setscheduler on the calling thread (0)
     // with a param we own.
     unsafe {
         let mut current = libc::sched_param { sched_priority: 0 };
-        let policy = libc::sched_getscheduler(0);
+        let policy = libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK;
         libc::sched_getparam(0, &mut current);
         let realtime = policy == libc::SCHED_FIFO || policy == libc::SCHED_RR;
-        if !realtime || current.sched_priority < SUPERVISOR_PRIORITY {
-            let wanted = libc::sched_param {
-                sched_priority: SUPERVISOR_PRIORITY,
-            };
-            libc::sched_setscheduler(0, libc::SCHED_FIFO, &wanted);
-        }
+        let wanted = libc::sched_param {
+            sched_priority: current.sched_priority.max(SUPERVISOR_PRIORITY),
+        };
+        let policy = if realtime { policy } else { libc::SCHED_FIFO };
+        libc::sched_setscheduler(0, policy | libc::SCHED_RESET_ON_FORK, &wanted);
     }
 }
 
@@ -140,10 +150,22 @@ impl Supervisor {
             next_epoch: 1,
             digest_cursor: 0,
             last_checkpoint_frame: 0,
+            xrun_lines: RateLimit::new(XRUN_LOG_INTERVAL),
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
                 .map_err(EngineError::Spawn)?;
+        }
+        // A worker that starts but cannot enter its sandbox (or map its rings) exits at once:
+        // say so now, rather than activate into retries and silence.
+        let shared = sup.shared.clone();
+        for (slot, w) in sup.workers.iter_mut().enumerate() {
+            let output = &shared.slots[slot].output;
+            if let Some(w) = w {
+                w.process
+                    .wait_started(|| output.sleeping(), STARTUP_BOUND)
+                    .map_err(|how| EngineError::Spawn(format!("worker {slot} {how} on start")))?;
+            }
         }
         Ok(sup)
     }
@@ -312,7 +334,17 @@ impl Supervisor {
                     }
                 }
                 Telemetry::Xrun { frames, at_frame } => {
-                    self.emit(EngineEvent::Xrun { frames, at_frame })
+                    let event = EngineEvent::Xrun { frames, at_frame };
+                    if let Some(held) = self.xrun_lines.allow(now, frames as u64) {
+                        match held.count {
+                            0 => log::info!("{event}"),
+                            n => log::info!(
+                                "{event} ({n} more xruns, {} frames, since the last such line)",
+                                held.amount
+                            ),
+                        }
+                    }
+                    let _ = self.events.try_send(event);
                 }
                 Telemetry::Switch {
                     from,
