@@ -344,6 +344,46 @@ fn latency_setting_applies_at_the_next_activation() {
     instance.deactivate(processor);
 }
 
+/// A host that advertises 8192-frame blocks and runs 128 gets one 128-frame block of latency
+/// (after one restart it asks for), not 85 ms; and once it runs larger blocks, the latency
+/// follows them up, never staying below the block size in use.
+#[test]
+fn default_latency_follows_the_block_size_in_use() {
+    let _guard = serial();
+    let entry = load_entry(isolated_clap());
+    let mut instance = Instance::new(&entry);
+    let small = RenderSetup::offline(128);
+    let (processor, latency) = instance.activate_advertising(small, 8192);
+    assert_eq!(
+        latency, 4096,
+        "nothing seen yet: the advertised block, capped"
+    );
+    let before = instance.restart_requests();
+    let (processor, _) = instance.process(processor, small, &Phrase::chords(0.2), |_| {});
+    assert!(instance.restart_requests() > before, "no restart asked for");
+    instance.deactivate(processor);
+    let (processor, latency) = instance.activate_advertising(small, 8192);
+    assert_eq!(latency, 128);
+    let before = instance.restart_requests();
+    let (processor, _) = instance.process(processor, small, &Phrase::chords(0.2), |_| {});
+    assert_eq!(
+        instance.restart_requests(),
+        before,
+        "settled, yet asked again"
+    );
+
+    let large = RenderSetup::offline(512);
+    let (processor, _) = instance.process(processor, large, &Phrase::chords(0.1), |_| {});
+    assert!(
+        instance.restart_requests() > before,
+        "a larger block asks for more"
+    );
+    instance.deactivate(processor);
+    let (processor, latency) = instance.activate_advertising(large, 8192);
+    assert_eq!(latency, 512);
+    instance.deactivate(processor);
+}
+
 #[test]
 fn host_blocks_beyond_the_engine_limit_are_split() {
     let _guard = serial();
