@@ -178,53 +178,117 @@ pub fn run(args: Args) -> i32 {
     if let Err(code) = crate::enter_sandbox() {
         return code;
     }
-    let code = render_loop(
-        &args,
+    let code = RenderLoop::new(
+        args,
         &input,
         &output,
         &doorbell,
         &mut renderer,
         &mut snapshot,
         restore_chunk.map_or(0, |c| c + 1),
-    );
+    )
+    .run();
     // Exit right here: dropping the regions would `close` and `munmap`, and freeing buffers may
     // `madvise`, none of which the sandbox allows (the process would end by SIGSYS instead of
     // its own status). The kernel releases everything anyway.
     std::process::exit(code)
 }
 
-/// The render loop: no allocation, no locks, no I/O but the futexes and the parent check.
-fn render_loop(
-    args: &Args,
-    input: &InputRing,
-    output: &OutputRing,
-    doorbell: &Doorbell,
-    renderer: &mut ChunkRenderer,
-    snapshot: &mut [u8],
-    mut next: u64,
-) -> i32 {
-    let mut chunk = Chunk::default();
-    let mut started = false;
-    let mut rogue = false;
-    let spin = Duration::from_micros(args.spin_us as u64);
-    loop {
-        let [il, ir] = &mut renderer.input;
-        match input.read(next, &mut chunk, [&mut il[..], &mut ir[..]]) {
-            Ok(()) => {}
-            Err(ReadError::Lapped) => {
-                eprintln!("tandem-worker: slot {} lapped at chunk {next}", args.slot);
-                return EXIT_LAPPED;
-            }
-            Err(ReadError::NotYet) => {
-                if !wait_for_chunk(input, output, next, spin) && parent_gone() {
-                    return EXIT_PARENT_GONE;
+/// The render loop: no allocation, no locks, no I/O but the futexes and the parent check (an
+/// injected test fault may log). Its one repeated step, [`RenderLoop::step`], is public so a test
+/// can run exactly that under an allocator that aborts on allocation.
+pub struct RenderLoop<'a> {
+    args: Args,
+    input: &'a InputRing,
+    output: &'a OutputRing,
+    doorbell: &'a Doorbell,
+    renderer: &'a mut ChunkRenderer,
+    snapshot: &'a mut [u8],
+    chunk: Chunk,
+    /// The next chunk to render.
+    next: u64,
+    /// Whether the output ring has been told where this worker starts.
+    started: bool,
+    /// Set by an injected `BadFields` fault: from then on, progress is bogus.
+    rogue: bool,
+}
+
+/// What one [`RenderLoop::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Rendered a chunk and published it.
+    Rendered,
+    /// The next chunk has not been posted yet.
+    NotYet,
+    /// The input ring has overwritten the next chunk: this worker can never catch up.
+    Lapped,
+}
+
+impl<'a> RenderLoop<'a> {
+    /// A loop that renders from chunk `first_chunk` on; `snapshot` is scratch of the output
+    /// ring's snapshot size.
+    pub fn new(
+        args: Args,
+        input: &'a InputRing,
+        output: &'a OutputRing,
+        doorbell: &'a Doorbell,
+        renderer: &'a mut ChunkRenderer,
+        snapshot: &'a mut [u8],
+        first_chunk: u64,
+    ) -> RenderLoop<'a> {
+        RenderLoop {
+            args,
+            input,
+            output,
+            doorbell,
+            renderer,
+            snapshot,
+            chunk: Chunk::default(),
+            next: first_chunk,
+            started: false,
+            rogue: false,
+        }
+    }
+
+    /// Renders until the plugin goes away (or this worker is lapped); returns the exit status.
+    pub fn run(mut self) -> i32 {
+        let spin = Duration::from_micros(self.args.spin_us as u64);
+        loop {
+            match self.step() {
+                Step::Rendered => {}
+                Step::Lapped => {
+                    eprintln!(
+                        "tandem-worker: slot {} lapped at chunk {}",
+                        self.args.slot, self.next
+                    );
+                    return EXIT_LAPPED;
                 }
-                continue;
+                Step::NotYet => {
+                    if !wait_for_chunk(self.input, self.output, self.next, spin) && parent_gone() {
+                        return EXIT_PARENT_GONE;
+                    }
+                }
             }
         }
-        if !started {
-            output.begin(args.epoch, chunk.start_frame, next);
-            started = true;
+    }
+
+    /// Reads the next chunk if it has been posted, renders it (committing a fault aimed at this
+    /// worker first), writes its audio, digest and progress (and a snapshot if asked), and
+    /// rings the doorbell.
+    pub fn step(&mut self) -> Step {
+        let [il, ir] = &mut self.renderer.input;
+        match self
+            .input
+            .read(self.next, &mut self.chunk, [&mut il[..], &mut ir[..]])
+        {
+            Ok(()) => {}
+            Err(ReadError::Lapped) => return Step::Lapped,
+            Err(ReadError::NotYet) => return Step::NotYet,
+        }
+        let (args, output, chunk) = (&self.args, self.output, &self.chunk);
+        if !self.started {
+            output.begin(args.epoch, chunk.start_frame, self.next);
+            self.started = true;
         }
         let mut poison = false;
         let f = chunk.fault;
@@ -232,30 +296,35 @@ fn render_loop(
             match FaultKind::from_u32(f.kind) {
                 Some(kind) => match fault::commit(kind, f.arg) {
                     Aftermath::Continue => {}
-                    Aftermath::Rogue => rogue = true,
+                    Aftermath::Rogue => self.rogue = true,
                     Aftermath::PoisonChunk => poison = true,
                 },
-                None => crate::attempt_escape(f.kind, input, output),
+                None => crate::attempt_escape(f.kind, self.input, output),
             }
         }
-        renderer.render(&chunk);
+        self.renderer.render(chunk);
         let frames = (chunk.frames as usize).min(MAX_CHUNK_FRAMES);
         if poison {
-            renderer.output[0][..frames].fill(f32::NAN);
+            self.renderer.output[0][..frames].fill(f32::NAN);
         }
-        let [l, r] = renderer.rendered(frames);
+        let [l, r] = self.renderer.rendered(frames);
         output.write_audio(chunk.start_frame, [l, r]);
-        output.complete_chunk(next, chunk.start_frame + frames as u64, shm::digest(l, r));
-        if rogue {
+        output.complete_chunk(
+            self.next,
+            chunk.start_frame + frames as u64,
+            shm::digest(l, r),
+        );
+        if self.rogue {
             output.write_bogus_progress();
         }
         if chunk.snapshot_slots & (1 << args.slot) != 0 {
-            if let Ok(n) = renderer.synth.snapshot_into(snapshot) {
-                output.write_snapshot(next, &snapshot[..n]);
+            if let Ok(n) = self.renderer.synth.snapshot_into(self.snapshot) {
+                output.write_snapshot(self.next, &self.snapshot[..n]);
             }
         }
-        doorbell.ring();
-        next += 1;
+        self.doorbell.ring();
+        self.next += 1;
+        Step::Rendered
     }
 }
 
