@@ -342,7 +342,7 @@ fn extreme_sample_rates_stay_finite_and_bounded() {
     ] {
         let mut s = Synth::new(sr, 2048).unwrap();
         let frames = (sr * 0.25) as usize;
-        let mut rng = TestRng::new(sr as u64);
+        let mut rng = Rng::new(sr as u64);
         let perf = random_performance(&mut rng, frames, 100_000 / sr as usize + 5);
         let out = render(&mut s, &perf, &random_blocks(&mut rng, frames, 2048));
         let pk = peak(&out[0]).max(peak(&out[1]));

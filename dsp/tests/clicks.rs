@@ -61,11 +61,7 @@ fn max_step(out: &[Vec<f32>; 2]) -> f32 {
 
 /// Renders the performance and returns (max step, peak).
 fn measure(synth: &mut Synth, perf: &[Timed], frames: usize) -> (f32, f32) {
-    let out = render(
-        synth,
-        perf,
-        &random_blocks(&mut TestRng::new(1), frames, 512),
-    );
+    let out = render(synth, perf, &random_blocks(&mut Rng::new(1), frames, 512));
     (max_step(&out), peak(&out[0]).max(peak(&out[1])))
 }
 

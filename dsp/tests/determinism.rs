@@ -11,7 +11,7 @@ const MAX_BLOCK: usize = 1024;
 #[test]
 fn two_instances_give_identical_bits() {
     for seed in 0..4 {
-        let mut rng = TestRng::new(seed);
+        let mut rng = Rng::new(seed);
         let perf = random_performance(&mut rng, FRAMES, 20);
         let blocks = random_blocks(&mut rng, FRAMES, MAX_BLOCK);
         let a = render(&mut Synth::new(SR, MAX_BLOCK).unwrap(), &perf, &blocks);
@@ -24,7 +24,7 @@ fn two_instances_give_identical_bits() {
 #[test]
 fn block_segmentation_does_not_change_bits() {
     for seed in 0..6 {
-        let mut rng = TestRng::new(100 + seed);
+        let mut rng = Rng::new(100 + seed);
         let perf = random_performance(&mut rng, FRAMES, 20);
         let reference = render(&mut Synth::new(SR, MAX_BLOCK).unwrap(), &perf, &[1000; 24]);
         for blocks in [
@@ -42,7 +42,7 @@ fn block_segmentation_does_not_change_bits() {
 fn set_param_every_block_is_idempotent() {
     // The worker calls set_param for every parameter at the start of every chunk, with the
     // values the host holds; re-setting unchanged targets must not change a single bit.
-    let mut rng = TestRng::new(7);
+    let mut rng = Rng::new(7);
     let perf = random_performance(&mut rng, FRAMES, 20);
     let blocks = random_blocks(&mut rng, FRAMES, 256);
     let reference = render(&mut Synth::new(SR, MAX_BLOCK).unwrap(), &perf, &blocks);
@@ -62,7 +62,7 @@ fn snapshot_restore_into_fresh_synth_is_bit_identical() {
     // Many seeds, each a random performance cut into random blocks, snapshotted after a
     // random block and continued in a fresh instance.
     for seed in 0..100 {
-        let mut rng = TestRng::new(1000 + seed);
+        let mut rng = Rng::new(1000 + seed);
         let frames = 6000;
         let perf = random_performance(&mut rng, frames, 40);
         let blocks = random_blocks(&mut rng, frames, 512);
@@ -114,7 +114,7 @@ fn snapshot_into_reports_length_and_refuses_small_buffers() {
 
 #[test]
 fn reset_returns_to_the_configured_state() {
-    let mut rng = TestRng::new(5);
+    let mut rng = Rng::new(5);
     let perf = random_performance(&mut rng, FRAMES, 20);
     let mut played = Synth::new(SR, MAX_BLOCK).unwrap();
     render(&mut played, &perf, &[1000; 24]);

@@ -73,7 +73,7 @@ fn the_counter_counts() {
 fn render_set_param_snapshot_restore_reset_never_allocate() {
     let frames = 48_000;
     let block = 256;
-    let mut rng = TestRng::new(11);
+    let mut rng = Rng::new(11);
     let perf = random_performance(&mut rng, frames, 60);
     // Everything the "host" needs is prepared before tracking starts.
     let blocks: Vec<Vec<Event>> = (0..frames / block)

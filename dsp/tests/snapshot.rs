@@ -25,7 +25,7 @@ fn fix_checksum(bytes: &mut [u8]) {
 
 /// A synth in the middle of a busy performance, and its snapshot.
 fn busy(seed: u64) -> (Synth, Vec<u8>) {
-    let mut rng = TestRng::new(seed);
+    let mut rng = Rng::new(seed);
     let perf = random_performance(&mut rng, 4000, 40);
     let mut synth = Synth::new(SR, 512).unwrap();
     render(&mut synth, &perf, &[500; 8]);
@@ -129,7 +129,7 @@ fn out_of_range_fields_with_valid_checksum_are_refused() {
 fn random_mutations_with_valid_checksum_never_panic() {
     // Whatever restore accepts must render finite audio; whatever it refuses is an Err.
     let (_, good) = busy(4);
-    let mut rng = TestRng::new(99);
+    let mut rng = Rng::new(99);
     let mut accepted = 0;
     for _ in 0..2000 {
         let mut bad = good.clone();
@@ -139,7 +139,7 @@ fn random_mutations_with_valid_checksum_never_panic() {
                 0 => 0,
                 1 => 0xff,
                 2 => 0x7f,
-                _ => rng.next() as u8,
+                _ => rng.next_u64() as u8,
             };
         }
         fix_checksum(&mut bad);

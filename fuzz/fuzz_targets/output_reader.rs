@@ -1,5 +1,5 @@
-//! Fuzz the plugin's reader of a worker's output ring (the sandbox's trust boundary, DESIGN.md
-//! section 2): the fuzzer's bytes become what the plugin knows (`Bounds`) and every byte of a
+//! Fuzz the plugin's reader of a worker's output ring (the sandbox's trust boundary,
+//! docs/ARCHITECTURE.md, "Where each rule is enforced"): the fuzzer's bytes become what the plugin knows (`Bounds`) and every byte of a
 //! real output ring, written through a second mapping as a rogue worker would. The plugin-side
 //! accessors must never panic and never accept a claim outside the plugin's bounds.
 //!

@@ -46,14 +46,14 @@ fn trials(
     let mut engine = engine(mode, N, latency);
     settle(&engine, 0);
     let per_fault = kills as u64;
-    let mut rng = Rng(0x5eed ^ latency as u64);
+    let mut rng = Rng::new(0x5eed ^ latency as u64);
     let mut next_fault = 8;
     let mut done = 0;
     let blocks = 8 + trials * 12;
     let (got, want) = render_both(&mut engine, 11, N, blocks, latency, |engine, b| {
         if b == next_fault && done < trials {
             settle(engine, per_fault * done as u64);
-            fault(engine, rng.next());
+            fault(engine, rng.next_u64());
             done += 1;
             next_fault = b + 4 + rng.below(8) as usize;
         }

@@ -57,7 +57,7 @@ fn two_hundred_kill_respawn_cycles_leak_nothing() {
     let fds = count("/proc/self/fd");
     let threads = count("/proc/self/task");
     let mut pids = Vec::new();
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     for cycle in 0..200 {
         let slot = rng.below(2) as usize;
         let pid = engine.worker_pid(slot).expect("worker present");

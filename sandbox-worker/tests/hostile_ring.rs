@@ -1,5 +1,5 @@
 //! The plugin's reader of a worker's output ring, fed arbitrary bytes: the sandbox's trust
-//! boundary (DESIGN.md section 2, issue 5).
+//! boundary (docs/ARCHITECTURE.md, "Where each rule is enforced").
 //!
 //! A sandboxed worker can still write anything into its own output region. Here a second,
 //! writable mapping of a real output ring's memfd plays the rogue worker: every word of the

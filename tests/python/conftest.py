@@ -6,7 +6,7 @@ temporary folder first, so the tests prove it is self-contained.
 
 Both hosts run plugins in realtime mode and call them back to back, faster than real time. In
 realtime mode the engine may fill a late block with its declicked fallback (an xrun) when a
-worker is starved of CPU; such a render is not comparable bit for bit (DESIGN.md section 3: an
+worker is starved of CPU; such a render is not comparable bit for bit (docs/ARCHITECTURE.md, "Timing": an
 offline render equals a realtime render *that had no xruns*). The plugin logs every xrun, so
 the comparisons below read the log and repeat a render that had one, instead of assuming
 anything about timing.

@@ -1,4 +1,4 @@
-//! The worker sandbox inside the running engine (issue 5): real workers, real escapes.
+//! The worker sandbox inside the running engine: real workers, real escapes.
 //!
 //! - Each escape in `sandbox_worker::escape` is injected into one live worker while a phrase
 //!   plays: that worker dies of `SIGSYS` (or is refused and lives on), its twin carries the
@@ -18,11 +18,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dsp::{Event, EventKind, ParamId, N_PARAMS};
 use sandbox_worker::escape::Escape;
 use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
+use test_support::{default_params, Phrase, SR};
 
-const SR: f32 = 48_000.0;
 const N: usize = 256;
 /// Environment variable that turns this binary into the host process of `killed_host_*`.
 const HOST_ROLE: &str = "TANDEM_SANDBOX_TEST_HOST";
@@ -47,66 +46,9 @@ fn engine() -> Engine {
     Engine::activate_with(config, tuning).expect("activate")
 }
 
-/// A deterministic phrase: a note every ~2000 frames, held a few blocks, and a cutoff sweep.
-struct Phrase {
-    state: u64,
-    frame: u64,
-    held: Vec<u8>,
-    params: [f32; N_PARAMS],
-    events: Vec<Event>,
-}
-
-impl Phrase {
-    fn new() -> Phrase {
-        let mut params = [0.0; N_PARAMS];
-        for id in ParamId::ALL {
-            params[id.index()] = id.info().default;
-        }
-        Phrase {
-            state: 0x5eed_5eed_5eed_5eed,
-            frame: 0,
-            held: Vec::new(),
-            params,
-            events: Vec::new(),
-        }
-    }
-
-    fn random(&mut self, below: u64) -> u64 {
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) % below
-    }
-
-    fn block(&mut self) -> (&[Event], &[f32; N_PARAMS]) {
-        self.events.clear();
-        let t = self.frame as f32 / SR;
-        self.params[ParamId::Cutoff.index()] = 400.0 + 3000.0 * (0.5 + 0.5 * (t * 0.9).sin());
-        if self.random(8) == 0 {
-            let offset = self.random(N as u64) as u32;
-            if self.held.len() > 3 {
-                let key = self.held.remove(0);
-                self.events.push(Event {
-                    offset,
-                    kind: EventKind::NoteOff { key },
-                });
-            } else {
-                let key = 40 + self.random(40) as u8;
-                self.held.push(key);
-                self.events.push(Event {
-                    offset,
-                    kind: EventKind::NoteOn { key, velocity: 0.8 },
-                });
-            }
-        }
-        self.frame += N as u64;
-        (&self.events, &self.params)
-    }
-}
-
 /// Plays until both workers are verified and in lockstep (bounded; a liveness bound only).
 fn wait_for_lockstep(engine: &mut Engine) {
-    let params = Phrase::new().params;
+    let params = default_params();
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
     let t0 = Instant::now();
     while !engine.in_lockstep() {
@@ -184,14 +126,14 @@ fn play_with_escape(code: u32) -> (usize, f32, Vec<EngineEvent>, u32, u32) {
     let victim = engine.worker_pid(slot).unwrap();
     let twin = engine.worker_pid(1 - slot).unwrap();
     let mut reference = ReferenceEngine::new(SR, N, 0).unwrap();
-    let mut phrase = Phrase::new();
+    let mut phrase = Phrase::new(0x5eed);
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
     let (mut differing, mut peak) = (0, 0.0f32);
     for block in 0..48 {
         if block == 8 {
             engine.inject_fault(slot, code, 0);
         }
-        let (events, params) = phrase.block();
+        let (events, params) = phrase.block(N);
         engine.process(events, params, None, [&mut l, &mut r]);
         let got: Vec<f32> = l.iter().chain(&r).copied().collect();
         reference.process(events, params, None, [&mut l, &mut r]);
@@ -327,10 +269,10 @@ fn play_until_killed() -> ! {
     wait_for_lockstep(&mut engine);
     let pids = engine.worker_pids();
     println!("{PIDS} {} {}", pids[0], pids[1]);
-    let mut phrase = Phrase::new();
+    let mut phrase = Phrase::new(0x5eed);
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
     loop {
-        let (events, params) = phrase.block();
+        let (events, params) = phrase.block(N);
         engine.process(events, params, None, [&mut l, &mut r]);
         std::thread::sleep(Duration::from_millis(5));
     }

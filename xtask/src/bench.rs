@@ -11,10 +11,10 @@ mod realtime;
 mod report;
 mod sandbox;
 mod scale;
+pub mod schema;
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use schema::Quantiles;
 
 const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   bounce [--seconds S] [--block N]                 long dense offline bounce (default 600 s)
@@ -67,16 +67,15 @@ impl Summary {
         self.samples.len()
     }
 
-    /// `{"p50":…, "p95":…, "p99":…, "max":…, "n":…}`.
-    pub fn json(&self) -> Value {
-        let v = |x: f64| if x.is_finite() { json!(x) } else { Value::Null };
-        json!({
-            "p50": v(self.quantile(0.50)),
-            "p95": v(self.quantile(0.95)),
-            "p99": v(self.quantile(0.99)),
-            "max": v(self.quantile(1.0)),
-            "n": self.count(),
-        })
+    /// The published figures: p50, p95, p99, max and the count.
+    pub fn quantiles(&self) -> Quantiles {
+        Quantiles {
+            p50: self.quantile(0.50),
+            p95: self.quantile(0.95),
+            p99: self.quantile(0.99),
+            max: self.quantile(1.0),
+            n: self.count(),
+        }
     }
 
     /// One table row: name, unit, p50, p95, p99, max.
@@ -100,24 +99,6 @@ pub fn header() -> String {
     )
 }
 
-/// Where the JSON files go: `target/bench/`, or `$TANDEM_BENCH_DIR` when set (the report runs
-/// its benchmarks into a folder of its own, so a benchmark somebody else runs meanwhile cannot
-/// overwrite one of its files).
-pub fn json_dir() -> PathBuf {
-    std::env::var_os("TANDEM_BENCH_DIR")
-        .map_or_else(|| PathBuf::from("target/bench"), PathBuf::from)
-}
-
-/// Writes `value` to `NAME.json` in [`json_dir`] and returns the path.
-pub fn write_json(name: &str, value: &Value) -> Result<PathBuf> {
-    let dir = json_dir();
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("{name}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(value)?)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
 /// Parses `--flag value` pairs into a lookup.
 pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T> {
     match args.iter().position(|a| a == name) {
@@ -127,21 +108,4 @@ pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Re
             .and_then(|v| v.parse().ok())
             .with_context(|| format!("{name} needs a number")),
     }
-}
-
-/// Describes the machine for the report: CPU model, cores, kernel.
-pub fn machine() -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    json!({
-        "cpu": model,
-        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "kernel": kernel.trim(),
-    })
 }

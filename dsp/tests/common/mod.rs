@@ -1,32 +1,11 @@
-//! Helpers shared by the integration tests: a test PRNG, random performances, and rendering a
-//! performance in given block sizes.
+//! Helpers shared by the DSP's integration tests: random performances, and rendering a
+//! performance in given block sizes. The PRNG and `peak` come from `test-support`.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use dsp::{Event, EventKind, ParamId, ParamKind, Synth, N_PARAMS};
 
-pub const SR: f32 = 48_000.0;
-
-/// xorshift64*: the tests' own randomness, independent of the synth's.
-pub struct TestRng(pub u64);
-
-impl TestRng {
-    pub fn new(seed: u64) -> TestRng {
-        TestRng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    pub fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
+pub use test_support::{peak, Rng, SR};
 
 /// An event at an absolute frame position of a performance.
 #[derive(Clone, Copy, Debug)]
@@ -38,7 +17,7 @@ pub struct Timed {
 /// A random performance over `frames` frames: notes, releases, every parameter (any value in
 /// range, including waveform, mode, polyphony and envelope time changes), bend, wheel, pedal,
 /// the occasional all-notes-off. Sorted by position.
-pub fn random_performance(rng: &mut TestRng, frames: usize, density: usize) -> Vec<Timed> {
+pub fn random_performance(rng: &mut Rng, frames: usize, density: usize) -> Vec<Timed> {
     let mut ev = Vec::new();
     let n = frames * density / 1000;
     for _ in 0..n {
@@ -83,7 +62,7 @@ pub fn random_performance(rng: &mut TestRng, frames: usize, density: usize) -> V
 }
 
 /// Random block sizes summing to `frames`, each at most `max`.
-pub fn random_blocks(rng: &mut TestRng, frames: usize, max: usize) -> Vec<usize> {
+pub fn random_blocks(rng: &mut Rng, frames: usize, max: usize) -> Vec<usize> {
     let mut blocks = Vec::new();
     let mut left = frames;
     while left > 0 {
@@ -141,8 +120,4 @@ pub fn first_difference(a: &[Vec<f32>; 2], b: &[Vec<f32>; 2]) -> Option<(usize, 
         }
     }
     None
-}
-
-pub fn peak(x: &[f32]) -> f32 {
-    x.iter().fold(0.0f32, |m, &y| m.max(y.abs()))
 }

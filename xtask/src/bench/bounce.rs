@@ -16,10 +16,10 @@
 //! CI does not run this in full (ten minutes); `cargo xtask bench bounce --seconds 20` is the
 //! quick form.
 
+use super::flag;
 use super::host::{self, now_ns, Phrase};
-use super::{flag, machine, write_json};
+use super::schema::{BenchFile, Bounce, Machine};
 use anyhow::{bail, Result};
-use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -218,23 +218,23 @@ pub fn run(args: &[String]) -> Result<()> {
         "seconds differing from the reference: {} of {seconds}",
         differing_seconds.len()
     );
-    let path = write_json(
-        "bounce",
-        &json!({
-            "machine": machine(),
-            "seconds": seconds,
-            "block": block,
-            "wall_s": wall_s,
-            "workers_watched": watches.len(),
-            "workers_at_sched_fifo": realtime_workers,
-            "longest_cpu_without_sleep_ms": longest_busy_ms,
-            "worker_failures": failures,
-            "fallback_frames": fallback_frames,
-            "differing_seconds": differing_seconds,
-        }),
-    )?;
+    let clean = failures.is_empty() && fallback_frames == 0 && differing_seconds.is_empty();
+    let path = Bounce {
+        seconds,
+        block,
+        wall_s,
+        workers_watched: watches.len(),
+        workers_at_sched_fifo: realtime_workers,
+        longest_cpu_without_sleep_ms: longest_busy_ms,
+        worker_failures: failures,
+        fallback_frames,
+        differing_seconds,
+        machine: Machine::this(),
+        command: format!("cargo xtask bench bounce --seconds {seconds} --block {block}"),
+    }
+    .write()?;
     println!("wrote {}", path.display());
-    if !failures.is_empty() || fallback_frames > 0 || !differing_seconds.is_empty() {
+    if !clean {
         bail!("the bounce was not clean");
     }
     Ok(())

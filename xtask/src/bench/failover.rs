@@ -3,9 +3,9 @@
 //! xruns, the frames that differ from the reference, and leaks.
 
 use super::host::{self, now_ns, Phrase, Recording};
-use super::{flag, header, machine, write_json, Summary};
+use super::schema::{self, BenchFile, Machine};
+use super::{flag, header, Summary};
 use anyhow::{bail, Result};
-use serde_json::json;
 use shm::FaultKind;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -104,7 +104,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut events: Vec<EngineEvent> = Vec::new();
     let mut next_fault_block = 200u64;
     let mut failures_seen = 0u64;
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = test_support::Rng::new(0);
     let mut t = now_ns();
     let max_blocks = 200 + kills as u64 * 400;
     let mut b = 0u64;
@@ -125,13 +125,10 @@ pub fn run(args: &[String]) -> Result<()> {
             let kind = KINDS[trials.len() % KINDS.len()];
             // Land the fault at a random moment inside the period: before, during or after
             // the workers render the chunk just posted.
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            host::sleep_until(now_ns() + rng % (period_ns / 2));
+            host::sleep_until(now_ns() + rng.below(period_ns / 2));
             trials.push(commit(&engine, kind));
             failures_seen = failures + 1;
-            next_fault_block = b + 40 + rng % 40;
+            next_fault_block = b + 40 + rng.below(40);
         }
         if b.is_multiple_of(256) {
             events.extend(engine.drain_events());
@@ -252,25 +249,30 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("xrun frames: {xrun_frames}");
     println!("leaked fds: {leaked_fds}, leaked processes: {leaked_processes}");
     println!("prototype (Python): detection 2.97 ms, switch 9 us, rebuild 3-4 ms");
-    let json = json!({
-        "trials": trials.len(),
-        "block": block,
-        "latency": latency,
-        "sample_rate": SAMPLE_RATE,
-        "realtime_priority": realtime,
-        "gap_frames_total": gap,
-        "detection_us": detection.json(),
-        "hang_detection_ms": hang.json(),
-        "switch_ns": switch.json(),
-        "rebuild_ms": rebuild.json(),
-        "rebuild_ms_by_kind": per_kind.iter().map(|(k, v)| (k.to_string(), Summary::new(v.clone()).json())).collect::<serde_json::Map<_, _>>(),
-        "xruns": xrun_frames,
-        "leaked_fds": leaked_fds,
-        "leaked_processes": leaked_processes,
-        "machine": machine(),
-        "command": format!("cargo xtask bench failover --kills {kills} --block {block} --latency {latency}"),
-    });
-    let path = write_json("failover", &json)?;
+    let json = schema::Failover {
+        trials: trials.len(),
+        block,
+        latency,
+        sample_rate: SAMPLE_RATE,
+        realtime_priority: realtime,
+        gap_frames_total: gap,
+        detection_us: detection.quantiles(),
+        hang_detection_ms: hang.quantiles(),
+        switch_ns: switch.quantiles(),
+        rebuild_ms: rebuild.quantiles(),
+        rebuild_ms_by_kind: per_kind
+            .iter()
+            .map(|(k, v)| (k.to_string(), Summary::new(v.clone()).quantiles()))
+            .collect(),
+        xruns: xrun_frames,
+        leaked_fds,
+        leaked_processes,
+        machine: Machine::this(),
+        command: format!(
+            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}"
+        ),
+    };
+    let path = json.write()?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -68,10 +68,7 @@ pub struct Phrase {
 impl Phrase {
     /// A phrase at `sample_rate`.
     pub fn new(sample_rate: f32) -> Phrase {
-        let mut params = [0.0; N_PARAMS];
-        for id in ParamId::ALL {
-            params[id.index()] = id.info().default;
-        }
+        let mut params = test_support::default_params();
         params[ParamId::Polyphony.index()] = 16.0;
         Phrase {
             sample_rate,

@@ -23,19 +23,16 @@
 //! before the engine is dropped. Audio-thread time is the wall time of each `process()` call.
 
 use super::host::{self, now_ns, Phrase};
-use super::{flag, machine, write_json, Summary};
+use super::schema::{self, BenchFile, CpuParts, Machine, Mode, OverheadRecord};
+use super::{flag, Summary};
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
 use std::time::Duration;
 use tandem::engine::{Engine, EngineConfig, ProcessMode, ReferenceEngine, Tuning};
 
 const SAMPLE_RATE: f32 = 48_000.0;
 
-/// The block sizes of the issue.
+/// The block sizes measured.
 pub const BLOCKS: [usize; 6] = [32, 64, 128, 256, 512, 1024];
-
-/// The modes, in the order each block size runs them.
-pub const MODES: [&str; 3] = ["in_process", "single_worker", "lockstep"];
 
 /// What one timed window of one mode measured.
 #[derive(Default)]
@@ -82,7 +79,7 @@ impl Renderer {
 /// Activation and teardown run at normal priority, as a DAW's main thread does them.
 fn measure(
     worker: &std::path::Path,
-    mode: &str,
+    mode: Mode,
     block: usize,
     seconds: f64,
     tuning: &Tuning,
@@ -95,13 +92,15 @@ fn measure(
         worker_path: worker.to_path_buf(),
     };
     let mut renderer = match mode {
-        "in_process" => Renderer::InProcess(Box::new(ReferenceEngine::new(
+        Mode::InProcess => Renderer::InProcess(Box::new(ReferenceEngine::new(
             SAMPLE_RATE,
             block,
             block as u32,
         )?)),
-        "lockstep" => Renderer::Engine(Box::new(Engine::activate_with(config, tuning.clone())?)),
-        _ => Renderer::Engine(Box::new(Engine::activate_with(
+        Mode::Lockstep => {
+            Renderer::Engine(Box::new(Engine::activate_with(config, tuning.clone())?))
+        }
+        Mode::SingleWorker => Renderer::Engine(Box::new(Engine::activate_with(
             config,
             Tuning {
                 // The stopped worker must never be evicted as hung.
@@ -134,7 +133,7 @@ fn measure(
             anyhow::bail!("{mode} at {block} frames never reached lockstep");
         }
     }
-    if mode == "single_worker" {
+    if mode == Mode::SingleWorker {
         if let Renderer::Engine(e) = &renderer {
             let standby = e
                 .worker_pid(1 - e.serving_slot())
@@ -187,11 +186,15 @@ pub fn run(args: &[String]) -> Result<()> {
     let seconds: f64 = flag(args, "--seconds", 5.0)?;
     let rounds: usize = flag(args, "--rounds", 2)?;
     let only_block: usize = flag(args, "--block", 0)?;
-    let only_mode = args
-        .iter()
-        .position(|a| a == "--mode")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let only_mode = match args.iter().position(|a| a == "--mode") {
+        None => None,
+        Some(i) => Some(
+            Mode::ALL
+                .into_iter()
+                .find(|m| args.get(i + 1).is_some_and(|a| a == m.name()))
+                .with_context(|| format!("--mode is one of {:?}", Mode::ALL.map(Mode::name)))?,
+        ),
+    };
     let defaults = Tuning::default();
     let spin_us: u32 = flag(args, "--spin-us", defaults.worker_spin_us)?;
     let tick_ms: u64 = flag(args, "--tick-ms", defaults.tick.as_millis() as u64)?;
@@ -200,27 +203,24 @@ pub fn run(args: &[String]) -> Result<()> {
         tick: Duration::from_millis(tick_ms),
         ..defaults
     };
-    if let Some(m) = &only_mode {
-        anyhow::ensure!(MODES.contains(&m.as_str()), "--mode is one of {MODES:?}");
-    }
     let worker = host::build_worker()?;
     // The whole run happens on one thread, which raises itself to SCHED_FIFO only for the timed
     // loops; run it apart from main so the priority changes never leak into anything else.
     let result = std::thread::Builder::new()
         .name("host".into())
-        .spawn(move || -> Result<Vec<Value>> {
-            let mut windows: Vec<((usize, &str), Window)> = Vec::new();
+        .spawn(move || -> Result<Vec<OverheadRecord>> {
+            let mut windows: Vec<((usize, Mode), Window)> = Vec::new();
             for round in 0..rounds {
                 for &block in BLOCKS
                     .iter()
                     .filter(|&&b| only_block == 0 || b == only_block)
                 {
                     // Alternate the order of the modes between rounds against drift.
-                    let mut order = MODES.to_vec();
+                    let mut order = Mode::ALL.to_vec();
                     if round % 2 == 1 {
                         order.reverse();
                     }
-                    order.retain(|m| only_mode.as_deref().is_none_or(|o| o == *m));
+                    order.retain(|m| only_mode.is_none_or(|o| o == *m));
                     for mode in order {
                         let w = measure(&worker, mode, block, seconds, &tuning)?;
                         eprintln!(
@@ -248,43 +248,43 @@ pub fn run(args: &[String]) -> Result<()> {
     for r in &result {
         println!(
             "{:<14} {:>5} {:>10.4} {:>9.2} {:>9.1} {:>9.1} {:>9.1} {:>6}",
-            r["mode"].as_str().unwrap_or("?"),
-            r["block"],
-            r["cpu_per_audio_s"].as_f64().unwrap_or(f64::NAN),
-            r["cpu_vs_in_process"].as_f64().unwrap_or(f64::NAN),
-            r["audio_thread_us"]["p50"].as_f64().unwrap_or(f64::NAN),
-            r["audio_thread_us"]["p99"].as_f64().unwrap_or(f64::NAN),
-            r["audio_thread_us"]["max"].as_f64().unwrap_or(f64::NAN),
-            r["xrun_frames"].as_u64().unwrap_or(0),
+            r.mode,
+            r.block,
+            r.cpu_per_audio_s,
+            r.cpu_vs_in_process.unwrap_or(f64::NAN),
+            r.audio_thread_us.p50,
+            r.audio_thread_us.p99,
+            r.audio_thread_us.max,
+            r.xrun_frames,
         );
     }
-    let json = json!({
-        "sample_rate": SAMPLE_RATE,
-        "seconds_per_window": seconds,
-        "rounds": rounds,
-        "latency": "one block",
-        "clock": "period (absolute clock_nanosleep), host thread SCHED_FIFO when granted",
-        "single_worker_method": "engine with the standby SIGSTOPped and hang_timeout 24 h",
-        "worker_spin_us": spin_us,
-        "supervisor_tick_ms": tick_ms,
-        "records": result,
-        "machine": machine(),
-        "command": format!(
-            "cargo xtask bench overhead {}",
-            args.join(" ")
-        ).trim_end().to_string(),
-    });
-    let path = write_json("overhead", &json)?;
+    let json = schema::Overhead {
+        sample_rate: SAMPLE_RATE,
+        seconds_per_window: seconds,
+        rounds,
+        latency: "one block".to_string(),
+        clock: "period (absolute clock_nanosleep), host thread SCHED_FIFO when granted".to_string(),
+        single_worker_method: "engine with the standby SIGSTOPped and hang_timeout 24 h"
+            .to_string(),
+        worker_spin_us: spin_us,
+        supervisor_tick_ms: tick_ms,
+        records: result,
+        machine: Machine::this(),
+        command: format!("cargo xtask bench overhead {}", args.join(" "))
+            .trim_end()
+            .to_string(),
+    };
+    let path = json.write()?;
     println!("wrote {}", path.display());
     Ok(())
 }
 
-/// One JSON record per mode and block size, every round pooled.
-fn records(windows: &[((usize, &str), Window)]) -> Vec<Value> {
+/// One record per mode and block size, every round pooled.
+fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
     let mut out = Vec::new();
     let mut in_process_cpu = std::collections::BTreeMap::new();
     for &block in &BLOCKS {
-        for mode in MODES {
+        for mode in Mode::ALL {
             let ws: Vec<&Window> = windows
                 .iter()
                 .filter(|((b, m), _)| *b == block && *m == mode)
@@ -305,7 +305,7 @@ fn records(windows: &[((usize, &str), Window)]) -> Vec<Value> {
                 })
                 .collect();
             let cpu = (plugin_s + workers_s.iter().sum::<f64>()) / audio_s;
-            if mode == "in_process" {
+            if mode == Mode::InProcess {
                 in_process_cpu.insert(block, cpu);
             }
             let times = Summary::new(
@@ -313,27 +313,25 @@ fn records(windows: &[((usize, &str), Window)]) -> Vec<Value> {
                     .flat_map(|w| w.block_ns.iter().map(|ns| ns / 1e3))
                     .collect(),
             );
-            let mut record = json!({
-                "mode": mode,
-                "block": block,
-                "cpu_per_audio_s": cpu,
-                "cpu_vs_in_process": in_process_cpu.get(&block).map(|base| cpu / base),
-                "cpu_parts_per_audio_s": {
-                    "plugin_process": plugin_s / audio_s,
-                    "workers": workers_s.iter().map(|s| s / audio_s).collect::<Vec<_>>(),
+            // Lockstep minus the mean of its two workers: the estimate of one worker's cost, to
+            // compare with the stopped-standby measurement.
+            let single_worker_by_subtraction = (mode == Mode::Lockstep)
+                .then(|| cpu - workers_s.iter().sum::<f64>() / 2.0 / audio_s);
+            out.push(OverheadRecord {
+                mode,
+                block,
+                cpu_per_audio_s: cpu,
+                cpu_vs_in_process: in_process_cpu.get(&block).map(|base| cpu / base),
+                cpu_parts_per_audio_s: CpuParts {
+                    plugin_process: plugin_s / audio_s,
+                    workers: workers_s.iter().map(|s| s / audio_s).collect(),
                 },
-                "audio_thread_us": times.json(),
-                "xrun_frames": ws.iter().map(|w| w.xrun_frames).sum::<u64>(),
-                "overruns": ws.iter().map(|w| w.overruns).sum::<u64>(),
-                "audio_seconds": audio_s,
+                audio_thread_us: times.quantiles(),
+                xrun_frames: ws.iter().map(|w| w.xrun_frames).sum(),
+                overruns: ws.iter().map(|w| w.overruns).sum(),
+                audio_seconds: audio_s,
+                single_worker_by_subtraction,
             });
-            if mode == "lockstep" {
-                // The approximation the issue allows, for comparison with the stopped-standby
-                // measurement: lockstep minus the mean of its two workers.
-                let one_worker = workers_s.iter().sum::<f64>() / 2.0 / audio_s;
-                record["single_worker_by_subtraction"] = json!(cpu - one_worker);
-            }
-            out.push(record);
         }
     }
     out

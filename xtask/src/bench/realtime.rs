@@ -16,9 +16,9 @@
 //! same recorded input. Kills also give detection and rebuild samples.
 
 use super::host::{self, now_ns, Phrase, Recording};
-use super::{flag, machine, write_json, Summary};
+use super::schema::{self, BenchFile, Machine};
+use super::{flag, Summary};
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, Tuning};
@@ -80,7 +80,7 @@ fn killer(live: Arc<Live>) {
     }
 }
 
-fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<Value> {
+fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<schema::Scenario> {
     let config = EngineConfig {
         sample_rate: SAMPLE_RATE,
         max_block: s.block,
@@ -214,31 +214,31 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<V
     let late = Summary::new(late_us);
     let detection = Summary::new(detection_us.clone());
     let rebuild = Summary::new(rebuild_ms.clone());
-    Ok(json!({
-        "block": s.block,
-        "latency": s.latency,
-        "pressure": s.pressure,
-        "kills": s.kills,
-        "xrun_frames": xrun_frames,
-        "overruns": overruns,
-        "failovers": failovers,
-        "mismatched_frames": mismatched,
-        "blocks": blocks,
-        "kills_sent": kills.len(),
-        "xrun_frames_by_stats": counted_xruns,
-        "realtime_priority": realtime,
-        "steal_ms": steal_ms,
-        "xrun_at_s": xrun_at_s,
-        "kill_at_s": kill_at_s,
-        "other_failures": other_failures,
-        "process_us": process.json(),
-        "wake_late_us": late.json(),
-        "detection_us": detection.json(),
-        "rebuild_ms": rebuild.json(),
-        "detection_us_samples": detection_us,
-        "exit_seen_us_samples": exit_us,
-        "rebuild_ms_samples": rebuild_ms,
-    }))
+    Ok(schema::Scenario {
+        block: s.block,
+        latency: s.latency,
+        pressure: s.pressure,
+        kills: s.kills,
+        xrun_frames,
+        overruns,
+        failovers,
+        mismatched_frames: mismatched,
+        blocks,
+        kills_sent: kills.len(),
+        xrun_frames_by_stats: counted_xruns,
+        realtime_priority: realtime,
+        steal_ms,
+        xrun_at_s,
+        kill_at_s,
+        other_failures,
+        process_us: process.quantiles(),
+        wake_late_us: late.quantiles(),
+        detection_us: detection.quantiles(),
+        rebuild_ms: rebuild.quantiles(),
+        detection_us_samples: detection_us,
+        exit_seen_us_samples: exit_us,
+        rebuild_ms_samples: rebuild_ms,
+    })
 }
 
 /// Entry point.
@@ -308,30 +308,30 @@ pub fn run(args: &[String]) -> Result<()> {
             s.latency,
             s.pressure,
             s.kills,
-            r["xrun_frames"].as_u64().unwrap_or(0),
-            r["overruns"].as_u64().unwrap_or(0),
-            r["failovers"].as_u64().unwrap_or(0),
-            r["mismatched_frames"].as_u64().unwrap_or(0),
-            r["process_us"]["p99"].as_f64().unwrap_or(f64::NAN),
-            r["process_us"]["max"].as_f64().unwrap_or(f64::NAN),
+            r.xrun_frames,
+            r.overruns,
+            r.failovers,
+            r.mismatched_frames,
+            r.process_us.p99,
+            r.process_us.max,
         );
         results.push(r);
     }
-    let json = json!({
-        "seconds": seconds,
-        "sample_rate": SAMPLE_RATE,
-        "voices": 16,
-        "pressure_threads": host::cores(),
-        "kill_every_s": KILL_EVERY_S,
-        "scenarios": results,
-        "machine": machine(),
-        "command": if only_block == 0 {
+    let json = schema::Realtime {
+        seconds,
+        sample_rate: SAMPLE_RATE,
+        voices: 16,
+        pressure_threads: host::cores(),
+        kill_every_s: KILL_EVERY_S,
+        scenarios: results,
+        machine: Machine::this(),
+        command: if only_block == 0 {
             format!("cargo xtask bench realtime --seconds {seconds}")
         } else {
             format!("cargo xtask bench realtime --seconds {seconds} --block {only_block}")
         },
-    });
-    let path = write_json("realtime", &json)?;
+    };
+    let path = json.write()?;
     println!("wrote {}", path.display());
     Ok(())
 }

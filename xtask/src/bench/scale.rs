@@ -18,9 +18,9 @@
 //!   seconds, the 16-voice passage in every instance.
 
 use super::host::{self, now_ns, Phrase};
-use super::{flag, machine, write_json, Summary};
+use super::schema::{self, BenchFile, CpuParts, Machine, ScaleResult};
+use super::{flag, Summary};
 use anyhow::{Context, Result};
-use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
 
@@ -99,7 +99,7 @@ fn drive(engines: &mut [Engine], phrases: &mut [Phrase], blocks: usize) -> (u64,
     (xruns, overruns, per_period)
 }
 
-fn measure(worker: &std::path::Path, n: usize, seconds: f64, dsp_kib: f64) -> Result<Value> {
+fn measure(worker: &std::path::Path, n: usize, seconds: f64, dsp_kib: f64) -> Result<ScaleResult> {
     let config = EngineConfig {
         sample_rate: SAMPLE_RATE,
         max_block: BLOCK,
@@ -187,29 +187,35 @@ fn measure(worker: &std::path::Path, n: usize, seconds: f64, dsp_kib: f64) -> Re
     let teardown_ms = (now_ns() - t0) as f64 / 1e6;
     let activate = Summary::new(activate_ms);
     let ready = Summary::new(ready_ms);
-    Ok(json!({
-        "instances": n,
-        "activate_ms": activate.json(),
-        "ready_ms": ready.json(),
-        "memory_per_instance_kib": per_instance_kib,
-        "memory_beyond_dsp_kib": per_instance_kib - dsp_kib,
-        "workers_pss_kib": worker_pss,
-        "plugin_pss_growth_kib": plugin_pss,
-        "idle_cpu_per_s": (idle_plugin + idle_workers) / idle_wall,
-        "idle_cpu_per_s_per_instance": (idle_plugin + idle_workers) / idle_wall / n as f64,
-        "idle_cpu_parts_per_s": {"plugin_process": idle_plugin / idle_wall, "workers": idle_workers / idle_wall},
-        "xrun_frames": xrun_frames,
-        "overruns": overruns,
-        "failovers": failures,
-        "failure_reasons": reasons,
-        "blocks": blocks,
-        "busy_cpu_per_audio_s": (busy_plugin + busy_workers) / audio_s,
-        "busy_cpu_parts_per_audio_s": {"plugin_process": busy_plugin / audio_s, "workers": busy_workers / audio_s},
-        "host_us_per_period": Summary::new(per_period).json(),
-        "steal_ms": steal_ms,
-        "teardown_ms": teardown_ms,
-        "realtime_priority": realtime,
-    }))
+    Ok(ScaleResult {
+        instances: n,
+        activate_ms: activate.quantiles(),
+        ready_ms: ready.quantiles(),
+        memory_per_instance_kib: per_instance_kib,
+        memory_beyond_dsp_kib: per_instance_kib - dsp_kib,
+        workers_pss_kib: worker_pss,
+        plugin_pss_growth_kib: plugin_pss,
+        idle_cpu_per_s: (idle_plugin + idle_workers) / idle_wall,
+        idle_cpu_per_s_per_instance: (idle_plugin + idle_workers) / idle_wall / n as f64,
+        idle_cpu_parts_per_s: CpuParts {
+            plugin_process: idle_plugin / idle_wall,
+            workers: idle_workers / idle_wall,
+        },
+        xrun_frames,
+        overruns,
+        failovers: failures,
+        failure_reasons: reasons,
+        blocks,
+        busy_cpu_per_audio_s: (busy_plugin + busy_workers) / audio_s,
+        busy_cpu_parts_per_audio_s: CpuParts {
+            plugin_process: busy_plugin / audio_s,
+            workers: busy_workers / audio_s,
+        },
+        host_us_per_period: Summary::new(per_period).quantiles(),
+        steal_ms,
+        teardown_ms,
+        realtime_priority: realtime,
+    })
 }
 
 /// Entry point.
@@ -225,7 +231,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let max = counts.iter().copied().max().unwrap_or(1);
     let (dsp_kib, results) = std::thread::Builder::new()
         .name("host".into())
-        .spawn(move || -> Result<(f64, Vec<Value>)> {
+        .spawn(move || -> Result<(f64, Vec<ScaleResult>)> {
             let dsp_kib = dsp_state_kib(max.max(8))?;
             let mut out = Vec::new();
             for &n in &counts {
@@ -253,35 +259,35 @@ pub fn run(args: &[String]) -> Result<()> {
         "overruns"
     );
     for r in &results {
-        let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
         println!(
             "{:>9} {:>12.2} {:>10.2} {:>10.2} {:>12.0} {:>12.3} {:>10.3} {:>9} {:>9}",
-            r["instances"],
-            f(&r["activate_ms"]["p50"]),
-            f(&r["activate_ms"]["p99"]),
-            f(&r["ready_ms"]["p99"]),
-            f(&r["memory_per_instance_kib"]),
-            f(&r["idle_cpu_per_s_per_instance"]) * 100.0,
-            f(&r["busy_cpu_per_audio_s"]),
-            r["xrun_frames"].as_u64().unwrap_or(0),
-            r["overruns"].as_u64().unwrap_or(0),
+            r.instances,
+            r.activate_ms.p50,
+            r.activate_ms.p99,
+            r.ready_ms.p99,
+            r.memory_per_instance_kib,
+            r.idle_cpu_per_s_per_instance * 100.0,
+            r.busy_cpu_per_audio_s,
+            r.xrun_frames,
+            r.overruns,
         );
     }
-    let json = json!({
-        "block": BLOCK,
-        "latency": BLOCK,
-        "sample_rate": SAMPLE_RATE,
-        "seconds": seconds,
-        "dsp_state_kib_per_instance": dsp_kib,
-        "dsp_snapshot_bytes": dsp::Synth::new(SAMPLE_RATE, shm::chunk::MAX_CHUNK_FRAMES)
+    let json = schema::Scale {
+        block: BLOCK,
+        latency: BLOCK,
+        sample_rate: SAMPLE_RATE,
+        seconds,
+        dsp_state_kib_per_instance: dsp_kib,
+        dsp_snapshot_bytes: dsp::Synth::new(SAMPLE_RATE, shm::chunk::MAX_CHUNK_FRAMES)
             .map(|s| s.snapshot().len())
             .unwrap_or(0),
-        "memory_method": "PSS of every worker plus the growth of this process's PSS, over N",
-        "results": results,
-        "machine": machine(),
-        "command": format!("cargo xtask bench scale --seconds {seconds}"),
-    });
-    let path = write_json("scale", &json)?;
+        memory_method: "PSS of every worker plus the growth of this process's PSS, over N"
+            .to_string(),
+        results,
+        machine: Machine::this(),
+        command: format!("cargo xtask bench scale --seconds {seconds}"),
+    };
+    let path = json.write()?;
     println!("wrote {}", path.display());
     Ok(())
 }

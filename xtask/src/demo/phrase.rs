@@ -106,10 +106,7 @@ impl Phrase {
 
     /// Every parameter's target for a block starting at `frame` (the patch plus automation).
     pub fn params_at(&self, frame: u64) -> [f32; N_PARAMS] {
-        let mut params = [0.0; N_PARAMS];
-        for id in ParamId::ALL {
-            params[id.index()] = id.info().default;
-        }
+        let mut params = test_support::default_params();
         params[ParamId::Osc2Wave.index()] = 1.0; // pulse
         params[ParamId::Osc2Octave.index()] = -1.0;
         params[ParamId::SubLevel.index()] = 0.3;

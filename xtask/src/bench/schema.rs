@@ -1,0 +1,439 @@
+//! The benchmarks' JSON files, as types: each `bench NAME` fills one of these and writes it to
+//! `NAME.json`; `bench report` reads the same types back. One definition for writer and reader,
+//! so a field renamed on one side is a compile error, not a blank table cell.
+//!
+//! The field names are the files' documented format: renaming one breaks every JSON file kept
+//! from earlier runs. A quantile that had no sample is written as `null` (JSON has no NaN) and
+//! read back as NaN, which the report prints as "n/a".
+
+use anyhow::{Context, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A benchmark's JSON file: its name and where it goes.
+pub trait BenchFile: Serialize + DeserializeOwned {
+    /// The file's name without `.json`, also the benchmark's name (`bench NAME`).
+    const NAME: &'static str;
+
+    /// Writes this to `NAME.json` in [`json_dir`] and returns the path.
+    fn write(&self) -> Result<PathBuf> {
+        let dir = json_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}.json", Self::NAME));
+        std::fs::write(&path, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Reads `NAME.json` from `dir`.
+    fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join(format!("{}.json", Self::NAME));
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "{} missing: run the report without --no-run",
+                path.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// Where the JSON files go: `target/bench/`, or `$TANDEM_BENCH_DIR` when set (the report runs
+/// its benchmarks into a folder of its own, so a benchmark somebody else runs meanwhile cannot
+/// overwrite one of its files).
+pub fn json_dir() -> PathBuf {
+    std::env::var_os("TANDEM_BENCH_DIR")
+        .map_or_else(|| PathBuf::from("target/bench"), PathBuf::from)
+}
+
+/// A distribution as published: nearest-rank quantiles and the sample count.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Quantiles {
+    /// Median.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub p50: f64,
+    /// 95th percentile.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub p95: f64,
+    /// 99th percentile.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub p99: f64,
+    /// Largest sample.
+    #[serde(deserialize_with = "null_as_nan")]
+    pub max: f64,
+    /// Number of samples.
+    pub n: usize,
+}
+
+/// `null` (how serde_json writes a non-finite float) reads back as NaN.
+fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// The machine a run happened on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Machine {
+    /// CPU model name from `/proc/cpuinfo`.
+    pub cpu: String,
+    /// Cores this process may run on.
+    pub cores: usize,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Describes this machine.
+    pub fn this() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        Machine {
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            kernel: kernel.trim().to_string(),
+        }
+    }
+}
+
+/// CPU split between the plugin's process and its workers; `W` is one figure per worker
+/// (`Vec<f64>`) or their sum (`f64`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CpuParts<W> {
+    /// This process: host thread, supervisor, everything.
+    pub plugin_process: f64,
+    /// The workers.
+    pub workers: W,
+}
+
+// ---- bench failover ---------------------------------------------------------------------------
+
+/// `failover.json`: faults of every kind on a period clock.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Failover {
+    /// Faults committed.
+    pub trials: usize,
+    /// Block size in frames.
+    pub block: usize,
+    /// The engine's latency in frames.
+    pub latency: u32,
+    /// Sample rate in Hz.
+    pub sample_rate: f32,
+    /// Whether the host thread got `SCHED_FIFO`.
+    pub realtime_priority: bool,
+    /// Frames (either channel) that differ from the in-process reference.
+    pub gap_frames_total: u64,
+    /// Kill to detection, signal faults only.
+    pub detection_us: Quantiles,
+    /// Fault to detection of a hang (SIGSTOP, endless loop).
+    pub hang_detection_ms: Quantiles,
+    /// The audio thread's switch to the other ring.
+    pub switch_ns: Quantiles,
+    /// Fault (or its detection) to the new standby verified.
+    pub rebuild_ms: Quantiles,
+    /// [`Failover::rebuild_ms`] per fault kind.
+    pub rebuild_ms_by_kind: BTreeMap<String, Quantiles>,
+    /// Frames the fallback filled.
+    pub xruns: u64,
+    /// File descriptors left open after the engine was dropped.
+    pub leaked_fds: usize,
+    /// Worker processes still alive after the engine was dropped.
+    pub leaked_processes: usize,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl BenchFile for Failover {
+    const NAME: &'static str = "failover";
+}
+
+// ---- bench overhead ---------------------------------------------------------------------------
+
+/// How `bench overhead` renders the passage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// The DSP on the host's thread, no isolation.
+    InProcess,
+    /// The engine with its standby stopped: one worker renders.
+    SingleWorker,
+    /// The engine as shipped, both workers rendering.
+    Lockstep,
+}
+
+impl Mode {
+    /// Every mode, in the order each block size runs them.
+    pub const ALL: [Mode; 3] = [Mode::InProcess, Mode::SingleWorker, Mode::Lockstep];
+
+    /// The name used in JSON, on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::InProcess => "in_process",
+            Mode::SingleWorker => "single_worker",
+            Mode::Lockstep => "lockstep",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+/// `overhead.json`: CPU and audio-thread cost of each mode at each block size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Overhead {
+    /// Sample rate in Hz.
+    pub sample_rate: f32,
+    /// Seconds of audio per mode, block and round.
+    pub seconds_per_window: f64,
+    /// Rounds, the modes' order alternating between them.
+    pub rounds: usize,
+    /// The engine's latency, in words.
+    pub latency: String,
+    /// How the host loop is clocked, in words.
+    pub clock: String,
+    /// How `single_worker` is obtained, in words.
+    pub single_worker_method: String,
+    /// The engine's `Tuning::worker_spin_us` in this run.
+    pub worker_spin_us: u32,
+    /// The engine's supervisor tick in this run.
+    pub supervisor_tick_ms: u64,
+    /// One record per mode and block size, every round pooled.
+    pub records: Vec<OverheadRecord>,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl BenchFile for Overhead {
+    const NAME: &'static str = "overhead";
+}
+
+/// One mode at one block size.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OverheadRecord {
+    /// The mode.
+    pub mode: Mode,
+    /// Block size in frames.
+    pub block: usize,
+    /// CPU seconds of every process per audio second.
+    pub cpu_per_audio_s: f64,
+    /// [`OverheadRecord::cpu_per_audio_s`] over in-process's at the same block (`null` when
+    /// in-process did not run).
+    pub cpu_vs_in_process: Option<f64>,
+    /// The same, split by process; one figure per worker.
+    pub cpu_parts_per_audio_s: CpuParts<Vec<f64>>,
+    /// Wall time of each `process()` call.
+    pub audio_thread_us: Quantiles,
+    /// Frames the fallback filled.
+    pub xrun_frames: u64,
+    /// Callbacks that returned after the end of their period.
+    pub overruns: u64,
+    /// Audio measured.
+    pub audio_seconds: f64,
+    /// Lockstep only: lockstep minus the mean of its two workers, the estimate of one worker's
+    /// cost to compare with `single_worker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub single_worker_by_subtraction: Option<f64>,
+}
+
+// ---- bench realtime ---------------------------------------------------------------------------
+
+/// `realtime.json`: scenarios on a period clock with pressure and kills.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Realtime {
+    /// Seconds per scenario.
+    pub seconds: f64,
+    /// Sample rate in Hz.
+    pub sample_rate: f32,
+    /// Voices the passage keeps busy.
+    pub voices: u32,
+    /// Busy threads when a scenario has pressure.
+    pub pressure_threads: usize,
+    /// Seconds between kills when a scenario has kills.
+    pub kill_every_s: u64,
+    /// Every scenario run.
+    pub scenarios: Vec<Scenario>,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl BenchFile for Realtime {
+    const NAME: &'static str = "realtime";
+}
+
+/// One realtime scenario and what it measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Block size in frames.
+    pub block: usize,
+    /// The engine's latency in frames.
+    pub latency: u32,
+    /// Whether busy threads competed for the CPU.
+    pub pressure: bool,
+    /// Whether the serving worker was killed every [`Realtime::kill_every_s`].
+    pub kills: bool,
+    /// Frames the fallback filled.
+    pub xrun_frames: u64,
+    /// Callbacks that returned after the end of their period.
+    pub overruns: u64,
+    /// The engine's failure count.
+    pub failovers: u64,
+    /// Frames that differ from the in-process reference.
+    pub mismatched_frames: u64,
+    /// Blocks played.
+    pub blocks: usize,
+    /// SIGKILLs sent.
+    pub kills_sent: usize,
+    /// The engine's own xrun count (to cross-check [`Scenario::xrun_frames`]).
+    pub xrun_frames_by_stats: u64,
+    /// Whether the host thread got `SCHED_FIFO`.
+    pub realtime_priority: bool,
+    /// Hypervisor steal during the scenario.
+    pub steal_ms: u64,
+    /// When the first xruns happened, seconds into the scenario.
+    pub xrun_at_s: Vec<f64>,
+    /// When each kill happened, seconds into the scenario.
+    pub kill_at_s: Vec<f64>,
+    /// Failures the benchmark did not cause, in the engine's words.
+    pub other_failures: Vec<String>,
+    /// Wall time of each `process()` call.
+    pub process_us: Quantiles,
+    /// How late the host thread woke after each period's start.
+    pub wake_late_us: Quantiles,
+    /// Kill to detection.
+    pub detection_us: Quantiles,
+    /// Kill to the new standby verified.
+    pub rebuild_ms: Quantiles,
+    /// Every detection sample (the report pools them across scenarios).
+    pub detection_us_samples: Vec<f64>,
+    /// Kill to our own pidfd on the worker readable, every sample.
+    pub exit_seen_us_samples: Vec<f64>,
+    /// Every rebuild sample.
+    pub rebuild_ms_samples: Vec<f64>,
+}
+
+// ---- bench scale ------------------------------------------------------------------------------
+
+/// `scale.json`: many instances in one process.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Scale {
+    /// Block size in frames.
+    pub block: usize,
+    /// The engine's latency in frames.
+    pub latency: usize,
+    /// Sample rate in Hz.
+    pub sample_rate: f32,
+    /// Seconds idle and seconds busy per instance count.
+    pub seconds: f64,
+    /// PSS growth per in-process reference engine.
+    pub dsp_state_kib_per_instance: f64,
+    /// Size of one DSP snapshot.
+    pub dsp_snapshot_bytes: usize,
+    /// How memory is counted, in words.
+    pub memory_method: String,
+    /// One result per instance count.
+    pub results: Vec<ScaleResult>,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl BenchFile for Scale {
+    const NAME: &'static str = "scale";
+}
+
+/// N instances and what they cost.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ScaleResult {
+    /// N.
+    pub instances: usize,
+    /// Each `activate` call.
+    pub activate_ms: Quantiles,
+    /// Each `activate` until both workers were verified.
+    pub ready_ms: Quantiles,
+    /// PSS of every worker plus this process's growth, over N.
+    pub memory_per_instance_kib: f64,
+    /// [`ScaleResult::memory_per_instance_kib`] minus the DSP's own state.
+    pub memory_beyond_dsp_kib: f64,
+    /// PSS of every worker together.
+    pub workers_pss_kib: u64,
+    /// This process's PSS growth since before the first activation.
+    pub plugin_pss_growth_kib: u64,
+    /// CPU of every process per wall second with no `process()` call.
+    pub idle_cpu_per_s: f64,
+    /// [`ScaleResult::idle_cpu_per_s`] over N.
+    pub idle_cpu_per_s_per_instance: f64,
+    /// The idle CPU split by process.
+    pub idle_cpu_parts_per_s: CpuParts<f64>,
+    /// Frames the fallback filled while driven.
+    pub xrun_frames: u64,
+    /// Periods whose callbacks ended after the period.
+    pub overruns: u64,
+    /// Failures while driven.
+    pub failovers: u64,
+    /// Why workers failed, in the engine's words, with counts.
+    pub failure_reasons: BTreeMap<String, u64>,
+    /// Periods driven.
+    pub blocks: usize,
+    /// CPU of every process per audio second while driven.
+    pub busy_cpu_per_audio_s: f64,
+    /// The busy CPU split by process.
+    pub busy_cpu_parts_per_audio_s: CpuParts<f64>,
+    /// Wall time of every instance's `process()` together, per period.
+    pub host_us_per_period: Quantiles,
+    /// Hypervisor steal while driven.
+    pub steal_ms: u64,
+    /// Dropping every engine.
+    pub teardown_ms: f64,
+    /// Whether the host thread got `SCHED_FIFO`.
+    pub realtime_priority: bool,
+}
+
+// ---- bench bounce -----------------------------------------------------------------------------
+
+/// `bounce.json`: a long dense offline bounce with the workers at `SCHED_FIFO`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bounce {
+    /// Audio seconds bounced.
+    pub seconds: u64,
+    /// Block size in frames (the latency is one block).
+    pub block: usize,
+    /// Wall seconds the bounce took (without the reference replay).
+    pub wall_s: f64,
+    /// Worker processes the sampler watched.
+    pub workers_watched: usize,
+    /// How many of them ran at `SCHED_FIFO`.
+    pub workers_at_sched_fifo: usize,
+    /// Longest CPU time a worker used without a voluntary context switch, to within one
+    /// sampling period (`RLIMIT_RTTIME` kills at 2000 ms).
+    pub longest_cpu_without_sleep_ms: f64,
+    /// Every worker death or eviction, in the engine's words (goal: none).
+    pub worker_failures: Vec<String>,
+    /// Frames the fallback filled (goal: 0).
+    pub fallback_frames: u64,
+    /// Seconds whose output differs from the in-process reference (goal: none).
+    pub differing_seconds: Vec<usize>,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl BenchFile for Bounce {
+    const NAME: &'static str = "bounce";
+}
