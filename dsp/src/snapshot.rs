@@ -1,4 +1,9 @@
-//! The snapshot format: one visitor walks every field in a fixed order.
+//! The snapshot format: a header, then one visitor's walk over every field in a fixed order.
+//!
+//! Layout, all little-endian: a 28-byte header (`b"TDSP"`, format version `u32`, sample rate
+//! as `f32` bits, max block `u32`, payload length `u32`, FNV-1a-64 of the payload `u64`), then
+//! the payload: every field of the state in a fixed order, floats as their bits, booleans as
+//! one byte.
 //!
 //! Each component implements [`Visit`] once, listing its fields with their valid ranges; the
 //! same walk writes a snapshot, reads one back and counts its length, so the three can never
@@ -6,7 +11,132 @@
 //! image of a struct, so padding and layout play no part and bytes from elsewhere are checked
 //! field by field before a single one is used.
 
-use crate::synth::SnapshotError;
+use std::fmt;
+
+/// Identifies a synth snapshot.
+const MAGIC: u32 = u32::from_le_bytes(*b"TDSP");
+/// Version of the snapshot format; bumped whenever any component's field list changes.
+/// Version 2: the smoothed values in parameter-table order.
+pub const SNAPSHOT_VERSION: u32 = 2;
+/// Header bytes: magic, version, sample-rate bits, max block, payload length, checksum.
+pub(crate) const HEADER: usize = 4 + 4 + 4 + 4 + 4 + 8;
+
+/// Why a snapshot could not be written or restored.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnapshotError {
+    /// The destination buffer is smaller than [`crate::Synth::snapshot_len`].
+    BufferTooSmall {
+        /// Bytes required.
+        needed: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The bytes do not have this synth's snapshot length.
+    Length {
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The bytes do not start with the snapshot magic.
+    Magic,
+    /// The bytes are of another snapshot format version.
+    Version {
+        /// Version this build reads.
+        expected: u32,
+        /// Version found.
+        found: u32,
+    },
+    /// The bytes come from a synth with another sample rate or maximum block.
+    Config,
+    /// The checksum over the payload does not match.
+    Checksum,
+    /// A field holds a value no running synth can have (NaN, out of range, too many voices).
+    Field(&'static str),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::BufferTooSmall { needed, got } => {
+                write!(f, "snapshot needs {needed} bytes, buffer has {got}")
+            }
+            SnapshotError::Length { expected, got } => {
+                write!(f, "snapshot has {got} bytes, expected {expected}")
+            }
+            SnapshotError::Magic => write!(f, "not a Tandem synth snapshot"),
+            SnapshotError::Version { expected, found } => {
+                write!(f, "snapshot version {found}, this build reads {expected}")
+            }
+            SnapshotError::Config => {
+                write!(
+                    f,
+                    "snapshot from a synth with another sample rate or max block"
+                )
+            }
+            SnapshotError::Checksum => write!(f, "snapshot checksum mismatch"),
+            SnapshotError::Field(what) => write!(f, "snapshot field out of range: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+/// Fills the header of a snapshot whose payload is `body`.
+pub(crate) fn write_header(head: &mut [u8], sample_rate: f32, max_block: usize, body: &[u8]) {
+    head[0..4].copy_from_slice(&MAGIC.to_le_bytes());
+    head[4..8].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
+    head[8..12].copy_from_slice(&sample_rate.to_bits().to_le_bytes());
+    head[12..16].copy_from_slice(&(max_block as u32).to_le_bytes());
+    head[16..20].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    head[20..28].copy_from_slice(&checksum(body).to_le_bytes());
+}
+
+/// Checks the header of `bytes` against a synth whose snapshots are `len` bytes long and which
+/// runs at `sample_rate` with `max_block`; returns the payload, whose checksum matched.
+pub(crate) fn check_header(
+    bytes: &[u8],
+    len: usize,
+    sample_rate: f32,
+    max_block: usize,
+) -> Result<&[u8], SnapshotError> {
+    let word = |i: usize| {
+        bytes
+            .get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if bytes.len() < HEADER {
+        return Err(SnapshotError::Length {
+            expected: len,
+            got: bytes.len(),
+        });
+    }
+    if word(0) != Some(MAGIC) {
+        return Err(SnapshotError::Magic);
+    }
+    let version = word(4).unwrap_or(0);
+    if version != SNAPSHOT_VERSION {
+        return Err(SnapshotError::Version {
+            expected: SNAPSHOT_VERSION,
+            found: version,
+        });
+    }
+    if word(8) != Some(sample_rate.to_bits()) || word(12) != Some(max_block as u32) {
+        return Err(SnapshotError::Config);
+    }
+    if bytes.len() != len || word(16) != Some((len - HEADER) as u32) {
+        return Err(SnapshotError::Length {
+            expected: len,
+            got: bytes.len(),
+        });
+    }
+    let mut sum = [0u8; 8];
+    sum.copy_from_slice(&bytes[20..28]);
+    if u64::from_le_bytes(sum) != checksum(&bytes[HEADER..]) {
+        return Err(SnapshotError::Checksum);
+    }
+    Ok(&bytes[HEADER..])
+}
 
 /// Something that walks a component's fields. Ranges only matter when reading.
 pub(crate) trait Visitor {
@@ -181,9 +311,10 @@ impl Visitor for Reader<'_> {
     }
 }
 
-/// FNV-1a, 64 bits: enough to catch torn or corrupted snapshots; not a defence against forgery
-/// (the field checks are what make any bytes safe to restore).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+/// The payload checksum, FNV-1a-64 over its bytes: enough to catch torn or corrupted
+/// snapshots; not a defence against forgery (the field checks are what make any bytes safe to
+/// restore).
+fn checksum(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in bytes {
         h ^= b as u64;

@@ -1,5 +1,9 @@
 //! The polyphonic synth: voice allocation, events, shared modulation, output and snapshots.
 //!
+//! (One file of about 730 lines: voice allocation, event handling, the per-sample loop and the
+//! snapshot walk all work on the same private state, the targets, smoothers and voices, which
+//! a split would have to expose to sibling modules.)
+//!
 //! # Lifecycle
 //!
 //! [`Synth::new`] allocates everything (in fact the whole synth is one fixed-size value with no
@@ -24,74 +28,83 @@
 //! # Voices
 //!
 //! Up to 32 voices sound at once (the Polyphony parameter, default 16). A voice that must be
-//! taken for a new note is *stolen*: it fades out over 4 ms in its own slot while the new note
-//! starts in a spare one, so stealing never cuts a waveform. There are 32 spare slots for fades,
+//! taken for a new note is *stolen*: it fades out over 4 ms where it is while the new note
+//! starts in a spare voice, so stealing never cuts a waveform. There are 32 spare voices for fades,
 //! so even a full 32-note chord replacing another fades out cleanly; only more than 32 steals
 //! within 4 ms would cut the most-faded voice short. The victim is the oldest released voice if
 //! there is one, otherwise the quietest, where a voice still in its attack counts at the peak it
 //! is heading for (else every fresh note would be the quietest and chords would steal their own
-//! notes); ties go to the oldest. Each slot has a
-//! fixed position in the stereo field (within ±40% pan), and slots are used in rotation, so
+//! notes); ties go to the oldest. Each voice has a
+//! fixed position in the stereo field (within ±40% pan), and voices are used in rotation, so
 //! successive notes spread across the stereo image deterministically.
 
 use crate::adsr::Shape;
 use crate::event::{Event, EventKind};
 use crate::lfo::Lfo;
 use crate::math::exp2;
-use crate::params::{ParamId, N_PARAMS};
+use crate::params::{ParamId, N_PARAMS, PARAM_SMOOTHERS};
 use crate::rng::Rng;
 use crate::smoother::{Ranged, Smoother};
-use crate::snapshot::{fnv1a, Counter, Reader, Visit, Visitor, Writer};
+use crate::snapshot::{self, Counter, Reader, SnapshotError, Visit, Visitor, Writer, HEADER};
 use crate::voice::{Consts, Frame, Voice};
 use std::fmt;
 
 /// Most voices that may sound at once.
 pub const MAX_VOICES: usize = 32;
-/// Extra slots where stolen voices fade out.
-const FADE_SLOTS: usize = MAX_VOICES;
-const SLOTS: usize = MAX_VOICES + FADE_SLOTS;
+/// Spare voices where stolen voices fade out.
+const FADE_VOICES: usize = MAX_VOICES;
+/// Every voice the synth holds, sounding or idle.
+const VOICES: usize = MAX_VOICES + FADE_VOICES;
 /// Fade time of a stolen voice.
 const FADE_MS: f32 = 4.0;
 /// Seed of all PRNGs after `new` and `reset`.
 const SEED: u64 = 0x7a4d_656d_5344_5031;
 
-/// Snapshot header: magic, version, sample-rate bits, max block, payload length, checksum.
-const MAGIC: u32 = u32::from_le_bytes(*b"TDSP");
-/// Version of the snapshot format; bumped whenever any component's field list changes.
-pub const SNAPSHOT_VERSION: u32 = 1;
-const HEADER: usize = 4 + 4 + 4 + 4 + 4 + 8;
-
-// Smoothed values, by index into `Synth::sm`.
-const S_OSC_OFS: [usize; 2] = [0, 1];
-const S_PW: [usize; 2] = [2, 3];
-const S_WAVES: [usize; 2] = [4, 8];
-const S_MIX: usize = 12;
-const S_SUB: usize = 13;
-const S_NOISE: usize = 14;
-const S_CUTOFF: usize = 15;
-const S_RES: usize = 16;
-const S_ENV: usize = 17;
-const S_KEYTRACK: usize = 18;
-const S_MODE: usize = 19;
-const S_AMP_SUS: usize = 22;
-const S_FILT_SUS: usize = 23;
-const S_LFO_RATE: usize = 24;
-const S_LFO_PITCH: usize = 25;
-const S_LFO_CUT: usize = 26;
-const S_INPUT: usize = 27;
-const S_GAIN: usize = 28;
-const S_BYPASS: usize = 29;
-const S_BEND: usize = 30;
-const S_WHEEL: usize = 31;
-const S_LFO_OUT: usize = 32;
-const N_SM: usize = 33;
+// Smoothed values, by index into `Synth::sm`: where the parameters' are comes from the
+// parameter table (its `smoothed` column); the controllers' follow them.
+const S_OSC_OFS: [usize; 2] = [
+    ParamId::Osc1Octave.first_smoother(),
+    ParamId::Osc2Octave.first_smoother(),
+];
+const S_PW: [usize; 2] = [
+    ParamId::Osc1PulseWidth.first_smoother(),
+    ParamId::Osc2PulseWidth.first_smoother(),
+];
+/// Four crossfade weights per oscillator, one per waveform.
+const S_WAVES: [usize; 2] = [
+    ParamId::Osc1Wave.first_smoother(),
+    ParamId::Osc2Wave.first_smoother(),
+];
+const S_MIX: usize = ParamId::OscMix.first_smoother();
+const S_SUB: usize = ParamId::SubLevel.first_smoother();
+const S_NOISE: usize = ParamId::NoiseLevel.first_smoother();
+const S_CUTOFF: usize = ParamId::Cutoff.first_smoother();
+const S_RES: usize = ParamId::Resonance.first_smoother();
+const S_ENV: usize = ParamId::FilterEnvAmount.first_smoother();
+const S_KEYTRACK: usize = ParamId::KeyTracking.first_smoother();
+/// Three crossfade weights, one per filter mode.
+const S_MODE: usize = ParamId::FilterMode.first_smoother();
+const S_AMP_SUS: usize = ParamId::AmpSustain.first_smoother();
+const S_FILT_SUS: usize = ParamId::FilterSustain.first_smoother();
+const S_LFO_RATE: usize = ParamId::LfoRate.first_smoother();
+const S_LFO_PITCH: usize = ParamId::LfoToPitch.first_smoother();
+const S_LFO_CUT: usize = ParamId::LfoToCutoff.first_smoother();
+const S_INPUT: usize = ParamId::InputLevel.first_smoother();
+const S_GAIN: usize = ParamId::MasterGain.first_smoother();
+const S_BYPASS: usize = ParamId::Bypass.first_smoother();
+const S_BEND: usize = PARAM_SMOOTHERS;
+const S_WHEEL: usize = PARAM_SMOOTHERS + 1;
+/// Last, so that `tick_shared` can tick every other value before the LFO's output.
+const S_LFO_OUT: usize = PARAM_SMOOTHERS + 2;
+const N_SM: usize = PARAM_SMOOTHERS + 3;
 
 /// Valid range and name of each smoothed value, for restore checks.
 fn sm_range(i: usize) -> (f32, f32, &'static str) {
+    let waveform = S_WAVES.iter().any(|&first| (first..first + 4).contains(&i));
     match i {
-        0 | 1 => (-49.0, 49.0, "oscillator tuning"),
-        2 | 3 => (0.05, 0.95, "pulse width"),
-        4..=11 => (0.0, 1.0, "waveform weight"),
+        _ if S_OSC_OFS.contains(&i) => (-49.0, 49.0, "oscillator tuning"),
+        _ if S_PW.contains(&i) => (0.05, 0.95, "pulse width"),
+        _ if waveform => (0.0, 1.0, "waveform weight"),
         S_CUTOFF => (4.0, 15.0, "cutoff"),
         S_ENV => (-96.0, 96.0, "filter envelope amount"),
         S_LFO_RATE => (0.05, 40.0, "lfo rate"),
@@ -126,75 +139,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Why a snapshot could not be written or restored.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SnapshotError {
-    /// The destination buffer is smaller than [`Synth::snapshot_len`].
-    BufferTooSmall {
-        /// Bytes required.
-        needed: usize,
-        /// Bytes given.
-        got: usize,
-    },
-    /// The bytes do not have this synth's snapshot length.
-    Length {
-        /// Bytes expected.
-        expected: usize,
-        /// Bytes given.
-        got: usize,
-    },
-    /// The bytes do not start with the snapshot magic.
-    Magic,
-    /// The bytes are of another snapshot format version.
-    Version {
-        /// Version this build reads.
-        expected: u32,
-        /// Version found.
-        found: u32,
-    },
-    /// The bytes come from a synth with another sample rate or maximum block.
-    Config,
-    /// The checksum over the payload does not match.
-    Checksum,
-    /// A field holds a value no running synth can have (NaN, out of range, too many voices).
-    Field(&'static str),
-}
-
-impl fmt::Display for SnapshotError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SnapshotError::BufferTooSmall { needed, got } => {
-                write!(f, "snapshot needs {needed} bytes, buffer has {got}")
-            }
-            SnapshotError::Length { expected, got } => {
-                write!(f, "snapshot has {got} bytes, expected {expected}")
-            }
-            SnapshotError::Magic => write!(f, "not a Tandem synth snapshot"),
-            SnapshotError::Version { expected, found } => {
-                write!(f, "snapshot version {found}, this build reads {expected}")
-            }
-            SnapshotError::Config => {
-                write!(
-                    f,
-                    "snapshot from a synth with another sample rate or max block"
-                )
-            }
-            SnapshotError::Checksum => write!(f, "snapshot checksum mismatch"),
-            SnapshotError::Field(what) => write!(f, "snapshot field out of range: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for SnapshotError {}
-
 /// Values derived from the configuration and the parameter targets; recomputed, never stored.
 #[derive(Clone, Copy, Debug)]
 struct Derived {
     voice: Consts,
     /// Smoothing factor of each smoothed value.
     sm_coef: [f32; N_SM],
-    /// Left and right gain of each slot.
-    pan: [[f32; 2]; SLOTS],
+    /// Left and right gain of each voice.
+    pan: [[f32; 2]; VOICES],
     snapshot_len: usize,
 }
 
@@ -236,13 +188,13 @@ pub struct Synth {
     has_last: bool,
     /// Next note-on stamp.
     stamp: u64,
-    /// Next slot to try (slots are used in rotation).
-    next_slot: u32,
-    voices: [Voice; SLOTS],
+    /// Next voice to try (voices are used in rotation).
+    next_voice: u32,
+    voices: [Voice; VOICES],
 }
 
-fn voice_seed(slot: usize) -> u64 {
-    SEED ^ (slot as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+fn voice_seed(voice: usize) -> u64 {
+    SEED ^ (voice as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 impl Synth {
@@ -260,9 +212,9 @@ impl Synth {
         let mut sm_coef = [Smoother::coef(0.005, sample_rate); N_SM];
         sm_coef[S_BYPASS] = Smoother::coef(0.010, sample_rate);
         sm_coef[S_LFO_OUT] = Smoother::coef(0.001, sample_rate);
-        let mut pan = [[1.0; 2]; SLOTS];
+        let mut pan = [[1.0; 2]; VOICES];
         for (i, p) in pan.iter_mut().enumerate() {
-            // Golden-ratio sequence: neighbouring slots land far apart.
+            // Golden-ratio sequence: neighbouring voices land far apart.
             let x = (i as f64 * 0.618_033_988_749_895).fract() as f32;
             let pos = 0.4 * (2.0 * x - 1.0);
             *p = [(1.0 - pos).sqrt(), (1.0 + pos).sqrt()];
@@ -293,8 +245,8 @@ impl Synth {
             last_pitch: 60.0,
             has_last: false,
             stamp: 0,
-            next_slot: 0,
-            voices: [Voice::idle(Rng::new(SEED)); SLOTS],
+            next_voice: 0,
+            voices: [Voice::idle(Rng::new(SEED)); VOICES],
         };
         for id in ParamId::ALL {
             synth.targets[id.index()] = id.info().default;
@@ -479,12 +431,12 @@ impl Synth {
         while self.live_count() >= self.polyphony() {
             self.steal_one();
         }
-        let start = self.next_slot as usize;
-        let slot = (0..SLOTS)
-            .map(|j| (start + j) % SLOTS)
+        let start = self.next_voice as usize;
+        let voice = (0..VOICES)
+            .map(|j| (start + j) % VOICES)
             .find(|&i| !self.voices[i].active)
             .unwrap_or_else(|| {
-                // Every spare slot is fading: cut the most faded (rare; see the module docs).
+                // Every spare voice is fading: cut the most faded (rare; see the module docs).
                 let mut best = 0;
                 for (i, v) in self.voices.iter().enumerate() {
                     if v.fading
@@ -496,8 +448,8 @@ impl Synth {
                 }
                 best
             });
-        self.next_slot = ((slot + 1) % SLOTS) as u32;
-        self.voices[slot].start(key, velocity, stamp, from);
+        self.next_voice = ((voice + 1) % VOICES) as u32;
+        self.voices[voice].start(key, velocity, stamp, from);
     }
 
     fn apply(&mut self, kind: EventKind) {
@@ -648,7 +600,7 @@ impl Synth {
         self.last_pitch = 60.0;
         self.has_last = false;
         self.stamp = 0;
-        self.next_slot = 0;
+        self.next_voice = 0;
         for (i, v) in self.voices.iter_mut().enumerate() {
             *v = Voice::idle(Rng::new(voice_seed(i)));
         }
@@ -662,11 +614,9 @@ impl Synth {
     /// Writes the complete state as plain bytes (version tag, config, length, a checksum, then
     /// every field); no allocation. Err if buf is too small. Returns the bytes written.
     ///
-    /// Layout, all little-endian: a 28-byte header (`b"TDSP"`, format version `u32`, sample
-    /// rate as `f32` bits, max block `u32`, payload length `u32`, FNV-1a-64 of the payload
-    /// `u64`), then the payload: every field of the state in a fixed order, floats as their
-    /// bits, booleans as one byte. The checksum catches torn or damaged copies; restore still
-    /// checks every field, so a matching checksum is never what makes bytes safe.
+    /// The format (header, version, checksum, then every field in a fixed order) is defined in
+    /// the `snapshot` module. The checksum catches torn or damaged copies; restore still checks
+    /// every field, so a matching checksum is never what makes bytes safe.
     pub fn snapshot_into(&self, buf: &mut [u8]) -> Result<usize, SnapshotError> {
         let len = self.snapshot_len();
         if buf.len() < len {
@@ -682,13 +632,7 @@ impl Synth {
         let mut w = Writer::new(body);
         copy.visit(&mut w);
         debug_assert_eq!(w.pos(), len - HEADER);
-        let sum = fnv1a(body);
-        head[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        head[4..8].copy_from_slice(&SNAPSHOT_VERSION.to_le_bytes());
-        head[8..12].copy_from_slice(&self.sample_rate.to_bits().to_le_bytes());
-        head[12..16].copy_from_slice(&(self.max_block as u32).to_le_bytes());
-        head[16..20].copy_from_slice(&((len - HEADER) as u32).to_le_bytes());
-        head[20..28].copy_from_slice(&sum.to_le_bytes());
+        snapshot::write_header(head, self.sample_rate, self.max_block, body);
         Ok(len)
     }
 
@@ -710,44 +654,10 @@ impl Synth {
     /// smoothers inconsistent with their parameters). On error `self` is unchanged. No
     /// allocation.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), SnapshotError> {
-        let len = self.snapshot_len();
-        let word = |i: usize| {
-            bytes
-                .get(i..i + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        if bytes.len() < HEADER {
-            return Err(SnapshotError::Length {
-                expected: len,
-                got: bytes.len(),
-            });
-        }
-        if word(0) != Some(MAGIC) {
-            return Err(SnapshotError::Magic);
-        }
-        let version = word(4).unwrap_or(0);
-        if version != SNAPSHOT_VERSION {
-            return Err(SnapshotError::Version {
-                expected: SNAPSHOT_VERSION,
-                found: version,
-            });
-        }
-        if word(8) != Some(self.sample_rate.to_bits()) || word(12) != Some(self.max_block as u32) {
-            return Err(SnapshotError::Config);
-        }
-        if bytes.len() != len || word(16) != Some((len - HEADER) as u32) {
-            return Err(SnapshotError::Length {
-                expected: len,
-                got: bytes.len(),
-            });
-        }
-        let mut sum = [0u8; 8];
-        sum.copy_from_slice(&bytes[20..28]);
-        if u64::from_le_bytes(sum) != fnv1a(&bytes[HEADER..]) {
-            return Err(SnapshotError::Checksum);
-        }
+        let payload =
+            snapshot::check_header(bytes, self.snapshot_len(), self.sample_rate, self.max_block)?;
         let mut tmp = self.clone();
-        let mut r = Reader::new(&bytes[HEADER..]);
+        let mut r = Reader::new(payload);
         tmp.visit(&mut r);
         r.finish()?;
         tmp.check()?;
@@ -819,7 +729,7 @@ impl Visit for Synth {
         v.f64(&mut self.last_pitch, 0.0, 127.0, "last pitch");
         v.bool(&mut self.has_last, "last pitch flag");
         v.u64(&mut self.stamp);
-        v.u32(&mut self.next_slot, SLOTS as u32 - 1, "next slot");
+        v.u32(&mut self.next_voice, VOICES as u32 - 1, "next voice");
         for voice in &mut self.voices {
             voice.visit(v);
         }

@@ -166,7 +166,7 @@ fn polyphony_is_respected() {
     assert_eq!(s.active_voices(), 16);
     s.set_param(ParamId::Polyphony, 32.0);
     // A full 32-note chord on top of the 16 held notes: 16 of the 48 are stolen and fade out in
-    // spare slots, then 32 remain.
+    // spare voices, then 32 remain.
     let perf: Vec<Timed> = (0..32).map(|k| at(0, note_on(80 + k as u8, 0.8))).collect();
     render(&mut s, &perf, &[48]);
     assert_eq!(

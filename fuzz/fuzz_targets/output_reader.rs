@@ -21,7 +21,7 @@ use shm::output::MAX_SAMPLE;
 use shm::{Bounds, OutputRing, RingConfig};
 
 const CONFIG: RingConfig = RingConfig {
-    slot_count: 16,
+    record_count: 16,
     audio_capacity: 1024,
     snapshot_max: 64,
     sample_rate: 48_000.0,

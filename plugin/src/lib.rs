@@ -8,14 +8,14 @@
 //!   lifecycle and its real-time `process()`;
 //! - [`params`]: the parameters, built from `dsp`'s table, and the latency setting;
 //! - [`worker_exe`]: where the worker executable comes from (embedded in bundles);
-//! - [`logging`]: where log lines go.
-
-#![warn(missing_docs)]
+//! - [`logging`]: where log lines go;
+//! - [`sys`]: the few system calls of the plugin outside `shm`, behind safe functions.
 
 pub mod engine;
 pub mod logging;
 pub mod params;
 pub mod plugin;
+pub mod sys;
 pub mod worker_exe;
 
 pub use plugin::Tandem;

@@ -12,7 +12,7 @@
 //! the DSP's job (it is part of the state both workers share), so these parameters have none.
 //!
 //! Besides the synth's parameters there is one plugin setting, [`LATENCY_ID`]: the latency `L`
-//! in frames (DESIGN.md section 3), non-automatable, saved with the project, and applied when
+//! in frames (docs/ARCHITECTURE.md, "Timing"), non-automatable, saved with the project, and applied when
 //! the host restarts the plugin.
 
 mod text;
@@ -124,9 +124,9 @@ impl TandemParams {
     /// Writes every synth parameter's current value, in plain units and inside its range, into
     /// `out` (indexed by `ParamId::index()`). Real-time safe: reads atomics, never allocates.
     pub fn targets(&self, out: &mut [f32; N_PARAMS]) {
-        for (i, (param, slot)) in self.synth.iter().zip(out.iter_mut()).enumerate() {
+        for (i, (param, target)) in self.synth.iter().zip(out.iter_mut()).enumerate() {
             let id = ParamId::ALL[i];
-            *slot = id.sanitize(param.plain()).unwrap_or(id.info().default);
+            *target = id.sanitize(param.plain()).unwrap_or(id.info().default);
         }
     }
 
@@ -139,7 +139,7 @@ impl TandemParams {
     /// the block size in use, which may be far below the advertised maximum).
     ///
     /// The default is one host block. With `L` at least the block size, every `process()` call
-    /// delivers frames that were posted in an earlier call (DESIGN.md section 3): the workers
+    /// delivers frames that were posted in an earlier call (docs/ARCHITECTURE.md, "Timing"): the workers
     /// have a whole block period to render them, so neither the wake-up tails of this 2-vCPU
     /// machine (about 50 us at p50, milliseconds at the tail) nor a worker's death followed by
     /// its twin answering can make a block late. A fixed frame count would not scale with the

@@ -2,7 +2,7 @@
 //!
 //! A bundle must start its workers wherever the user copies it, with no install step and no
 //! `PATH` lookup (a `PATH` lookup would also let anything earlier on `PATH` run inside our
-//! sandbox slot). So release bundles carry the worker inside the plugin binary: `cargo xtask
+//! worker's place). So release bundles carry the worker inside the plugin binary: `cargo xtask
 //! bundle` builds `tandem-worker` first and then the plugin with the `embed-worker` feature and
 //! `TANDEM_WORKER_BIN=<path>`, which `include_bytes!` picks up. At the first activation we copy
 //! those bytes once into a sealed memfd. The seals make the image immutable, so nothing in the
@@ -90,9 +90,10 @@ pub fn exec_target(configured: &Path) -> Result<ExecTarget, String> {
 mod image {
     use super::{ExecTarget, EMBEDDED};
     use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+    use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
     use std::fs::File;
     use std::io::Write;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::{AsRawFd, OwnedFd};
     use std::os::unix::fs::MetadataExt;
     use std::path::PathBuf;
     use std::sync::OnceLock;
@@ -144,23 +145,15 @@ mod image {
 
     /// Writes `image` into a new memfd and seals it against any change.
     fn sealed_memfd(image: &[u8]) -> Result<Image, String> {
-        let create = |flags: libc::c_uint| {
-            // SAFETY: the name is a NUL-terminated C string literal; memfd_create only reads it.
-            let fd = unsafe { libc::memfd_create(c"tandem-worker".as_ptr(), flags) };
-            // SAFETY: a non-negative return is a fresh descriptor that nothing else owns.
-            (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
-        };
-        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+        let create = |flags: MemFdCreateFlag| memfd_create(c"tandem-worker", flags);
+        let flags = MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING;
         // Kernels from 6.3 on may default memfds to non-executable (vm.memfd_noexec); ask for
-        // exec explicitly, and fall back for older kernels that do not know the flag.
-        let fd = create(flags | libc::MFD_EXEC)
-            .or_else(|| create(flags))
-            .ok_or_else(|| {
-                format!(
-                    "memfd_create for the embedded worker failed: {}",
-                    std::io::Error::last_os_error()
-                )
-            })?;
+        // exec explicitly (nix does not name the flag yet), and fall back for older kernels that
+        // do not know it.
+        let exec = MemFdCreateFlag::from_bits_retain(libc::MFD_EXEC);
+        let fd = create(flags | exec)
+            .or_else(|_| create(flags))
+            .map_err(|e| format!("memfd_create for the embedded worker failed: {e}"))?;
         let mut file = File::from(fd);
         file.write_all(image)
             .map_err(|e| format!("writing the embedded worker into its memfd failed: {e}"))?;

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use std::time::{Duration, Instant};
-use tandem::engine::{Engine, EngineError, EngineEvent, ProcessMode};
+use tandem::engine::{Engine, EngineError, EngineEvent, ProcessMode, WorkerExit};
 
 #[test]
 fn unsupported_configurations_are_refused_with_a_reason() {
@@ -21,7 +21,12 @@ fn unsupported_configurations_are_refused_with_a_reason() {
             ..config(ProcessMode::Realtime, 256, 0)
         };
         match Engine::activate(cfg) {
-            Err(EngineError::UnsupportedConfig(why)) => assert!(!why.is_empty()),
+            Err(e @ (EngineError::UnsupportedConfig(_) | EngineError::Synth(_))) => {
+                assert!(
+                    e.to_string().starts_with("unsupported configuration: "),
+                    "{e}"
+                )
+            }
             other => panic!("{sample_rate} Hz, {max_block} frames: {:?}", other.err()),
         }
     }
@@ -32,8 +37,11 @@ fn a_missing_worker_is_a_spawn_error() {
     let mut cfg = config(ProcessMode::Realtime, 256, 0);
     cfg.worker_path = "/nonexistent/tandem-worker".into();
     match Engine::activate(cfg) {
-        Err(EngineError::Spawn(why)) => {
-            assert!(why.contains("/nonexistent/tandem-worker"), "{why}")
+        Err(e @ EngineError::Spawn { .. }) => {
+            let why = e.to_string();
+            assert!(why.contains("/nonexistent/tandem-worker"), "{why}");
+            // The cause travels with the error, for a host that walks the chain.
+            assert!(std::error::Error::source(&e).is_some(), "{why}");
         }
         other => panic!("{:?}", other.err()),
     }
@@ -130,8 +138,10 @@ fn a_worker_that_cannot_enter_its_sandbox_fails_activation() {
     let result = Engine::activate_with(cfg, patient());
     std::fs::remove_dir_all(&dir).unwrap();
     match result {
-        Err(EngineError::Spawn(why)) => {
-            assert!(why.contains("could not enter its sandbox"), "{why}")
+        Err(e @ EngineError::ExitedOnStart { exit, .. }) => {
+            assert_eq!(exit, WorkerExit::Exited(shm::exit_status::EXIT_SANDBOX));
+            let why = e.to_string();
+            assert!(why.contains("could not enter its sandbox"), "{why}");
         }
         Err(other) => panic!("wrong error: {other}"),
         Ok(_) => panic!("activated with workers that cannot enter their sandbox"),

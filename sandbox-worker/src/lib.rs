@@ -3,15 +3,11 @@
 //! It maps the regions it was handed (see [`worker`] for the fd numbers), restores the state the
 //! plugin gave it, locks itself down, and then renders every chunk of the broadcast input ring
 //! into its own output ring until the plugin goes away. The plugin never trusts what it writes.
-#![deny(missing_docs)]
 
 pub mod escape;
 pub mod fault;
-pub mod render;
 pub mod sandbox;
 pub mod worker;
-
-pub use render::ChunkRenderer;
 
 /// Locks the process down before it reads any chunk (see [`sandbox`]). Returns an exit status
 /// on failure: a worker that cannot be sandboxed does not run.

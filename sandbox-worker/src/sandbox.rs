@@ -4,7 +4,7 @@
 //! We treat it as untrusted code: if the DSP had a memory-safety bug that a crafted chunk could
 //! steer, the attacker would hold this process. [`enter`] makes sure that process can then do
 //! nothing but what the render loop already does: wait on a futex, read the clock, poll its parent
-//! pipe, write a log line, use its own memory, and exit.
+//! link, write a log line, use its own memory, and exit.
 //!
 //! The layers, in the order we apply them (each one needs the ones before it, and the last one
 //! forbids the system calls that set up the others):
@@ -12,8 +12,8 @@
 //! 1. `PR_SET_NO_NEW_PRIVS`: no set-uid or file-capability gain across `execve`; required by
 //!    Landlock and by seccomp for an unprivileged process.
 //! 2. `PR_SET_PDEATHSIG(SIGKILL)`, then a check that the parent did not die before it was armed
-//!    (the parent pipe among the handed fds must not have hung up, and `getppid()` must not have
-//!    changed). The render loop's poll on the parent pipe is the second, thread-independent guard:
+//!    (the parent link among the handed fds must not have hung up, and `getppid()` must not have
+//!    changed). The render loop's poll on the parent link is the second, thread-independent guard:
 //!    the death signal follows the *thread* that spawned us, not the process.
 //! 3. Every fd but the handed ones (and 0, 1, 2) is closed, so an fd the host leaked without
 //!    `O_CLOEXEC` (a project file, a socket to the DAW's server) is gone before any input is read.
@@ -247,8 +247,8 @@ pub fn enter_with(
     }
     // SAFETY: getppid has no preconditions.
     let parent_after = unsafe { libc::getppid() };
-    let pipes = fds::parent_pipes(handed_fds);
-    if parent_after != parent_before || fds::any_hung_up(&pipes) {
+    let links = fds::parent_links(handed_fds);
+    if parent_after != parent_before || fds::any_hung_up(&links) {
         return Err(SandboxError::ParentGone);
     }
     PARENT_PID.store(parent_after, Ordering::Relaxed);

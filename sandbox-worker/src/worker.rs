@@ -2,7 +2,7 @@
 //! every chunk the plugin posts until the plugin goes away.
 
 use crate::fault::{self, Aftermath};
-use crate::render::ChunkRenderer;
+use render::ChunkRenderer;
 use shm::chunk::{Chunk, MAX_CHUNK_FRAMES};
 use shm::{Doorbell, FaultKind, InputRing, OutputRing, ReadError};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -21,16 +21,7 @@ pub const FD_DOORBELL: RawFd = 5;
 /// The socket to the plugin: a hang-up means the plugin process is gone.
 pub const FD_PARENT: RawFd = 6;
 
-/// Exit status: the plugin went away (a normal end).
-pub const EXIT_PARENT_GONE: i32 = 0;
-/// Exit status: bad arguments or regions.
-pub const EXIT_SETUP: i32 = 10;
-/// Exit status: the worker fell a whole ring behind and cannot catch up.
-pub const EXIT_LAPPED: i32 = 11;
-/// Exit status: the snapshot it was told to start from was refused.
-pub const EXIT_RESTORE: i32 = 12;
-/// Exit status: the sandbox could not be entered.
-pub const EXIT_SANDBOX: i32 = 13;
+pub use shm::exit_status::{EXIT_LAPPED, EXIT_PARENT_GONE, EXIT_RESTORE, EXIT_SANDBOX, EXIT_SETUP};
 
 /// The name `ps` and `top` show for a worker (at most 15 bytes, the kernel's limit).
 pub const PROCESS_NAME: &std::ffi::CStr = c"tandem-worker";
@@ -139,7 +130,7 @@ pub fn run(args: Args) -> i32 {
             OwnedFd::from_raw_fd(FD_DOORBELL),
         )
     };
-    let setup = || -> Result<_, String> {
+    let setup = || -> Result<_, shm::OpenError> {
         let input = InputRing::open(input_fd)?;
         let output = OutputRing::open(output_fd, *input.config())?;
         let doorbell = Doorbell::open(doorbell_fd)?;
@@ -348,7 +339,7 @@ fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Durat
     input.seq_word().load(Ordering::Acquire) != next as u32
 }
 
-/// True when the parent pipe is closed (the plugin process died or dropped us).
+/// True when the parent socket is closed (the plugin process died or dropped us).
 fn parent_gone() -> bool {
     let mut pfd = libc::pollfd {
         fd: FD_PARENT,

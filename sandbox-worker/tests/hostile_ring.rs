@@ -29,7 +29,7 @@ use shm::{Bounds, OutputRing, Progress, RingConfig, Rogue};
 
 /// Small rings, so each case rewrites the whole region cheaply.
 const CONFIG: RingConfig = RingConfig {
-    slot_count: 16,
+    record_count: 16,
     audio_capacity: 1024,
     snapshot_max: 64,
     sample_rate: 48_000.0,
@@ -147,7 +147,7 @@ fn value() -> impl Strategy<Value = Value> {
 /// The fields a rogue worker would aim at: (word index, 64-bit?, counts frames?).
 fn target() -> impl Strategy<Value = (usize, bool, bool)> {
     let digest_tag =
-        (0..CONFIG.slot_count as usize).prop_map(|s| (CONFIG.digest_base() + 4 * s, true, false));
+        (0..CONFIG.record_count as usize).prop_map(|s| (CONFIG.digest_base() + 4 * s, true, false));
     prop_oneof![
         Just((field::EPOCH, false, false)),
         Just((field::FRAMES_DONE, true, true)),
@@ -200,9 +200,9 @@ fn honest(h: &Hostile, b: &Bounds, seed: u64) {
     h.set32(field::SNAPSHOT_SEQ, 2);
     h.set64(field::SNAPSHOT_CHUNK, chunks.saturating_sub(1));
     h.set32(field::SNAPSHOT_LEN, (seed % 9 * 8) as u32);
-    for c in chunks.saturating_sub(CONFIG.slot_count as u64)..chunks {
+    for c in chunks.saturating_sub(CONFIG.record_count as u64)..chunks {
         h.set64(
-            CONFIG.digest_base() + 4 * (c % CONFIG.slot_count as u64) as usize,
+            CONFIG.digest_base() + 4 * (c % CONFIG.record_count as u64) as usize,
             c,
         );
     }
@@ -288,12 +288,12 @@ fn check(
 
     for chunk in [
         probe,
-        probe % CONFIG.slot_count as u64,
+        probe % CONFIG.record_count as u64,
         b.posted_chunks.saturating_sub(1),
     ] {
         if h.ring.digest_of(chunk).is_some() {
             reached.digest += 1;
-            let base = CONFIG.digest_base() + 4 * (chunk % CONFIG.slot_count as u64) as usize;
+            let base = CONFIG.digest_base() + 4 * (chunk % CONFIG.record_count as u64) as usize;
             assert_eq!(
                 h.get64(base),
                 chunk,

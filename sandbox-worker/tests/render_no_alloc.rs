@@ -4,8 +4,8 @@
 
 use dsp::{Event, EventKind, ParamId};
 use nice_assert_no_alloc::{assert_no_alloc, AllocDisabler};
+use render::ChunkRenderer;
 use sandbox_worker::worker::{Args, RenderLoop, Step};
-use sandbox_worker::ChunkRenderer;
 use shm::chunk::Chunk;
 use shm::{Doorbell, InputRing, OutputRing, RingConfig};
 
@@ -18,7 +18,7 @@ fn render_loop_steps_never_allocate() {
     let mut renderer = ChunkRenderer::new(sample_rate).unwrap();
     let mut snapshot = vec![0u8; renderer.synth.snapshot_len().next_multiple_of(8)];
     let config = RingConfig {
-        slot_count: 64,
+        record_count: 64,
         audio_capacity: 1 << 16,
         snapshot_max: snapshot.len() as u32,
         sample_rate,

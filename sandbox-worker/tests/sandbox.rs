@@ -712,10 +712,8 @@ fn rttime_stops_a_spinning_realtime_worker() -> Result<(), &'static str> {
 fn dies_with_its_parent() {
     // SAFETY: prctl with integer arguments; makes orphans of our descendants our children, so
     // we can reap the grandchild and see how it died.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
-    );
+    let status = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(status, 0);
     let fixture = Fixture::new();
     let mut middle = fixture.command("middle", "all");
     middle.stdout(Stdio::piped());
@@ -766,10 +764,8 @@ fn refuses_threads() {
         other => panic!("expected MultiThreaded, got {other:?}"),
     }
     // SAFETY: prctl reads a flag of this thread.
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) },
-        0
-    );
+    let status = unsafe { libc::prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) };
+    assert_eq!(status, 0);
     drop(tx);
     let _ = thread.join();
 }

@@ -8,7 +8,7 @@
 pub const MAX_CHUNK_FRAMES: usize = 1024;
 /// The most events one chunk carries; a busier block is split at an event offset.
 pub const MAX_CHUNK_EVENTS: usize = 64;
-/// Parameter slots in a chunk (the synth uses the first `dsp::N_PARAMS`).
+/// Parameter values in a chunk (the synth uses the first `dsp::N_PARAMS`).
 pub const MAX_PARAMS: usize = 64;
 
 /// Flag: reset the DSP before rendering this chunk.
@@ -16,13 +16,13 @@ pub const FLAG_RESET: u32 = 1;
 /// Flag: this chunk carries input audio in the input ring's audio area.
 pub const FLAG_HAS_INPUT: u32 = 2;
 
-/// A fault a test asks one worker (by slot and spawn epoch) to commit while rendering a chunk.
+/// A fault a test asks one worker (by worker slot and spawn epoch) to commit while rendering a chunk.
 ///
 /// The epoch makes the command single-use: a replacement worker replaying the same chunk has a
 /// new epoch and renders it normally.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FaultCommand {
-    /// Which slot (0 or 1).
+    /// Which worker slot (0 or 1).
     pub slot: u32,
     /// Which spawn of that slot.
     pub epoch: u32,

@@ -4,6 +4,7 @@
 //! Both workers can write it, so a rogue one can ring it spuriously or reset it; the audio thread
 //! therefore only ever sleeps on it with a bounded timeout and re-checks the rings itself.
 
+use crate::error::OpenError;
 use crate::futex;
 use crate::region::{Access, Region};
 use std::io;
@@ -25,8 +26,11 @@ impl Doorbell {
     }
 
     /// Worker side: maps the handed fd.
-    pub fn open(fd: OwnedFd) -> Result<Doorbell, String> {
-        let region = Region::map_whole(fd, Access::ReadWrite).map_err(|e| e.to_string())?;
+    pub fn open(fd: OwnedFd) -> Result<Doorbell, OpenError> {
+        let region = Region::map_whole(fd, Access::ReadWrite).map_err(|source| OpenError::Map {
+            region: "doorbell",
+            source,
+        })?;
         Ok(Doorbell { region })
     }
 

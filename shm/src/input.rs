@@ -5,8 +5,9 @@
 //! that lags by a whole ring is detected (seqlock-style re-check) and told it was lapped.
 
 use crate::chunk::{Chunk, FaultCommand, MAX_CHUNK_EVENTS, MAX_CHUNK_FRAMES, MAX_PARAMS};
+use crate::error::OpenError;
 use crate::futex;
-use crate::layout::{self, input as h, slot, RingConfig};
+use crate::layout::{self, input as h, record, RingConfig};
 use crate::region::{Access, Region};
 use std::io;
 use std::os::fd::OwnedFd;
@@ -40,8 +41,8 @@ impl InputRing {
             .word(h::VERSION)
             .store(layout::VERSION, Ordering::Relaxed);
         region
-            .word(h::SLOT_COUNT)
-            .store(config.slot_count, Ordering::Relaxed);
+            .word(h::RECORD_COUNT)
+            .store(config.record_count, Ordering::Relaxed);
         region
             .word(h::AUDIO_CAPACITY)
             .store(config.audio_capacity, Ordering::Relaxed);
@@ -57,26 +58,32 @@ impl InputRing {
     }
 
     /// Worker side: maps a handed fd read-only and reads the configuration from its header.
-    pub fn open(fd: OwnedFd) -> Result<InputRing, String> {
-        let region = Region::map_whole(fd, Access::ReadOnly).map_err(|e| e.to_string())?;
-        if region.words() < layout::HEADER_WORDS {
-            return Err("input region too small".into());
+    pub fn open(fd: OwnedFd) -> Result<InputRing, OpenError> {
+        let region = "input";
+        let bad_header = OpenError::Header { region };
+        let map = Region::map_whole(fd, Access::ReadOnly)
+            .map_err(|source| OpenError::Map { region, source })?;
+        if map.words() < layout::HEADER_WORDS {
+            return Err(bad_header);
         }
-        let w = |i| region.word(i).load(Ordering::Relaxed);
+        let w = |i| map.word(i).load(Ordering::Relaxed);
         if w(h::MAGIC) != layout::MAGIC || w(h::VERSION) != layout::VERSION {
-            return Err("input region has the wrong magic or version".into());
+            return Err(bad_header);
         }
         let config = RingConfig {
-            slot_count: w(h::SLOT_COUNT),
+            record_count: w(h::RECORD_COUNT),
             audio_capacity: w(h::AUDIO_CAPACITY),
             snapshot_max: w(h::SNAPSHOT_MAX),
             sample_rate: f32::from_bits(w(h::SAMPLE_RATE)),
         };
-        config.validate()?;
-        if region.words() < config.input_words() {
-            return Err("input region smaller than its header says".into());
+        config.validate().map_err(OpenError::Config)?;
+        if map.words() < config.input_words() {
+            return Err(bad_header);
         }
-        Ok(InputRing { region, config })
+        Ok(InputRing {
+            region: map,
+            config,
+        })
     }
 
     /// The sizes this ring was made with.
@@ -117,12 +124,12 @@ impl InputRing {
         }
         let base = self
             .config
-            .slot_base((index % self.config.slot_count as u64) as usize);
+            .record_base((index % self.config.record_count as u64) as usize);
         let r = &self.region;
-        (r.dword(base + slot::INDEX).load(Ordering::Relaxed) == index).then(|| {
+        (r.dword(base + record::INDEX).load(Ordering::Relaxed) == index).then(|| {
             (
-                r.dword(base + slot::START_FRAME).load(Ordering::Relaxed),
-                r.word(base + slot::FRAMES).load(Ordering::Relaxed),
+                r.dword(base + record::START_FRAME).load(Ordering::Relaxed),
+                r.word(base + record::FRAMES).load(Ordering::Relaxed),
             )
         })
     }
@@ -138,34 +145,34 @@ impl InputRing {
         let r = &self.region;
         let base = self
             .config
-            .slot_base((chunk.index % self.config.slot_count as u64) as usize);
+            .record_base((chunk.index % self.config.record_count as u64) as usize);
         // Pairs with the reader's acquire fence: a reader that sees any of the stores below also
-        // sees the `published` value that marks the slot's previous chunk as overwritten.
+        // sees the `published` value that marks the record's previous chunk as overwritten.
         fence(Ordering::Release);
-        r.dword(base + slot::INDEX)
+        r.dword(base + record::INDEX)
             .store(chunk.index, Ordering::Relaxed);
-        r.dword(base + slot::START_FRAME)
+        r.dword(base + record::START_FRAME)
             .store(chunk.start_frame, Ordering::Relaxed);
-        r.word(base + slot::FRAMES)
+        r.word(base + record::FRAMES)
             .store(chunk.frames, Ordering::Relaxed);
-        r.word(base + slot::FLAGS)
+        r.word(base + record::FLAGS)
             .store(chunk.flags, Ordering::Relaxed);
-        r.word(base + slot::SNAPSHOT_SLOTS)
+        r.word(base + record::SNAPSHOT_SLOTS)
             .store(chunk.snapshot_slots, Ordering::Relaxed);
         let f = chunk.fault;
         for (i, v) in [f.slot, f.epoch, f.kind, f.arg].into_iter().enumerate() {
-            r.word(base + slot::FAULT + i).store(v, Ordering::Relaxed);
+            r.word(base + record::FAULT + i).store(v, Ordering::Relaxed);
         }
         let n_events = chunk.events().len();
-        r.word(base + slot::N_EVENTS)
+        r.word(base + record::N_EVENTS)
             .store(n_events as u32, Ordering::Relaxed);
         for (i, p) in chunk.params.iter().enumerate() {
-            r.word(base + slot::PARAMS + i)
+            r.word(base + record::PARAMS + i)
                 .store(p.to_bits(), Ordering::Relaxed);
         }
         for (i, e) in chunk.events().iter().enumerate() {
             for (j, w) in e.iter().enumerate() {
-                r.word(base + slot::EVENTS + 4 * i + j)
+                r.word(base + record::EVENTS + 4 * i + j)
                     .store(*w, Ordering::Relaxed);
             }
         }
@@ -210,13 +217,15 @@ impl InputRing {
         }
         let base = self
             .config
-            .slot_base((index % self.config.slot_count as u64) as usize);
-        out.index = r.dword(base + slot::INDEX).load(Ordering::Relaxed);
-        out.start_frame = r.dword(base + slot::START_FRAME).load(Ordering::Relaxed);
-        out.frames = r.word(base + slot::FRAMES).load(Ordering::Relaxed);
-        out.flags = r.word(base + slot::FLAGS).load(Ordering::Relaxed);
-        out.snapshot_slots = r.word(base + slot::SNAPSHOT_SLOTS).load(Ordering::Relaxed);
-        let fw = |i| r.word(base + slot::FAULT + i).load(Ordering::Relaxed);
+            .record_base((index % self.config.record_count as u64) as usize);
+        out.index = r.dword(base + record::INDEX).load(Ordering::Relaxed);
+        out.start_frame = r.dword(base + record::START_FRAME).load(Ordering::Relaxed);
+        out.frames = r.word(base + record::FRAMES).load(Ordering::Relaxed);
+        out.flags = r.word(base + record::FLAGS).load(Ordering::Relaxed);
+        out.snapshot_slots = r
+            .word(base + record::SNAPSHOT_SLOTS)
+            .load(Ordering::Relaxed);
+        let fw = |i| r.word(base + record::FAULT + i).load(Ordering::Relaxed);
         out.fault = FaultCommand {
             slot: fw(0),
             epoch: fw(1),
@@ -224,16 +233,17 @@ impl InputRing {
             arg: fw(3),
         };
         out.n_events = r
-            .word(base + slot::N_EVENTS)
+            .word(base + record::N_EVENTS)
             .load(Ordering::Relaxed)
             .min(MAX_CHUNK_EVENTS as u32);
         for i in 0..MAX_PARAMS {
-            out.params[i] = f32::from_bits(r.word(base + slot::PARAMS + i).load(Ordering::Relaxed));
+            out.params[i] =
+                f32::from_bits(r.word(base + record::PARAMS + i).load(Ordering::Relaxed));
         }
         for i in 0..out.n_events as usize {
             for j in 0..4 {
                 out.events[i][j] = r
-                    .word(base + slot::EVENTS + 4 * i + j)
+                    .word(base + record::EVENTS + 4 * i + j)
                     .load(Ordering::Relaxed);
             }
         }
@@ -251,15 +261,15 @@ impl InputRing {
                 }
             }
         }
-        // Seqlock check: if the writer has begun reusing this slot (or the audio positions), the
+        // Seqlock check: if the writer has begun reusing this record (or the audio positions), the
         // copy may be torn.
         fence(Ordering::Acquire);
         let published = self.published();
-        let lapped_slot = published > index + self.config.slot_count as u64 - 1;
+        let lapped_record = published > index + self.config.record_count as u64 - 1;
         let posted_frames = r.dword(h::POSTED_FRAMES).load(Ordering::Acquire);
         let lapped_audio = posted_frames + MAX_CHUNK_FRAMES as u64
             > out.start_frame + self.config.audio_capacity as u64;
-        if out.index != index || lapped_slot || lapped_audio {
+        if out.index != index || lapped_record || lapped_audio {
             return Err(ReadError::Lapped);
         }
         Ok(())

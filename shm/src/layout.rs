@@ -4,6 +4,7 @@
 //! input ring's header, and the worker reads it from there.
 
 use crate::chunk::{MAX_CHUNK_EVENTS, MAX_PARAMS};
+use crate::error::ConfigError;
 
 /// Identifies a Tandem region ("TNDM").
 pub const MAGIC: u32 = 0x4d44_4e54;
@@ -19,8 +20,8 @@ pub mod input {
     pub const MAGIC: usize = 0;
     /// `VERSION`.
     pub const VERSION: usize = 1;
-    /// Number of chunk slots.
-    pub const SLOT_COUNT: usize = 2;
+    /// Number of chunk records.
+    pub const RECORD_COUNT: usize = 2;
     /// Audio capacity in frames (power of two).
     pub const AUDIO_CAPACITY: usize = 3;
     /// Sample rate, f32 bits.
@@ -35,8 +36,8 @@ pub mod input {
     pub const POSTED_FRAMES: usize = 12;
 }
 
-/// Chunk slot fields, relative to the slot's first word.
-pub mod slot {
+/// Chunk record fields, relative to the record's first word.
+pub mod record {
     /// Chunk index (u64).
     pub const INDEX: usize = 0;
     /// Start frame (u64).
@@ -47,7 +48,7 @@ pub mod slot {
     pub const FLAGS: usize = 5;
     /// Snapshot request mask.
     pub const SNAPSHOT_SLOTS: usize = 6;
-    /// Fault command: slot, epoch, kind, arg.
+    /// Fault command: worker slot, epoch, kind, arg.
     pub const FAULT: usize = 7;
     /// Event count.
     pub const N_EVENTS: usize = 11;
@@ -55,7 +56,7 @@ pub mod slot {
     pub const PARAMS: usize = 16;
     /// First event word.
     pub const EVENTS: usize = PARAMS + super::MAX_PARAMS;
-    /// Words per slot (even, so u64 fields stay aligned).
+    /// Words per record (even, so u64 fields stay aligned).
     pub const WORDS: usize = EVENTS + 4 * super::MAX_CHUNK_EVENTS;
 }
 
@@ -91,8 +92,8 @@ pub mod output {
 /// Sizes shared by the plugin and its workers.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RingConfig {
-    /// Chunk slots in the input ring (and digest slots in each output ring).
-    pub slot_count: u32,
+    /// Chunk records in the input ring (and digest entries in each output ring).
+    pub record_count: u32,
     /// Audio frames per ring; a power of two.
     pub audio_capacity: u32,
     /// Bytes reserved for a state snapshot; a multiple of 8.
@@ -103,32 +104,32 @@ pub struct RingConfig {
 
 impl RingConfig {
     /// Checks the sizes are ones this layout can hold; the worker calls it on what it read.
-    pub fn validate(&self) -> Result<(), String> {
-        if !(16..=1 << 16).contains(&self.slot_count) {
-            return Err(format!("slot count {} out of range", self.slot_count));
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(16..=1 << 16).contains(&self.record_count) {
+            return Err(ConfigError::RecordCount(self.record_count));
         }
         if !self.audio_capacity.is_power_of_two()
             || !(1024..=1 << 22).contains(&self.audio_capacity)
         {
-            return Err(format!("audio capacity {} invalid", self.audio_capacity));
+            return Err(ConfigError::AudioCapacity(self.audio_capacity));
         }
         if !self.snapshot_max.is_multiple_of(8) || self.snapshot_max > 1 << 24 {
-            return Err(format!("snapshot size {} invalid", self.snapshot_max));
+            return Err(ConfigError::SnapshotMax(self.snapshot_max));
         }
         if !self.sample_rate.is_finite() || self.sample_rate <= 0.0 {
-            return Err(format!("sample rate {} invalid", self.sample_rate));
+            return Err(ConfigError::SampleRate(self.sample_rate));
         }
         Ok(())
     }
 
-    /// First word of chunk slot `i`.
-    pub fn slot_base(&self, i: usize) -> usize {
-        HEADER_WORDS + i * slot::WORDS
+    /// First word of chunk record `i`.
+    pub fn record_base(&self, i: usize) -> usize {
+        HEADER_WORDS + i * record::WORDS
     }
 
     /// First word of the input ring's audio (channel 0; channel 1 follows).
     pub fn input_audio_base(&self) -> usize {
-        HEADER_WORDS + self.slot_count as usize * slot::WORDS
+        HEADER_WORDS + self.record_count as usize * record::WORDS
     }
 
     /// Total words of the input ring.
@@ -143,7 +144,7 @@ impl RingConfig {
 
     /// First word of the output ring's audio (channel 0; channel 1 follows).
     pub fn output_audio_base(&self) -> usize {
-        self.digest_base() + 4 * self.slot_count as usize
+        self.digest_base() + 4 * self.record_count as usize
     }
 
     /// First word of the snapshot area.

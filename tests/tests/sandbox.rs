@@ -19,7 +19,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sandbox_worker::escape::Escape;
-use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
+use tandem::engine::{
+    Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning, WorkerExit,
+};
 use test_support::{default_params, Phrase, SR};
 
 const N: usize = 256;
@@ -161,9 +163,9 @@ fn died(events: &[EngineEvent], pid: u32) -> bool {
         .any(|e| matches!(e, EngineEvent::WorkerDied { pid: p, .. } if *p == pid))
 }
 
-fn cause_of_death(events: &[EngineEvent], pid: u32) -> Option<String> {
+fn cause_of_death(events: &[EngineEvent], pid: u32) -> Option<WorkerExit> {
     events.iter().find_map(|e| match e {
-        EngineEvent::WorkerDied { pid: p, cause, .. } if *p == pid => Some(cause.clone()),
+        EngineEvent::WorkerDied { pid: p, cause, .. } if *p == pid => Some(*cause),
         _ => None,
     })
 }
@@ -186,8 +188,8 @@ fn escapes_are_contained_and_the_twin_carries_the_audio() {
             Escape::AllocPastCap => assert_eq!(cause, None, "{kind}"),
             // Off the allowlist (mprotect, ftruncate, open...) or off its arguments (mmap).
             _ => assert_eq!(
-                cause.as_deref(),
-                Some("killed by signal 31 (SIGSYS)"),
+                cause,
+                Some(WorkerExit::Signalled(libc::SIGSYS)),
                 "{kind}: {events:?} (does sandbox-worker's attempt_escape call escape::attempt?)"
             ),
         }
@@ -204,10 +206,8 @@ fn killed_host_leaves_no_worker() {
     }
     // SAFETY: prctl with integer arguments: orphaned descendants become our children, so we can
     // reap the workers and see how they ended (a plain orphan would go to init).
-    assert_eq!(
-        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
-        0
-    );
+    let status = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(status, 0);
     let mut host = Command::new(std::env::current_exe().unwrap())
         .args(["killed_host_leaves_no_worker", "--exact", "--nocapture"])
         .env(HOST_ROLE, "1")

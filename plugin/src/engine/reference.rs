@@ -5,7 +5,7 @@
 
 use super::{Chunker, EngineError};
 use dsp::{Event, N_PARAMS};
-use sandbox_worker::ChunkRenderer;
+use render::ChunkRenderer;
 
 /// Renders like [`super::Engine`] (chunking, latency, silence before frame 0) but in-process.
 pub struct ReferenceEngine {
@@ -19,8 +19,7 @@ pub struct ReferenceEngine {
 impl ReferenceEngine {
     /// A reference at `sample_rate` with latency `latency` frames, for blocks up to `max_block`.
     pub fn new(sample_rate: f32, max_block: usize, latency: u32) -> Result<Self, EngineError> {
-        let renderer = ChunkRenderer::new(sample_rate)
-            .map_err(|e| EngineError::UnsupportedConfig(e.to_string()))?;
+        let renderer = ChunkRenderer::new(sample_rate).map_err(EngineError::Synth)?;
         let capacity = (max_block + latency as usize + 1).next_power_of_two();
         Ok(ReferenceEngine {
             chunker: Chunker::default(),

@@ -7,8 +7,10 @@
 //! parent link. Deaths are watched through a pidfd, never `SIGCHLD` or `waitpid(-1)`, so we never
 //! touch the host's other children.
 
+use super::events::WorkerExit;
+use crate::sys;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -54,7 +56,7 @@ impl WorkerProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let started = pidfd_open(child.id()).and_then(|pidfd| {
+        let started = sys::pidfd_open(child.id()).and_then(|pidfd| {
             shm::handoff::send_fds(link.as_raw_fd(), &[fds.input, fds.output, fds.doorbell])?;
             Ok(pidfd)
         });
@@ -78,22 +80,13 @@ impl WorkerProcess {
     }
 
     /// The pidfd: readable once the process has exited.
-    pub fn pidfd(&self) -> RawFd {
-        self.pidfd.as_raw_fd()
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
     }
 
     /// Sends SIGKILL through the pidfd (no pid-reuse race).
     pub fn kill(&self) {
-        // SAFETY: pidfd_send_signal on a pidfd we own; null siginfo is allowed.
-        unsafe {
-            libc::syscall(
-                libc::SYS_pidfd_send_signal,
-                self.pidfd.as_raw_fd(),
-                libc::SIGKILL,
-                std::ptr::null::<libc::siginfo_t>(),
-                0,
-            );
-        }
+        sys::pidfd_kill(self.pidfd.as_fd());
     }
 
     /// Waits until `ready()` says the worker reached its render loop (so it is inside its
@@ -103,31 +96,33 @@ impl WorkerProcess {
         &mut self,
         ready: impl Fn() -> bool,
         bound: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), WorkerExit> {
         let give_up = Instant::now() + bound;
         while !ready() && Instant::now() < give_up {
-            let mut pfd = libc::pollfd {
-                fd: self.pidfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: poll on one pollfd we own, for at most a millisecond.
-            if unsafe { libc::poll(&mut pfd, 1, 1) } > 0 {
-                return Err(match self.child.wait() {
-                    Ok(status) => describe(status),
-                    Err(e) => format!("could not be reaped: {e}"),
-                });
+            let [exited] = sys::poll([Some(self.pidfd.as_fd())], Duration::from_millis(1));
+            if exited {
+                return Err(self.wait());
             }
         }
         Ok(())
     }
 
     /// Kills it if it still runs, waits for the exit, and reaps it. Returns how it ended.
-    pub fn reap(mut self) -> String {
+    pub fn reap(mut self) -> WorkerExit {
         self.kill();
+        self.wait()
+    }
+
+    /// Waits for the exit and reaps it. Returns how it ended.
+    fn wait(&mut self) -> WorkerExit {
         match self.child.wait() {
-            Ok(status) => describe(status),
-            Err(e) => format!("could not be reaped: {e}"),
+            Ok(status) => match (status.code(), status.signal()) {
+                (Some(code), _) => WorkerExit::Exited(code),
+                (_, Some(sig)) => WorkerExit::Signalled(sig),
+                // `wait` returns only for a process that ended, by exit or by signal.
+                _ => unreachable!("{status} is neither an exit nor a signal"),
+            },
+            Err(e) => WorkerExit::Unreaped(e.kind()),
         }
     }
 }
@@ -138,49 +133,4 @@ impl Drop for WorkerProcess {
         self.kill();
         let _ = self.child.wait();
     }
-}
-
-fn describe(status: std::process::ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => match exit_meaning(code) {
-            Some(meaning) => format!("exited with status {code} ({meaning})"),
-            None => format!("exited with status {code}"),
-        },
-        (_, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
-        _ => format!("ended ({status})"),
-    }
-}
-
-/// What the worker's own exit statuses mean (see `sandbox_worker::worker`).
-fn exit_meaning(code: i32) -> Option<&'static str> {
-    use sandbox_worker::worker::{EXIT_LAPPED, EXIT_RESTORE, EXIT_SANDBOX, EXIT_SETUP};
-    match code {
-        EXIT_SETUP => Some("bad arguments or regions"),
-        EXIT_LAPPED => Some("fell a whole input ring behind"),
-        EXIT_RESTORE => Some("refused its start state"),
-        EXIT_SANDBOX => Some("could not enter its sandbox"),
-        _ => None,
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGSYS => "SIGSYS",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGTERM => "SIGTERM",
-        _ => "other",
-    }
-}
-
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just gave us this fd; nothing else owns it. pidfds are close-on-exec.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }

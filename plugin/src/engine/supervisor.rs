@@ -4,25 +4,22 @@
 //! fd to wake it: hang checks, digest comparison, checkpoints and respawns. Every worker-written
 //! value it reads goes through the validating accessors of `shm::OutputRing`.
 
+use super::config::{EngineConfig, EngineError, Tuning};
+use super::events::{EngineEvent, EvictReason, Telemetry, WorkerExit};
+use super::shared::{Generation, Shared, SlotState};
 use super::spawn::{HandedFds, WorkerProcess};
-use super::{
-    generation, EngineConfig, EngineError, EngineEvent, EvictReason, Shared, Telemetry, Tuning,
-    STATE_EMPTY, STATE_JOINING, STATE_LIVE,
-};
 use crate::logging::RateLimit;
+use crate::sys;
+use checkpoint::{Checkpoint, Pending};
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue};
-use std::os::fd::AsRawFd;
+use std::io;
+use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The latest known-good state: a snapshot after `chunk`, ending at frame `end_frame`.
-struct Checkpoint {
-    chunk: Option<u64>,
-    end_frame: u64,
-    bytes: Vec<u8>,
-}
+mod checkpoint;
 
 /// A running worker as the supervisor tracks it.
 struct Worker {
@@ -44,14 +41,6 @@ struct Retry {
     not_before_ns: u64,
     /// When the failure that emptied the slot was detected (for the rebuild figure).
     since_ns: Option<u64>,
-}
-
-/// A checkpoint request in flight.
-struct Pending {
-    slot: usize,
-    epoch: u32,
-    after_chunk: u64,
-    asked_ns: u64,
 }
 
 pub(super) struct Supervisor {
@@ -87,27 +76,6 @@ const XRUN_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// any host's audio thread.
 const SUPERVISOR_PRIORITY: i32 = 6;
 
-/// Detection and rebuild should not wait behind the host's busy threads or our own workers.
-/// Keeps a higher real-time priority inherited from the host; silently stays as it is when the
-/// system refuses. Always with `SCHED_RESET_ON_FORK`: the workers this thread spawns start in
-/// the normal class (their sandbox asks for their own, lower priority), never at ours or the
-/// host's.
-fn raise_priority() {
-    // SAFETY: sched_getscheduler/sched_getparam/sched_setscheduler on the calling thread (0)
-    // with a param we own.
-    unsafe {
-        let mut current = libc::sched_param { sched_priority: 0 };
-        let policy = libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK;
-        libc::sched_getparam(0, &mut current);
-        let realtime = policy == libc::SCHED_FIFO || policy == libc::SCHED_RR;
-        let wanted = libc::sched_param {
-            sched_priority: current.sched_priority.max(SUPERVISOR_PRIORITY),
-        };
-        let policy = if realtime { policy } else { libc::SCHED_FIFO };
-        libc::sched_setscheduler(0, policy | libc::SCHED_RESET_ON_FORK, &wanted);
-    }
-}
-
 impl Supervisor {
     /// Spawns both workers (so a missing executable is an activation error, not a silent
     /// plugin) and returns the supervisor, ready to `run` on its own thread.
@@ -120,13 +88,13 @@ impl Supervisor {
         events: crossbeam_channel::Sender<EngineEvent>,
     ) -> Result<Supervisor, EngineError> {
         if !config.worker_path.is_file() {
-            return Err(EngineError::Spawn(format!(
-                "worker executable {} not found",
-                config.worker_path.display()
-            )));
+            return Err(EngineError::Spawn {
+                worker: config.worker_path.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no such executable"),
+            });
         }
         let verifier = dsp::Synth::new(config.sample_rate, shm::chunk::MAX_CHUNK_FRAMES)
-            .map_err(|e| EngineError::UnsupportedConfig(e.to_string()))?;
+            .map_err(EngineError::Synth)?;
         let mut sup = Supervisor {
             scratch: vec![0; shared.slots[0].output.snapshot_max()],
             audio_scratch: [
@@ -154,7 +122,10 @@ impl Supervisor {
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
-                .map_err(EngineError::Spawn)?;
+                .map_err(|source| EngineError::Spawn {
+                    worker: sup.config.worker_path.clone(),
+                    source,
+                })?;
         }
         // A worker that starts but cannot enter its sandbox (or map its rings) exits at once:
         // say so now, rather than activate into retries and silence.
@@ -164,14 +135,16 @@ impl Supervisor {
             if let Some(w) = w {
                 w.process
                     .wait_started(|| output.sleeping(), STARTUP_BOUND)
-                    .map_err(|how| EngineError::Spawn(format!("worker {slot} {how} on start")))?;
+                    .map_err(|exit| EngineError::ExitedOnStart { slot, exit })?;
             }
         }
         Ok(sup)
     }
 
     pub fn run(mut self) {
-        raise_priority();
+        // Detection and rebuild should not wait behind the host's busy threads or our own
+        // workers.
+        sys::raise_to_fifo(SUPERVISOR_PRIORITY);
         while !self.shared.shutdown.load(Ordering::Acquire) {
             let readable = self.poll();
             let now = monotonic_ns();
@@ -200,15 +173,7 @@ impl Supervisor {
 
     /// Sleeps until a worker exits, someone wakes us, or the tick. Returns which pidfds fired.
     fn poll(&self) -> [bool; 2] {
-        let mut fds = [libc::pollfd {
-            fd: self.shared.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }; 3];
-        for (i, w) in self.workers.iter().enumerate() {
-            // A negative fd is ignored by poll.
-            fds[i + 1].fd = w.as_ref().map_or(-1, |w| w.process.pidfd());
-        }
+        let pidfd = |slot: usize| self.workers[slot].as_ref().map(|w| w.process.pidfd());
         // While a newcomer is joining, look at it often: its verification is the end of the
         // rebuild, and nothing else wakes us for it.
         let joining = self.workers.iter().flatten().any(|w| !w.verified);
@@ -217,18 +182,12 @@ impl Supervisor {
         } else {
             self.tuning.tick
         };
-        let ts = libc::timespec {
-            tv_sec: tick.as_secs() as libc::time_t,
-            tv_nsec: tick.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: ppoll on an array of three pollfds and a timespec we own; no signal mask.
-        unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &ts, std::ptr::null()) };
-        if fds[0].revents & libc::POLLIN != 0 {
-            let mut buf = 0u64;
-            // SAFETY: reading 8 bytes into a local from our non-blocking eventfd.
-            unsafe { libc::read(fds[0].fd, (&mut buf as *mut u64).cast(), 8) };
+        let [woken, dead0, dead1] =
+            sys::poll([Some(self.shared.wake.as_fd()), pidfd(0), pidfd(1)], tick);
+        if woken {
+            self.shared.wake.clear();
         }
-        [fds[1].revents != 0, fds[2].revents != 0]
+        [dead0, dead1]
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -244,7 +203,7 @@ impl Supervisor {
 
     fn clear_slot(&self, slot: usize) {
         let s = &self.shared.slots[slot];
-        s.gen.store(generation(0, STATE_EMPTY), Ordering::Release);
+        s.generation.store(Generation::EMPTY);
         s.pid.store(0, Ordering::Release);
     }
 
@@ -277,7 +236,7 @@ impl Supervisor {
         &mut self,
         slot: usize,
         now: u64,
-        report: impl FnOnce(u32, u32, String) -> EngineEvent,
+        report: impl FnOnce(u32, u32, WorkerExit) -> EngineEvent,
     ) {
         let Some(w) = self.workers[slot].take() else {
             return;
@@ -427,9 +386,10 @@ impl Supervisor {
         };
         w.verified = true;
         let epoch = w.epoch;
-        self.shared.slots[slot]
-            .gen
-            .store(generation(epoch, STATE_LIVE), Ordering::Release);
+        self.shared.slots[slot].generation.store(Generation {
+            epoch,
+            state: SlotState::Live,
+        });
         let retry = &mut self.retry[slot];
         retry.failures = 0;
         let rebuild_ns = retry.since_ns.take().map_or(0, |t| now.saturating_sub(t));
@@ -457,7 +417,7 @@ impl Supervisor {
         let verified = [a.verified, b.verified];
         let floor = a.floor_chunks.max(b.floor_chunks);
         let end = pa.chunks_done.min(pb.chunks_done);
-        let window = self.shared.input.config().slot_count as u64 / 2;
+        let window = self.shared.input.config().record_count as u64 / 2;
         let start = self
             .digest_cursor
             .max(floor)
@@ -507,87 +467,11 @@ impl Supervisor {
         })
     }
 
-    /// Keeps a recent, validated state snapshot so a rebuild replays only a little audio.
-    fn checkpoint(&mut self, now: u64) {
-        if let Some(p) = &self.pending {
-            let (slot, epoch, after, asked) = (p.slot, p.epoch, p.after_chunk, p.asked_ns);
-            if self.workers[slot].as_ref().is_none_or(|w| w.epoch != epoch) {
-                self.pending = None;
-                return;
-            }
-            let done = self.workers[slot]
-                .as_ref()
-                .and_then(|w| w.progress)
-                .map_or(0, |p| p.chunks_done);
-            match self.shared.slots[slot]
-                .output
-                .read_snapshot(&mut self.scratch)
-            {
-                Err(reason) => self.evict(slot, EvictReason::Rogue(reason), now),
-                Ok(Some((chunk, len))) if chunk >= after && chunk < done => {
-                    self.pending = None;
-                    let bytes = &self.scratch[..len];
-                    let end_frame = self
-                        .shared
-                        .input
-                        .chunk_span(chunk)
-                        .map(|(start, frames)| start + frames as u64);
-                    match (self.verifier.restore(bytes), end_frame) {
-                        (Ok(()), Some(end_frame)) => {
-                            self.checkpoint.chunk = Some(chunk);
-                            self.checkpoint.end_frame = end_frame;
-                            self.checkpoint.bytes.clear();
-                            self.checkpoint.bytes.extend_from_slice(bytes);
-                        }
-                        (Err(_), _) => {
-                            self.evict(slot, EvictReason::Rogue(Rogue::BadSnapshot), now)
-                        }
-                        (Ok(()), None) => {}
-                    }
-                }
-                // Not there yet; a worker that never answers is caught by the hang check, but
-                // do not wait on a request forever.
-                _ if now.saturating_sub(asked) > 1_000_000_000 => self.pending = None,
-                _ => {}
-            }
-            return;
-        }
-        let posted = self.shared.input.posted_frames();
-        if posted < self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64 {
-            return;
-        }
-        self.request_checkpoint(now);
-    }
-
-    /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
-    /// chunk. Returns false when there is no verified worker to ask.
-    fn request_checkpoint(&mut self, now: u64) -> bool {
-        let serving = self.shared.serving.load(Ordering::Relaxed);
-        let candidate = [serving, 1 - serving]
-            .into_iter()
-            .find(|&s| self.workers[s].as_ref().is_some_and(|w| w.verified));
-        let Some(slot) = candidate else {
-            return false;
-        };
-        let epoch = self.workers[slot].as_ref().map_or(0, |w| w.epoch);
-        self.last_checkpoint_frame = self.shared.input.posted_frames();
-        self.pending = Some(Pending {
-            slot,
-            epoch,
-            after_chunk: self.shared.input.published(),
-            asked_ns: now,
-        });
-        self.shared
-            .snapshot_request
-            .fetch_or(1 << slot, Ordering::AcqRel);
-        true
-    }
-
     fn respawn_if_due(&mut self, slot: usize, now: u64) {
         if self.workers[slot].is_some() || now < self.retry[slot].not_before_ns {
             return;
         }
-        if let Err(error) = self.spawn_into(slot, now) {
+        if let Err(e) = self.spawn_into(slot, now) {
             let retry = &mut self.retry[slot];
             retry.failures += 1;
             let backoff = (5_000_000u64 << retry.failures.min(10)).min(MAX_BACKOFF_NS);
@@ -595,7 +479,7 @@ impl Supervisor {
             self.note_if_failing();
             self.emit(EngineEvent::SpawnFailed {
                 slot,
-                error,
+                error: format!("{}: {e}", self.config.worker_path.display()),
                 retry_in: Duration::from_nanos(backoff),
             });
         }
@@ -614,15 +498,15 @@ impl Supervisor {
 
     /// Starts a worker in an empty slot from the latest checkpoint (or, if the input ring no
     /// longer holds the chunks after it, from a fresh state at the next chunk).
-    fn spawn_into(&mut self, slot: usize, now: u64) -> Result<(), String> {
+    fn spawn_into(&mut self, slot: usize, now: u64) -> io::Result<()> {
         let shared = self.shared.clone();
         let input = &shared.input;
         let ring = *input.config();
         let published = input.published();
         let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
-        let margin = ring.slot_count as u64 / 8;
+        let margin = ring.record_count as u64 / 8;
         let frames_back = input.posted_frames() - self.checkpoint.end_frame;
-        let lapped = published - first_chunk + margin > ring.slot_count as u64
+        let lapped = published - first_chunk + margin > ring.record_count as u64
             || frames_back + 4 * shm::chunk::MAX_CHUNK_FRAMES as u64 > ring.audio_capacity as u64;
         if lapped && self.pending.is_some() {
             // A fresh checkpoint is on its way; spawn from it on a later tick.
@@ -649,7 +533,7 @@ impl Supervisor {
             .output
             .prepare_spawn(epoch, self.checkpoint.chunk, &self.checkpoint.bytes)
         {
-            return Err("snapshot larger than its area".into());
+            return Err(io::Error::other("snapshot larger than its area"));
         }
         let floor_chunks = self.checkpoint.chunk.map_or(0, |c| c + 1);
         let floor_frames = self.checkpoint.end_frame;
@@ -667,13 +551,14 @@ impl Supervisor {
             epoch,
             self.worker_spin_us(),
             &fds,
-        )
-        .map_err(|e| format!("{}: {e}", self.config.worker_path.display()))?;
+        )?;
         let spawn_ns = monotonic_ns() - t0;
         let pid = process.pid();
         s.pid.store(pid, Ordering::Release);
-        s.gen
-            .store(generation(epoch, STATE_JOINING), Ordering::Release);
+        s.generation.store(Generation {
+            epoch,
+            state: SlotState::Joining,
+        });
         self.workers[slot] = Some(Worker {
             process,
             epoch,

@@ -1,4 +1,5 @@
-//! The fd table: which fds the worker keeps, closing the rest, and the parent pipe.
+//! The fd table: which fds the worker keeps, closing the rest, and the parent link (the plugin
+//! hands a socket; a pipe works too, which the sandbox tests use).
 
 use std::os::fd::RawFd;
 
@@ -11,7 +12,7 @@ pub(super) fn thread_count() -> usize {
 }
 
 /// The handed fds that are pipes or sockets: the link to the parent, whose other end it holds.
-pub(super) fn parent_pipes(handed: &[RawFd]) -> Vec<RawFd> {
+pub(super) fn parent_links(handed: &[RawFd]) -> Vec<RawFd> {
     handed
         .iter()
         .copied()
@@ -26,9 +27,9 @@ pub(super) fn parent_pipes(handed: &[RawFd]) -> Vec<RawFd> {
         .collect()
 }
 
-/// Whether any of `pipes` reports a hang-up: all writers (the plugin) are gone.
-pub(super) fn any_hung_up(pipes: &[RawFd]) -> bool {
-    let mut polls: Vec<libc::pollfd> = pipes
+/// Whether any of `links` reports a hang-up: the other end (the plugin) is gone.
+pub(super) fn any_hung_up(links: &[RawFd]) -> bool {
+    let mut polls: Vec<libc::pollfd> = links
         .iter()
         .map(|&fd| libc::pollfd {
             fd,

@@ -79,7 +79,7 @@ pub fn allowlist() -> Vec<Allowed> {
              job control, the hang test) through it; without it a continued worker would die"),
         // The parent and the log.
         allow(POLL_NAME, POLL_NR, Any,
-            "check the parent pipe for hang-up (the plugin died) between waits; the fd list is \
+            "check the parent link for hang-up (the plugin died) between waits; the fd list is \
              in memory, so it cannot be filtered, but no fd but the handed ones exists"),
         allow("write", SYS_write, Fd(2),
             "log lines and panic messages on the inherited stderr (fd 2), and no other fd"),

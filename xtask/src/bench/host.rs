@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use dsp::{Event, EventKind, ParamId, N_PARAMS};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use tandem::engine::{Engine, ReferenceEngine};
 
@@ -260,13 +260,7 @@ pub fn kill_child(pid: u32) -> Option<OwnedFd> {
     if pid == 0 {
         return None;
     }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) } as i32;
-    if raw < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just gave us this fd; nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = tandem::sys::pidfd_open(pid).ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // The parent pid is the second field after the parenthesised command name.
     let ppid = stat
@@ -279,16 +273,7 @@ pub fn kill_child(pid: u32) -> Option<OwnedFd> {
     if !ours {
         return None;
     }
-    // SAFETY: pidfd_send_signal on the pidfd we own; null siginfo is allowed.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            fd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
+    tandem::sys::pidfd_kill(fd.as_fd());
     Some(fd)
 }
 

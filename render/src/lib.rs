@@ -2,6 +2,10 @@
 //!
 //! The worker runs this in its render loop, and the plugin's in-process reference runs the very
 //! same code, so "equals the reference" in tests means the same function on the same input.
+//!
+//! It is a crate of its own, between `shm` (which knows chunks but no synthesis) and `dsp`
+//! (which knows synthesis but no chunks), so the plugin can link it without linking the
+//! worker's sandbox (seccompiler, landlock).
 
 use dsp::{Event, ParamId, Synth};
 use shm::chunk::{Chunk, FLAG_HAS_INPUT, FLAG_RESET, MAX_CHUNK_EVENTS, MAX_CHUNK_FRAMES};

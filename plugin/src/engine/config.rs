@@ -1,0 +1,124 @@
+//! How an engine is configured and why activation can fail: what the host decides
+//! ([`EngineConfig`]), what only tests and benchmarks change ([`Tuning`]), and [`EngineError`].
+
+use super::events::WorkerExit;
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The largest `EngineConfig::max_block`; a host with bigger blocks feeds them in pieces.
+pub const MAX_BLOCK: usize = 8192;
+
+/// How the host drives us; decides what a late block gets (docs/ARCHITECTURE.md, "Timing").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessMode {
+    /// A late block is filled with a declicked fade after a deadline inside the block period.
+    Realtime,
+    /// Bounce: wait for exact frames however long it takes.
+    Offline,
+}
+
+/// Everything `Engine::activate` needs; two activations with equal configs may share workers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Host sample rate in Hz.
+    pub sample_rate: f32,
+    /// The largest block `process()` will be given.
+    pub max_block: usize,
+    /// Latency `L` in frames, reported to the host.
+    pub latency: u32,
+    /// Realtime or offline.
+    pub mode: ProcessMode,
+    /// The worker executable (may be `/proc/self/fd/N` for an embedded worker).
+    pub worker_path: PathBuf,
+}
+
+/// Knobs with sensible defaults; tests and benchmarks change them, hosts never need to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tuning {
+    /// Realtime deadline as a fraction of the block period (measured from `process()` entry).
+    /// Tests that compare bits under load set it far above 1.
+    pub deadline_fraction: f32,
+    /// A worker that has had work pending without progress this long is hung and evicted.
+    pub hang_timeout: Duration,
+    /// Ask a worker for a state checkpoint after this many frames; a rebuild replays at most
+    /// this much audio (plus what arrives while it starts).
+    pub checkpoint_frames: u32,
+    /// How long a worker spins before sleeping on the input futex when the latency is below
+    /// one block (at one block or more it does not spin: nobody waits for it).
+    pub worker_spin_us: u32,
+    /// How long the audio thread spins before sleeping on the doorbell.
+    pub audio_spin_us: u32,
+    /// The supervisor's tick (hang, digest and checkpoint checks).
+    pub tick: Duration,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            deadline_fraction: 0.8,
+            hang_timeout: Duration::from_millis(50),
+            checkpoint_frames: 512,
+            worker_spin_us: 20,
+            audio_spin_us: 20,
+            tick: Duration::from_millis(2),
+        }
+    }
+}
+
+/// Why activation failed; the host stays alive and the plugin logs this.
+#[derive(Debug)]
+pub enum EngineError {
+    /// A block size or latency the engine does not take.
+    UnsupportedConfig(String),
+    /// The synth cannot run at this sample rate or block size.
+    Synth(dsp::ConfigError),
+    /// The worker executable is missing or could not be started.
+    Spawn {
+        /// The executable we tried to start.
+        worker: PathBuf,
+        /// Why it did not start.
+        source: io::Error,
+    },
+    /// A worker started but exited before reaching its render loop (for example, it could not
+    /// enter its sandbox on this system).
+    ExitedOnStart {
+        /// Its slot.
+        slot: usize,
+        /// How it ended.
+        exit: WorkerExit,
+    },
+    /// The supervisor thread could not be started.
+    Thread(io::Error),
+    /// Creating or sealing shared memory failed.
+    SharedMemory(io::Error),
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::UnsupportedConfig(s) => write!(f, "unsupported configuration: {s}"),
+            EngineError::Synth(e) => write!(f, "unsupported configuration: {e}"),
+            EngineError::Spawn { worker, source } => {
+                write!(f, "cannot start a worker: {}: {source}", worker.display())
+            }
+            EngineError::ExitedOnStart { slot, exit } => {
+                write!(f, "worker {slot} {exit} on start")
+            }
+            EngineError::Thread(e) => write!(f, "cannot start the supervisor thread: {e}"),
+            EngineError::SharedMemory(e) => write!(f, "shared memory: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EngineError::UnsupportedConfig(_) | EngineError::ExitedOnStart { .. } => None,
+            EngineError::Synth(e) => Some(e),
+            EngineError::Spawn { source, .. } => Some(source),
+            EngineError::Thread(e) | EngineError::SharedMemory(e) => Some(e),
+        }
+    }
+}

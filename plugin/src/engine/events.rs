@@ -1,0 +1,258 @@
+//! What the engine reports: events for the host's log and for tests and benchmarks
+//! ([`EngineEvent`]), counters ([`Stats`]), and what the audio thread tells the supervisor
+//! (`Telemetry`).
+
+use shm::Rogue;
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// How a worker process ended, as its reaped exit status says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// It exited with this status.
+    Exited(i32),
+    /// This signal ended it.
+    Signalled(i32),
+    /// Waiting for it failed; it was sent `SIGKILL` but may not be reaped.
+    Unreaped(std::io::ErrorKind),
+}
+
+impl fmt::Display for WorkerExit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            WorkerExit::Exited(code) => match shm::exit_status::meaning(code) {
+                Some(meaning) => write!(f, "exited with status {code} ({meaning})"),
+                None => write!(f, "exited with status {code}"),
+            },
+            WorkerExit::Signalled(sig) => {
+                write!(f, "killed by signal {sig} ({})", signal_name(sig))
+            }
+            WorkerExit::Unreaped(kind) => write!(f, "could not be reaped: {kind}"),
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGTERM => "SIGTERM",
+        _ => "other",
+    }
+}
+
+/// Why the supervisor evicted a live worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictReason {
+    /// Work pending, no progress for longer than the hang timeout.
+    Hang,
+    /// Its ring failed validation.
+    Rogue(Rogue),
+    /// Its digest differed from its twin's for the same chunk.
+    Divergence,
+}
+
+/// Something the supervisor did or saw; timestamps are CLOCK_MONOTONIC nanoseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EngineEvent {
+    /// A worker process ended on its own (crash, abort, exit).
+    WorkerDied {
+        /// Slot 0 or 1.
+        slot: usize,
+        /// Its spawn epoch.
+        epoch: u32,
+        /// Its pid.
+        pid: u32,
+        /// How it ended.
+        cause: WorkerExit,
+        /// When the supervisor knew.
+        detected_ns: u64,
+    },
+    /// The supervisor killed a worker.
+    WorkerEvicted {
+        /// Slot 0 or 1.
+        slot: usize,
+        /// Its spawn epoch.
+        epoch: u32,
+        /// Its pid.
+        pid: u32,
+        /// Why.
+        reason: EvictReason,
+        /// When the supervisor decided.
+        detected_ns: u64,
+    },
+    /// A replacement (or first) worker was started.
+    WorkerSpawned {
+        /// Slot 0 or 1.
+        slot: usize,
+        /// Its spawn epoch.
+        epoch: u32,
+        /// Its pid.
+        pid: u32,
+        /// The chunk whose end state it starts from (`None`: before chunk 0).
+        from_chunk: Option<u64>,
+        /// How long the spawn call took.
+        spawn_ns: u64,
+    },
+    /// A new worker caught up and proved bit-identical to its twin (or is alone and caught up).
+    WorkerVerified {
+        /// Slot 0 or 1.
+        slot: usize,
+        /// Its spawn epoch.
+        epoch: u32,
+        /// When.
+        at_ns: u64,
+        /// From the detection of the failure that made it necessary (0 for first spawns).
+        rebuild_ns: u64,
+    },
+    /// Starting a worker failed; it will be retried with backoff.
+    SpawnFailed {
+        /// Slot 0 or 1.
+        slot: usize,
+        /// Why.
+        error: String,
+        /// Retry after this long.
+        retry_in: Duration,
+    },
+    /// No checkpoint was recent enough to rebuild from: the workers restart from a fresh state.
+    StateLost {
+        /// The first chunk rendered from the fresh state.
+        from_chunk: u64,
+    },
+    /// The audio thread served a block from the other ring.
+    Switched {
+        /// The ring it served from before.
+        from: usize,
+        /// The ring it serves from now.
+        to: usize,
+        /// The audio thread's cost of serving from the other ring.
+        switch_ns: u32,
+        /// The first frame served from the new ring.
+        at_frame: u64,
+    },
+    /// Frames filled by the declicked fallback.
+    Xrun {
+        /// How many.
+        frames: u32,
+        /// The first such frame.
+        at_frame: u64,
+    },
+}
+
+impl fmt::Display for EngineEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        match self {
+            EngineEvent::WorkerDied {
+                slot,
+                epoch,
+                pid,
+                cause,
+                ..
+            } => {
+                write!(f, "worker {slot} (epoch {epoch}, pid {pid}) died: {cause}")
+            }
+            EngineEvent::WorkerEvicted {
+                slot,
+                epoch,
+                pid,
+                reason,
+                ..
+            } => {
+                let why = match reason {
+                    EvictReason::Hang => "hung".to_string(),
+                    EvictReason::Rogue(r) => format!("rogue ({r})"),
+                    EvictReason::Divergence => "diverged from its twin".to_string(),
+                };
+                write!(f, "worker {slot} (epoch {epoch}, pid {pid}) evicted: {why}")
+            }
+            EngineEvent::WorkerSpawned {
+                slot,
+                epoch,
+                pid,
+                from_chunk,
+                spawn_ns,
+            } => {
+                let from = from_chunk.map_or("the start".to_string(), |c| format!("chunk {c}"));
+                write!(
+                    f,
+                    "worker {slot} (epoch {epoch}, pid {pid}) started from {from} in {:.2} ms",
+                    ms(*spawn_ns)
+                )
+            }
+            EngineEvent::WorkerVerified {
+                slot,
+                epoch,
+                rebuild_ns,
+                ..
+            } => write!(
+                f,
+                "worker {slot} (epoch {epoch}) in lockstep, rebuild {:.2} ms",
+                ms(*rebuild_ns)
+            ),
+            EngineEvent::SpawnFailed {
+                slot,
+                error,
+                retry_in,
+            } => {
+                write!(
+                    f,
+                    "worker {slot} failed to start ({error}); retry in {retry_in:?}"
+                )
+            }
+            EngineEvent::StateLost { from_chunk } => write!(
+                f,
+                "no usable checkpoint: workers restart from a fresh state at chunk {from_chunk}"
+            ),
+            EngineEvent::Switched {
+                from,
+                to,
+                switch_ns,
+                at_frame,
+            } => write!(
+                f,
+                "audio switched from ring {from} to ring {to} at frame {at_frame} ({switch_ns} ns)"
+            ),
+            EngineEvent::Xrun { frames, at_frame } => {
+                write!(f, "xrun: {frames} frames of fallback at frame {at_frame}")
+            }
+        }
+    }
+}
+
+/// Counters anyone may read at any time.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Frames filled by the fallback.
+    pub xrun_frames: AtomicU64,
+    /// Times the audio thread served from the other ring.
+    pub switches: AtomicU64,
+    /// Workers that died or were evicted.
+    pub failures: AtomicU64,
+    /// Workers verified in lockstep after a rebuild.
+    pub rebuilds: AtomicU64,
+}
+
+/// What the audio thread tells the supervisor, wait-free.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Telemetry {
+    /// The ring of `slot` (worker `epoch`) failed validation.
+    Rogue {
+        slot: usize,
+        epoch: u32,
+        reason: Rogue,
+    },
+    /// The fallback filled `frames` frames from `at_frame`.
+    Xrun { frames: u32, at_frame: u64 },
+    /// The audio thread served from ring `to` instead of `from`; the pass cost `ns`.
+    Switch {
+        from: usize,
+        to: usize,
+        ns: u32,
+        at_frame: u64,
+    },
+}

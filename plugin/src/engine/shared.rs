@@ -1,0 +1,247 @@
+//! What the audio thread and the supervisor thread share: the rings, one record per worker slot,
+//! and the few words they signal each other with.
+//!
+//! The packed words have one type each, with their packing in one place: a slot's
+//! [`Generation`] (epoch and [`SlotState`]) and a test's [`FaultRequest`]. Everything here is
+//! created on the main thread at activation; afterwards only atomics change, so the audio
+//! thread may touch any of it without locking or allocating.
+
+use super::config::{EngineConfig, EngineError};
+use super::events::Stats;
+use crate::sys::Wakeup;
+use shm::chunk::MAX_CHUNK_FRAMES;
+use shm::{Doorbell, InputRing, OutputRing, RingConfig};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+/// What a worker slot holds (see docs/ARCHITECTURE.md, "Worker slot states").
+///
+/// `Empty -> Joining` when the supervisor spawns a worker into it, `Joining -> Live` when the
+/// newcomer has caught up and matched its twin bit for bit, and back to `Empty` when the worker
+/// dies or is evicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum SlotState {
+    /// No worker: the audio thread ignores the slot's ring.
+    Empty = 0,
+    /// A worker started and is catching up; its ring may serve frames it has rendered.
+    Joining = 1,
+    /// A verified worker in lockstep with its twin.
+    Live = 2,
+}
+
+/// A slot's generation: its worker's spawn epoch and the slot's state, read and written as one
+/// atomic word, so the audio thread can read it before and after copying from a ring and use
+/// the copy only if nothing changed in between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Generation {
+    /// The spawn epoch of the slot's worker (0 for an empty slot).
+    pub epoch: u32,
+    /// What the slot holds.
+    pub state: SlotState,
+}
+
+impl Generation {
+    /// An empty slot.
+    pub const EMPTY: Generation = Generation {
+        epoch: 0,
+        state: SlotState::Empty,
+    };
+
+    /// The epoch in the high bits, the state in the low byte.
+    fn pack(self) -> u64 {
+        ((self.epoch as u64) << 8) | self.state as u64
+    }
+
+    /// Inverse of `pack`. Only the plugin writes the word, so every value is one `pack` made.
+    fn unpack(word: u64) -> Generation {
+        let state = match word & 0xff {
+            1 => SlotState::Joining,
+            2 => SlotState::Live,
+            _ => SlotState::Empty,
+        };
+        Generation {
+            epoch: (word >> 8) as u32,
+            state,
+        }
+    }
+}
+
+/// A [`Generation`] in one atomic word.
+pub(crate) struct AtomicGeneration(AtomicU64);
+
+impl AtomicGeneration {
+    /// A word holding `generation`.
+    pub fn new(generation: Generation) -> AtomicGeneration {
+        AtomicGeneration(AtomicU64::new(generation.pack()))
+    }
+
+    /// The current generation (acquire: what the supervisor stored before it is visible).
+    pub fn load(&self) -> Generation {
+        Generation::unpack(self.0.load(Ordering::Acquire))
+    }
+
+    /// Publishes a new generation (supervisor thread only).
+    pub fn store(&self, generation: Generation) {
+        self.0.store(generation.pack(), Ordering::Release);
+    }
+}
+
+/// A test's or benchmark's request that the worker in `slot` commit fault `kind` (a
+/// `shm::FaultKind` code or a sandbox escape code) while rendering the next chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FaultRequest {
+    /// Worker slot 0 or 1.
+    pub slot: usize,
+    /// The fault code (16 bits travel).
+    pub kind: u32,
+    /// The fault's parameter (31 bits travel).
+    pub arg: u32,
+}
+
+impl FaultRequest {
+    /// Bit 63 marks a request; the argument sits in bits 32..63, the kind in bits 8..24 and
+    /// the slot in bit 0.
+    fn pack(self) -> u64 {
+        (1u64 << 63)
+            | ((self.arg as u64 & 0x7fff_ffff) << 32)
+            | ((self.kind as u64 & 0xffff) << 8)
+            | (self.slot as u64 & 1)
+    }
+
+    /// Inverse of `pack`; `None` for the empty word.
+    fn unpack(word: u64) -> Option<FaultRequest> {
+        (word >> 63 != 0).then_some(FaultRequest {
+            slot: (word & 1) as usize,
+            kind: ((word >> 8) & 0xffff) as u32,
+            arg: ((word >> 32) & 0x7fff_ffff) as u32,
+        })
+    }
+}
+
+/// Holds at most one [`FaultRequest`], posted by any thread and taken by the audio thread.
+#[derive(Default)]
+pub(crate) struct FaultMailbox(AtomicU64);
+
+impl FaultMailbox {
+    /// Posts `request`, replacing one not yet taken.
+    pub fn post(&self, request: FaultRequest) {
+        self.0.store(request.pack(), Ordering::Release);
+    }
+
+    /// Takes the pending request, if any (audio thread).
+    pub fn take(&self) -> Option<FaultRequest> {
+        FaultRequest::unpack(self.0.swap(0, Ordering::AcqRel))
+    }
+}
+
+/// What the plugin side knows about one worker slot, shared by the audio thread and the
+/// supervisor.
+pub(crate) struct SlotShared {
+    /// The slot's output ring, reused by every worker spawned into it.
+    pub output: OutputRing,
+    /// The slot's worker epoch and state.
+    pub generation: AtomicGeneration,
+    /// First frame this epoch's output is valid from.
+    pub valid_from: AtomicU64,
+    /// First chunk this epoch renders.
+    pub floor_chunk: AtomicU64,
+    /// The worker's pid (0 when empty).
+    pub pid: AtomicU32,
+}
+
+/// State shared between the audio thread and the supervisor thread.
+pub(crate) struct Shared {
+    /// The broadcast input ring (the audio thread is its only writer).
+    pub input: InputRing,
+    /// Rung by the workers after each chunk; the audio thread sleeps on it.
+    pub doorbell: Doorbell,
+    /// Worker slots 0 and 1.
+    pub slots: [SlotShared; 2],
+    /// The slot whose ring the audio thread served its last block from.
+    pub serving: AtomicUsize,
+    /// Bit `s`: the supervisor asks the worker in slot `s` for a snapshot after the next chunk.
+    pub snapshot_request: AtomicU32,
+    /// A fault for the next chunk (tests and benchmarks).
+    pub fault_request: FaultMailbox,
+    /// Set when the engine is dropped: the supervisor ends.
+    pub shutdown: AtomicBool,
+    /// Set while no worker can be started: an offline render stops waiting then.
+    pub workers_failing: AtomicBool,
+    /// Counters for anyone to read.
+    pub stats: Stats,
+    /// Wakes the supervisor's poll.
+    pub wake: Wakeup,
+}
+
+impl Shared {
+    /// Main thread, at activation: sizes and creates the rings for `config` and a synth
+    /// snapshot of `snapshot_len` bytes. Every slot starts empty.
+    pub fn create(config: &EngineConfig, snapshot_len: usize) -> Result<Shared, EngineError> {
+        // About a second of audio (capped for the validators' megahertz rates), and always room
+        // for a rebuild to replay while blocks keep coming.
+        let span = (config.sample_rate as usize)
+            .min(1 << 18)
+            .max(4 * (config.max_block + config.latency as usize + MAX_CHUNK_FRAMES));
+        let ring = RingConfig {
+            record_count: 1024,
+            audio_capacity: span.next_power_of_two() as u32,
+            snapshot_max: (snapshot_len as u32).next_multiple_of(8),
+            sample_rate: config.sample_rate,
+        };
+        let slot = || -> Result<SlotShared, EngineError> {
+            Ok(SlotShared {
+                output: OutputRing::create(ring).map_err(EngineError::SharedMemory)?,
+                generation: AtomicGeneration::new(Generation::EMPTY),
+                valid_from: AtomicU64::new(0),
+                floor_chunk: AtomicU64::new(0),
+                pid: AtomicU32::new(0),
+            })
+        };
+        Ok(Shared {
+            input: InputRing::create(ring).map_err(EngineError::SharedMemory)?,
+            doorbell: Doorbell::create().map_err(EngineError::SharedMemory)?,
+            slots: [slot()?, slot()?],
+            serving: AtomicUsize::new(0),
+            snapshot_request: AtomicU32::new(0),
+            fault_request: FaultMailbox::default(),
+            shutdown: AtomicBool::new(false),
+            workers_failing: AtomicBool::new(false),
+            stats: Stats::default(),
+            wake: Wakeup::new().map_err(EngineError::SharedMemory)?,
+        })
+    }
+
+    /// Ends the supervisor's current or next poll early.
+    pub fn wake_supervisor(&self) {
+        self.wake.notify();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generations_round_trip() {
+        for state in [SlotState::Empty, SlotState::Joining, SlotState::Live] {
+            for epoch in [0, 1, 77, u32::MAX >> 8, u32::MAX] {
+                let g = Generation { epoch, state };
+                assert_eq!(Generation::unpack(g.pack()), g);
+            }
+        }
+    }
+
+    #[test]
+    fn fault_requests_round_trip() {
+        let mailbox = FaultMailbox::default();
+        assert_eq!(mailbox.take(), None);
+        for slot in [0, 1] {
+            for (kind, arg) in [(0, 0), (1, 0), (6, 250), (0xffff, 0x7fff_ffff)] {
+                let request = FaultRequest { slot, kind, arg };
+                mailbox.post(request);
+                assert_eq!(mailbox.take(), Some(request));
+                assert_eq!(mailbox.take(), None);
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Checkpoints: the supervisor keeps a recent state snapshot, validated by restoring it into
+//! its own synth, so that a rebuild replays only a little audio.
+
+use super::Supervisor;
+use crate::engine::events::EvictReason;
+use shm::Rogue;
+use std::sync::atomic::Ordering;
+
+/// The latest known-good state: a snapshot after `chunk`, ending at frame `end_frame`.
+pub(super) struct Checkpoint {
+    pub chunk: Option<u64>,
+    pub end_frame: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A checkpoint request in flight.
+pub(super) struct Pending {
+    pub slot: usize,
+    epoch: u32,
+    after_chunk: u64,
+    asked_ns: u64,
+}
+
+impl Supervisor {
+    /// Keeps a recent, validated state snapshot so a rebuild replays only a little audio.
+    pub(super) fn checkpoint(&mut self, now: u64) {
+        if let Some(p) = &self.pending {
+            let (slot, epoch, after, asked) = (p.slot, p.epoch, p.after_chunk, p.asked_ns);
+            if self.workers[slot].as_ref().is_none_or(|w| w.epoch != epoch) {
+                self.pending = None;
+                return;
+            }
+            let done = self.workers[slot]
+                .as_ref()
+                .and_then(|w| w.progress)
+                .map_or(0, |p| p.chunks_done);
+            match self.shared.slots[slot]
+                .output
+                .read_snapshot(&mut self.scratch)
+            {
+                Err(reason) => self.evict(slot, EvictReason::Rogue(reason), now),
+                Ok(Some((chunk, len))) if chunk >= after && chunk < done => {
+                    self.pending = None;
+                    let bytes = &self.scratch[..len];
+                    let end_frame = self
+                        .shared
+                        .input
+                        .chunk_span(chunk)
+                        .map(|(start, frames)| start + frames as u64);
+                    match (self.verifier.restore(bytes), end_frame) {
+                        (Ok(()), Some(end_frame)) => {
+                            self.checkpoint.chunk = Some(chunk);
+                            self.checkpoint.end_frame = end_frame;
+                            self.checkpoint.bytes.clear();
+                            self.checkpoint.bytes.extend_from_slice(bytes);
+                        }
+                        (Err(_), _) => {
+                            self.evict(slot, EvictReason::Rogue(Rogue::BadSnapshot), now)
+                        }
+                        (Ok(()), None) => {}
+                    }
+                }
+                // Not there yet; a worker that never answers is caught by the hang check, but
+                // do not wait on a request forever.
+                _ if now.saturating_sub(asked) > 1_000_000_000 => self.pending = None,
+                _ => {}
+            }
+            return;
+        }
+        let posted = self.shared.input.posted_frames();
+        if posted < self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64 {
+            return;
+        }
+        self.request_checkpoint(now);
+    }
+
+    /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
+    /// chunk. Returns false when there is no verified worker to ask.
+    pub(super) fn request_checkpoint(&mut self, now: u64) -> bool {
+        let serving = self.shared.serving.load(Ordering::Relaxed);
+        let candidate = [serving, 1 - serving]
+            .into_iter()
+            .find(|&s| self.workers[s].as_ref().is_some_and(|w| w.verified));
+        let Some(slot) = candidate else {
+            return false;
+        };
+        let epoch = self.workers[slot].as_ref().map_or(0, |w| w.epoch);
+        self.last_checkpoint_frame = self.shared.input.posted_frames();
+        self.pending = Some(Pending {
+            slot,
+            epoch,
+            after_chunk: self.shared.input.published(),
+            asked_ns: now,
+        });
+        self.shared
+            .snapshot_request
+            .fetch_or(1 << slot, Ordering::AcqRel);
+        true
+    }
+}
