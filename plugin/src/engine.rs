@@ -28,7 +28,7 @@ pub use events::{EngineEvent, EvictReason, Stats, WorkerExit};
 pub use reference::ReferenceEngine;
 
 use crate::engine::events::Telemetry;
-use crate::engine::shared::{FaultRequest, Shared, SlotState};
+use crate::engine::shared::{FaultRequest, Generation, Shared, SlotState};
 use crate::engine::supervisor::Supervisor;
 use dsp::{Event, N_PARAMS};
 use shm::chunk::{Chunk, FaultCommand, MAX_CHUNK_FRAMES};
@@ -209,9 +209,8 @@ impl Engine {
             // twin, not the time spent waiting for either.
             let pass_start = monotonic_ns();
             for slot in [first, 1 - first] {
-                if self.available(slot, start) >= len as u64
-                    && self.copy(slot, start, [&mut *l, &mut *r])
-                {
+                let (frames, generation) = self.available(slot, start);
+                if frames >= len as u64 && self.copy(slot, generation, start, [&mut *l, &mut *r]) {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
@@ -246,14 +245,16 @@ impl Engine {
         });
     }
 
-    /// How many frames from `start` the ring of `slot` holds, after validating its counters
-    /// (0 for an empty, changing or rogue slot).
-    fn available(&mut self, slot: usize, start: u64) -> u64 {
+    /// How many frames from `start` the ring of `slot` holds, after validating its counters,
+    /// and the generation they were checked under, which a copy must still find (see
+    /// `SlotShared::copy_validated`). 0 for an empty, changing or rogue slot, and for a joining
+    /// worker while its twin is verified: a newcomer is heard only when nobody proven is there.
+    fn available(&mut self, slot: usize, start: u64) -> (u64, Generation) {
         let s = &self.shared.slots[slot];
         let generation = s.generation.load();
         let epoch = generation.epoch;
         if generation.state == SlotState::Empty {
-            return 0;
+            return (0, generation);
         }
         let seen = &mut self.seen[slot];
         if seen.epoch != epoch {
@@ -265,7 +266,7 @@ impl Engine {
             };
         }
         if seen.bad {
-            return 0;
+            return (0, generation);
         }
         let bounds = Bounds {
             epoch,
@@ -279,24 +280,32 @@ impl Engine {
                 seen.frames = p.frames_done;
                 seen.chunks = p.chunks_done;
                 let valid_from = s.valid_from.load(Ordering::Acquire);
-                if start < valid_from || s.generation.load() != generation {
-                    return 0;
+                let twin_live =
+                    self.shared.slots[1 - slot].generation.load().state == SlotState::Live;
+                let unproven = generation.state == SlotState::Joining && twin_live;
+                if start < valid_from || unproven || s.generation.load() != generation {
+                    return (0, generation);
                 }
-                p.frames_done.saturating_sub(start)
+                (p.frames_done.saturating_sub(start), generation)
             }
             Err(reason) => {
                 self.mark_rogue(slot, epoch, reason);
-                0
+                (0, generation)
             }
         }
     }
 
-    /// Copies from the ring of `slot`; false if the audio was not finite or the slot changed.
-    fn copy(&mut self, slot: usize, start: u64, out: [&mut [f32]; 2]) -> bool {
-        let s = &self.shared.slots[slot];
-        let generation = s.generation.load();
-        match s.output.copy_frames(start, out) {
-            Ok(()) => s.generation.load() == generation,
+    /// Copies from the ring of `slot` what `available` found under `generation`; false if the
+    /// slot changed since or the audio was not finite.
+    fn copy(
+        &mut self,
+        slot: usize,
+        generation: Generation,
+        start: u64,
+        out: [&mut [f32]; 2],
+    ) -> bool {
+        match self.shared.slots[slot].copy_validated(generation, start, out) {
+            Ok(served) => served,
             Err(reason) => {
                 self.mark_rogue(slot, generation.epoch, reason);
                 false
@@ -319,15 +328,24 @@ impl Engine {
     fn fallback(&mut self, start: u64, out: [&mut [f32]; 2]) -> usize {
         let [l, r] = out;
         let len = l.len();
-        let mut best = (0usize, 0u64);
+        let mut best = (0usize, 0u64, Generation::EMPTY);
         for slot in 0..2 {
-            let avail = self.available(slot, start).min(len as u64);
+            let (frames, generation) = self.available(slot, start);
+            let avail = frames.min(len as u64);
             if avail > best.1 {
-                best = (slot, avail);
+                best = (slot, avail, generation);
             }
         }
-        let mut served = best.1 as usize;
-        if served > 0 && !self.copy(best.0, start, [&mut l[..served], &mut r[..served]]) {
+        let (slot, avail, generation) = best;
+        let mut served = avail as usize;
+        if served > 0
+            && !self.copy(
+                slot,
+                generation,
+                start,
+                [&mut l[..served], &mut r[..served]],
+            )
+        {
             served = 0;
         }
         let last = if served > 0 {

@@ -10,8 +10,8 @@ use super::config::{EngineConfig, EngineError};
 use super::events::Stats;
 use crate::sys::Wakeup;
 use shm::chunk::MAX_CHUNK_FRAMES;
-use shm::{Doorbell, InputRing, OutputRing, RingConfig};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use shm::{Doorbell, InputRing, OutputRing, RingConfig, Rogue};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// What a worker slot holds (see docs/ARCHITECTURE.md, "Worker slot states").
 ///
@@ -149,6 +149,32 @@ pub(crate) struct SlotShared {
     pub pid: AtomicU32,
 }
 
+impl SlotShared {
+    /// Audio thread: copies frames `[start, start + n)` out of the ring for the worker that
+    /// `validated` names, the generation under which the caller checked that the ring holds
+    /// them. `Ok(false)`, with nothing to serve, when the slot changed before or during the copy:
+    /// a worker evicted (and maybe replaced) after the check is never served. A seqlock reader:
+    /// the ring's words are read relaxed, so an acquire fence keeps those reads before the
+    /// second look at the generation on weakly ordered CPUs. `Err` only for audio the validated
+    /// worker wrote.
+    pub fn copy_validated(
+        &self,
+        validated: Generation,
+        start: u64,
+        out: [&mut [f32]; 2],
+    ) -> Result<bool, Rogue> {
+        if self.generation.load() != validated {
+            return Ok(false);
+        }
+        let copied = self.output.copy_frames(start, out);
+        fence(Ordering::Acquire);
+        if self.generation.load() != validated {
+            return Ok(false);
+        }
+        copied.map(|()| true)
+    }
+}
+
 /// State shared between the audio thread and the supervisor thread.
 pub(crate) struct Shared {
     /// The broadcast input ring (the audio thread is its only writer).
@@ -229,6 +255,52 @@ mod tests {
                 assert_eq!(Generation::unpack(g.pack()), g);
             }
         }
+    }
+
+    /// A slot whose worker is evicted and replaced between the check of what its ring holds and
+    /// the copy: the copy serves nothing, not the newcomer's (or a half-written) audio.
+    #[test]
+    fn a_slot_changed_since_validation_is_never_served() {
+        let ring = RingConfig {
+            record_count: 64,
+            audio_capacity: 1 << 12,
+            snapshot_max: 64,
+            sample_rate: 48_000.0,
+        };
+        let slot = SlotShared {
+            output: OutputRing::create(ring).unwrap(),
+            generation: AtomicGeneration::new(Generation::EMPTY),
+            valid_from: AtomicU64::new(0),
+            floor_chunk: AtomicU64::new(0),
+            pid: AtomicU32::new(0),
+        };
+        let render = |epoch: u32, value: f32| {
+            let audio = [value; 256];
+            slot.output.begin(epoch, 0, 0);
+            slot.output.write_audio(0, [&audio, &audio]);
+            slot.output
+                .complete_chunk(0, 256, shm::digest(&audio, &audio));
+        };
+        let first = Generation {
+            epoch: 1,
+            state: SlotState::Live,
+        };
+        slot.generation.store(first);
+        render(1, 0.5);
+        let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
+        assert_eq!(slot.copy_validated(first, 0, [&mut l, &mut r]), Ok(true));
+        assert!(l.iter().chain(&r).all(|&s| s == 0.5));
+
+        // The audio thread checked under `first`; then the supervisor evicts that worker and
+        // spawns another into the slot, which renders different audio over the same frames.
+        slot.generation.store(Generation::EMPTY);
+        slot.generation.store(Generation {
+            epoch: 2,
+            state: SlotState::Joining,
+        });
+        render(2, -0.25);
+        let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
+        assert_eq!(slot.copy_validated(first, 0, [&mut l, &mut r]), Ok(false));
     }
 
     #[test]
