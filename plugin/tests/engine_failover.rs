@@ -173,6 +173,20 @@ fn rogue_rings_are_evicted() {
     assert_eq!(nan, 3);
 }
 
+/// A worker that keeps rendering but stops publishing its digests proves nothing: a missing
+/// digest is a fault, not a chunk to skip, and that worker goes (its twin carries the audio).
+#[test]
+fn a_worker_that_stops_publishing_digests_is_evicted() {
+    let muted = trials(
+        ProcessMode::Realtime,
+        N as u32,
+        3,
+        true,
+        inject(FaultKind::MuteDigests),
+    );
+    assert_eq!(muted, 3);
+}
+
 #[test]
 fn both_killed_at_once_in_offline_mode_is_still_exact() {
     // Offline waits for the rebuild from the last checkpoint: nothing is lost.

@@ -14,6 +14,8 @@ pub enum Aftermath {
     Rogue,
     /// Write NaN over this chunk's audio.
     PoisonChunk,
+    /// From now on, publish progress without digests.
+    MuteDigests,
 }
 
 /// Commits `kind`. Crashes and hangs do not return.
@@ -37,5 +39,6 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         }
         FaultKind::BadFields => Aftermath::Rogue,
         FaultKind::NaN => Aftermath::PoisonChunk,
+        FaultKind::MuteDigests => Aftermath::MuteDigests,
     }
 }

@@ -202,6 +202,8 @@ pub struct RenderLoop<'a> {
     started: bool,
     /// Set by an injected `BadFields` fault: from then on, progress is bogus.
     rogue: bool,
+    /// Set by an injected `MuteDigests` fault: from then on, no digests.
+    mute_digests: bool,
 }
 
 /// What one [`RenderLoop::step`] did.
@@ -238,6 +240,7 @@ impl<'a> RenderLoop<'a> {
             next: first_chunk,
             started: false,
             rogue: false,
+            mute_digests: false,
         }
     }
 
@@ -289,6 +292,7 @@ impl<'a> RenderLoop<'a> {
                     Aftermath::Continue => {}
                     Aftermath::Rogue => self.rogue = true,
                     Aftermath::PoisonChunk => poison = true,
+                    Aftermath::MuteDigests => self.mute_digests = true,
                 },
                 None => crate::attempt_escape(f.kind, self.input, output),
             }
@@ -300,11 +304,12 @@ impl<'a> RenderLoop<'a> {
         }
         let [l, r] = self.renderer.rendered(frames);
         output.write_audio(chunk.start_frame, [l, r]);
-        output.complete_chunk(
-            self.next,
-            chunk.start_frame + frames as u64,
-            shm::digest(l, r),
-        );
+        let frames_done = chunk.start_frame + frames as u64;
+        if self.mute_digests {
+            output.complete_chunk_without_digest(self.next, frames_done);
+        } else {
+            output.complete_chunk(self.next, frames_done, shm::digest(l, r));
+        }
         if self.rogue {
             output.write_bogus_progress();
         }

@@ -52,6 +52,9 @@ pub enum FaultKind {
     BadFields = 7,
     /// Write NaN into the audio of this chunk.
     NaN = 8,
+    /// From this chunk on, publish progress but no digests: a worker that stops proving what
+    /// it rendered.
+    MuteDigests = 9,
 }
 
 impl FaultKind {
@@ -66,6 +69,7 @@ impl FaultKind {
             6 => FaultKind::Sleep,
             7 => FaultKind::BadFields,
             8 => FaultKind::NaN,
+            9 => FaultKind::MuteDigests,
             _ => return None,
         })
     }

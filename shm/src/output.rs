@@ -53,6 +53,8 @@ pub enum Rogue {
     NonFinite,
     /// A snapshot header that cannot be right (too long).
     BadSnapshot,
+    /// A chunk counted as done whose digest is missing or tagged for another chunk.
+    MissingDigest,
 }
 
 impl std::fmt::Display for Rogue {
@@ -64,6 +66,7 @@ impl std::fmt::Display for Rogue {
             Rogue::Inconsistent => "inconsistent progress counters",
             Rogue::NonFinite => "non-finite audio",
             Rogue::BadSnapshot => "malformed snapshot header",
+            Rogue::MissingDigest => "a finished chunk without its digest",
         })
     }
 }
@@ -327,6 +330,16 @@ impl OutputRing {
         write_bytes(r, self.config.snapshot_base(), &bytes[..len]);
         r.word(h::SNAPSHOT_SEQ)
             .store(odd.wrapping_add(1).max(2), Ordering::Release);
+    }
+
+    /// Worker side, fault injection only: counts chunk `chunk` as done (ending at
+    /// `frames_done`) without publishing its digest, as a worker that stops proving what it
+    /// rendered would.
+    pub fn complete_chunk_without_digest(&self, chunk: u64, frames_done: u64) {
+        let r = &self.region;
+        r.dword(h::FRAMES_DONE)
+            .store(frames_done, Ordering::Release);
+        r.dword(h::CHUNKS_DONE).store(chunk + 1, Ordering::Release);
     }
 
     /// Worker side, fault injection only: claims progress that was never posted.
