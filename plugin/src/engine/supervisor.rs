@@ -503,8 +503,8 @@ impl Supervisor {
                 continue;
             };
             w.matched_digests += matched;
-            let proven = w.matched_digests >= VERIFY_AFTER_MATCHES
-                || (at_head && w.matched_digests > 0);
+            let proven =
+                w.matched_digests >= VERIFY_AFTER_MATCHES || (at_head && w.matched_digests > 0);
             if proven {
                 self.verify(slot, now);
             }
