@@ -105,7 +105,7 @@ impl Engine {
                     let period = n as f64 / self.config.sample_rate as f64;
                     t0 + (period * self.tuning.deadline_fraction as f64 * 1e9) as u64
                 }
-                ProcessMode::Offline => u64::MAX,
+                ProcessMode::Offline => t0 + self.tuning.offline_wait_bound.as_nanos() as u64,
             };
             let served = self.deliver(
                 start,
@@ -117,6 +117,10 @@ impl Engine {
         if n > 0 {
             self.last_out = [out_l[n - 1], out_r[n - 1]];
         }
+        let delivered = (block_start + n as u64).saturating_sub(self.config.latency as u64);
+        self.shared
+            .delivered_frames
+            .store(delivered, Ordering::Release);
         report
     }
 
@@ -154,8 +158,10 @@ impl Engine {
     /// behind (and be lapped: a rebuild that can never catch up with a bounce running many
     /// times faster than real time), wait until every worker is within half a ring of the head,
     /// in chunks and in frames.
-    /// A hung worker is evicted by the supervisor, which ends the wait.
+    /// A hung worker is evicted by the supervisor, which ends the wait; past the offline wait
+    /// bound we post anyway.
     fn wait_for_laggards(&mut self) {
+        let give_up = monotonic_ns() + self.tuning.offline_wait_bound.as_nanos() as u64;
         let ring = *self.shared.input.config();
         let (chunk_limit, frame_limit) =
             (ring.record_count as u64 / 2, ring.audio_capacity as u64 / 2);
@@ -175,7 +181,8 @@ impl Engine {
                     lagging = true;
                 }
             }
-            if !lagging || self.shared.shutdown.load(Ordering::Relaxed) {
+            if !lagging || self.shared.shutdown.load(Ordering::Relaxed) || monotonic_ns() > give_up
+            {
                 return;
             }
             self.shared.doorbell.wait(bell, Duration::from_millis(1));

@@ -15,7 +15,7 @@ pub const MAX_BLOCK: usize = 8192;
 pub enum ProcessMode {
     /// A late block is filled with a declicked fade after a deadline inside the block period.
     Realtime,
-    /// Bounce: wait for exact frames however long it takes.
+    /// Bounce: wait for exact frames, up to `Tuning::offline_wait_bound`.
     Offline,
 }
 
@@ -52,6 +52,9 @@ pub struct Tuning {
     pub audio_spin_us: u32,
     /// The supervisor's tick (hang, digest and checkpoint checks).
     pub tick: Duration,
+    /// The longest an offline `process()` waits for exact frames before it gives up on them
+    /// with the declicked fade (counted and logged as an xrun): an export never hangs.
+    pub offline_wait_bound: Duration,
 }
 
 impl Default for Tuning {
@@ -63,6 +66,7 @@ impl Default for Tuning {
             worker_spin_us: 20,
             audio_spin_us: 20,
             tick: Duration::from_millis(2),
+            offline_wait_bound: Duration::from_secs(10),
         }
     }
 }

@@ -193,6 +193,10 @@ pub(crate) struct Shared {
     pub shutdown: AtomicBool,
     /// Set while no worker can be started: an offline render stops waiting then.
     pub workers_failing: AtomicBool,
+    /// The end of what the audio thread has delivered to the host: frames before it can never
+    /// be asked for again, so a checkpoint may end there at the latest (a rebuild from a later
+    /// one would leave frames the host still needs in no ring).
+    pub delivered_frames: AtomicU64,
     /// Counters for anyone to read.
     pub stats: Stats,
     /// Wakes the supervisor's poll.
@@ -232,6 +236,7 @@ impl Shared {
             fault_request: FaultMailbox::default(),
             shutdown: AtomicBool::new(false),
             workers_failing: AtomicBool::new(false),
+            delivered_frames: AtomicU64::new(0),
             stats: Stats::default(),
             wake: Wakeup::new().map_err(EngineError::SharedMemory)?,
         })
