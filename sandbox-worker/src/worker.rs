@@ -37,6 +37,17 @@ pub fn name_process() {
 /// How long to sleep on the input futex before checking that the parent is still there.
 const IDLE_CHECK: Duration = Duration::from_millis(20);
 
+/// The longest the render loop runs without blocking. An offline bounce can keep a worker busy
+/// for minutes (the host posts the next chunk before the worker has finished the current one),
+/// and `RLIMIT_RTTIME` kills a real-time process after 2 s of CPU without a blocking call, both
+/// twins at about the same moment. So after this long awake it sleeps for [`NAP`], which resets
+/// the kernel's count; far below the budget, and costing nothing measurable.
+const MAX_AWAKE: Duration = Duration::from_millis(100);
+
+/// Long enough that the sleep's timer cannot expire before the thread has blocked (a sleep of a
+/// microsecond or so may return without ever leaving the CPU, which would reset nothing).
+const NAP: Duration = Duration::from_micros(50);
+
 /// What the plugin tells a worker on its command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Args {
@@ -247,9 +258,15 @@ impl<'a> RenderLoop<'a> {
     /// Renders until the plugin goes away (or this worker is lapped); returns the exit status.
     pub fn run(mut self) -> i32 {
         let spin = Duration::from_micros(self.args.spin_us as u64);
+        let mut awake_since = Instant::now();
         loop {
             match self.step() {
-                Step::Rendered => {}
+                Step::Rendered => {
+                    if awake_since.elapsed() >= MAX_AWAKE {
+                        std::thread::sleep(NAP);
+                        awake_since = Instant::now();
+                    }
+                }
                 Step::Lapped => {
                     eprintln!(
                         "tandem-worker: slot {} lapped at chunk {}",
@@ -261,6 +278,7 @@ impl<'a> RenderLoop<'a> {
                     if !wait_for_chunk(self.input, self.output, self.next, spin) && parent_gone() {
                         return EXIT_PARENT_GONE;
                     }
+                    awake_since = Instant::now();
                 }
             }
         }

