@@ -30,7 +30,7 @@ pub use reference::ReferenceEngine;
 pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;
-use crate::engine::shared::{FaultRequest, Shared, SlotState};
+use crate::engine::shared::{FaultRequest, Generation, Shared, SlotState};
 use crate::engine::supervisor::Supervisor;
 use crate::engine::voice_end::VoiceEnds;
 use dsp::{Event, N_PARAMS};
@@ -110,7 +110,7 @@ impl Engine {
                     let period = n as f64 / self.config.sample_rate as f64;
                     t0 + (period * self.tuning.deadline_fraction as f64 * 1e9) as u64
                 }
-                ProcessMode::Offline => u64::MAX,
+                ProcessMode::Offline => t0 + self.tuning.offline_wait_bound.as_nanos() as u64,
             };
             let served = self.deliver(
                 start,
@@ -123,6 +123,10 @@ impl Engine {
         if n > 0 {
             self.last_out = [out_l[n - 1], out_r[n - 1]];
         }
+        let delivered = (block_start + n as u64).saturating_sub(self.config.latency as u64);
+        self.shared
+            .delivered_frames
+            .store(delivered, Ordering::Release);
         report
     }
 
@@ -160,8 +164,10 @@ impl Engine {
     /// behind (and be lapped: a rebuild that can never catch up with a bounce running many
     /// times faster than real time), wait until every worker is within half a ring of the head,
     /// in chunks and in frames.
-    /// A hung worker is evicted by the supervisor, which ends the wait.
+    /// A hung worker is evicted by the supervisor, which ends the wait; past the offline wait
+    /// bound we post anyway.
     fn wait_for_laggards(&mut self) {
+        let give_up = monotonic_ns() + self.tuning.offline_wait_bound.as_nanos() as u64;
         let ring = *self.shared.input.config();
         let (chunk_limit, frame_limit) =
             (ring.record_count as u64 / 2, ring.audio_capacity as u64 / 2);
@@ -181,7 +187,8 @@ impl Engine {
                     lagging = true;
                 }
             }
-            if !lagging || self.shared.shutdown.load(Ordering::Relaxed) {
+            if !lagging || self.shared.shutdown.load(Ordering::Relaxed) || monotonic_ns() > give_up
+            {
                 return;
             }
             self.shared.doorbell.wait(bell, Duration::from_millis(1));
@@ -215,9 +222,8 @@ impl Engine {
             // twin, not the time spent waiting for either.
             let pass_start = monotonic_ns();
             for slot in [first, 1 - first] {
-                if self.available(slot, start) >= len as u64
-                    && self.copy(slot, start, [&mut *l, &mut *r])
-                {
+                let (frames, generation) = self.available(slot, start);
+                if frames >= len as u64 && self.copy(slot, generation, start, [&mut *l, &mut *r]) {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
@@ -253,14 +259,16 @@ impl Engine {
         });
     }
 
-    /// How many frames from `start` the ring of `slot` holds, after validating its counters
-    /// (0 for an empty, changing or rogue slot).
-    fn available(&mut self, slot: usize, start: u64) -> u64 {
+    /// How many frames from `start` the ring of `slot` holds, after validating its counters,
+    /// and the generation they were checked under, which a copy must still find (see
+    /// `SlotShared::copy_validated`). 0 for an empty, changing or rogue slot, and for a joining
+    /// worker while its twin is verified: a newcomer is heard only when nobody proven is there.
+    fn available(&mut self, slot: usize, start: u64) -> (u64, Generation) {
         let s = &self.shared.slots[slot];
         let generation = s.generation.load();
         let epoch = generation.epoch;
         if generation.state == SlotState::Empty {
-            return 0;
+            return (0, generation);
         }
         let seen = &mut self.seen[slot];
         if seen.epoch != epoch {
@@ -272,7 +280,7 @@ impl Engine {
             };
         }
         if seen.bad {
-            return 0;
+            return (0, generation);
         }
         let bounds = Bounds {
             epoch,
@@ -286,24 +294,32 @@ impl Engine {
                 seen.frames = p.frames_done;
                 seen.chunks = p.chunks_done;
                 let valid_from = s.valid_from.load(Ordering::Acquire);
-                if start < valid_from || s.generation.load() != generation {
-                    return 0;
+                let twin_live =
+                    self.shared.slots[1 - slot].generation.load().state == SlotState::Live;
+                let unproven = generation.state == SlotState::Joining && twin_live;
+                if start < valid_from || unproven || s.generation.load() != generation {
+                    return (0, generation);
                 }
-                p.frames_done.saturating_sub(start)
+                (p.frames_done.saturating_sub(start), generation)
             }
             Err(reason) => {
                 self.mark_rogue(slot, epoch, reason);
-                0
+                (0, generation)
             }
         }
     }
 
-    /// Copies from the ring of `slot`; false if the audio was not finite or the slot changed.
-    fn copy(&mut self, slot: usize, start: u64, out: [&mut [f32]; 2]) -> bool {
-        let s = &self.shared.slots[slot];
-        let generation = s.generation.load();
-        match s.output.copy_frames(start, out) {
-            Ok(()) => s.generation.load() == generation,
+    /// Copies from the ring of `slot` what `available` found under `generation`; false if the
+    /// slot changed since or the audio was not finite.
+    fn copy(
+        &mut self,
+        slot: usize,
+        generation: Generation,
+        start: u64,
+        out: [&mut [f32]; 2],
+    ) -> bool {
+        match self.shared.slots[slot].copy_validated(generation, start, out) {
+            Ok(served) => served,
             Err(reason) => {
                 self.mark_rogue(slot, generation.epoch, reason);
                 false
@@ -338,15 +354,24 @@ impl Engine {
     fn fallback(&mut self, start: u64, at: usize, out: [&mut [f32]; 2]) -> usize {
         let [l, r] = out;
         let len = l.len();
-        let mut best = (0usize, 0u64);
+        let mut best = (0usize, 0u64, Generation::EMPTY);
         for slot in 0..2 {
-            let avail = self.available(slot, start).min(len as u64);
+            let (frames, generation) = self.available(slot, start);
+            let avail = frames.min(len as u64);
             if avail > best.1 {
-                best = (slot, avail);
+                best = (slot, avail, generation);
             }
         }
-        let mut served = best.1 as usize;
-        if served > 0 && !self.copy(best.0, start, [&mut l[..served], &mut r[..served]]) {
+        let (slot, avail, generation) = best;
+        let mut served = avail as usize;
+        if served > 0
+            && !self.copy(
+                slot,
+                generation,
+                start,
+                [&mut l[..served], &mut r[..served]],
+            )
+        {
             served = 0;
         }
         if served > 0 {

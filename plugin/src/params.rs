@@ -144,7 +144,8 @@ impl TandemParams {
         self.synth[id.index()].plain()
     }
 
-    /// The latency `L` in frames for a host whose largest block is `max_block`.
+    /// The latency `L` in frames for a host whose blocks are `block` frames (the plugin passes
+    /// the block size in use, which may be far below the advertised maximum).
     ///
     /// The default is one host block. With `L` at least the block size, every `process()` call
     /// delivers frames that were posted in an earlier call (docs/ARCHITECTURE.md, "Timing"): the workers
@@ -153,9 +154,9 @@ impl TandemParams {
     /// its twin answering can make a block late. A fixed frame count would not scale with the
     /// host: any block larger than `L` makes the call wait for the chunk it has just posted.
     /// Users who play live can pick 0 frames (synchronous) or a small fixed count.
-    pub fn latency_frames(&self, max_block: u32) -> u32 {
+    pub fn latency_frames(&self, block: u32) -> u32 {
         match self.latency.value() {
-            LATENCY_ONE_BLOCK => max_block.min(MAX_LATENCY as u32),
+            LATENCY_ONE_BLOCK => block.min(MAX_LATENCY as u32),
             frames => frames.clamp(0, MAX_LATENCY) as u32,
         }
     }

@@ -7,7 +7,8 @@
 //! 1. **Instantiate** (`Default`): parameters at their defaults, buffers for events allocated.
 //!    No processes yet, so scanning a plugin folder stays cheap.
 //! 2. **Activate** (main thread): build the [`EngineConfig`] from the host's sample rate, largest
-//!    block, process mode and our latency setting. An engine with the same config is kept (hosts
+//!    block, process mode and our latency setting (by default one block: the block size the host
+//!    actually uses, see `block_size`). An engine with the same config is kept (hosts
 //!    reactivate after loading state, and respawning the workers there would be wasted work);
 //!    one that only differs in realtime/offline mode is switched in place; anything else replaces
 //!    it. Report the latency `L` to the host. On failure (no worker executable, no shared
@@ -24,6 +25,7 @@
 //! changes, so each `process()` call sees constant parameter targets and the change lands on
 //! its exact sample.
 
+mod block_size;
 mod controls;
 mod midi;
 
@@ -37,6 +39,7 @@ use nice_plug::prelude::*;
 use crate::engine::{self, Engine, EngineConfig, ProcessMode as EngineMode};
 use crate::params::{self, TandemParams};
 use crate::worker_exe;
+use block_size::BlockSizes;
 
 pub use controls::REMOTE_CONTROLS;
 pub use midi::{bend_from_normalized, MAX_EVENTS};
@@ -57,7 +60,9 @@ pub struct Tandem {
     input: [Vec<f32>; 2],
     /// Whether the active layout has the stereo input.
     has_input: bool,
-    /// Whether we already asked the host to restart for a changed latency setting.
+    /// The block sizes the host advertises and uses, which the default latency follows.
+    block_sizes: BlockSizes,
+    /// Whether we already asked the host to restart for a changed latency.
     latency_change_requested: bool,
     /// Events dropped because a block had more than [`MAX_EVENTS`].
     dropped_events: u64,
@@ -77,6 +82,7 @@ impl Default for Tandem {
             targets: [0.0; N_PARAMS],
             input: [Vec::new(), Vec::new()],
             has_input: false,
+            block_sizes: BlockSizes::default(),
             latency_change_requested: false,
             dropped_events: 0,
             late_frames: 0,
@@ -208,7 +214,9 @@ impl Plugin for Tandem {
         let config = EngineConfig {
             sample_rate: buffer_config.sample_rate,
             max_block,
-            latency: self.params.latency_frames(max_block as u32),
+            latency: self
+                .params
+                .latency_frames(self.block_sizes.activate(max_block as u32)),
             mode: engine_mode(buffer_config.process_mode),
             worker_path,
         };
@@ -286,11 +294,13 @@ impl Plugin for Tandem {
             return ProcessStatus::KeepAlive;
         };
 
-        // A changed latency setting takes effect at the next activation, so ask the host for
-        // one (thread-safe in both formats). The new latency is reported from `activate`, the
-        // only place CLAP allows it to change.
+        // A changed latency setting, or a block size in use that the default latency should
+        // follow, takes effect at the next activation, so ask the host for one (thread-safe in
+        // both formats). The new latency is reported from `activate`, the only place CLAP
+        // allows it to change.
+        self.block_sizes.saw(frames);
         let max_block = engine.config().max_block;
-        let wanted = self.params.latency_frames(max_block as u32);
+        let wanted = self.params.latency_frames(self.block_sizes.wanted());
         if wanted != engine.config().latency && !self.latency_change_requested {
             context.request_restart();
             self.latency_change_requested = true;

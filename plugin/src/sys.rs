@@ -94,23 +94,23 @@ pub fn pidfd_kill(pidfd: BorrowedFd<'_>) {
     }
 }
 
-/// Moves the calling thread to `SCHED_FIFO` at `priority`, unless it already runs real-time at
-/// that priority or above (a higher priority inherited from the host is kept). Silently stays
-/// as it is when the system refuses.
+/// Moves the calling thread to `SCHED_FIFO` at `priority`, or keeps a higher real-time priority
+/// inherited from the host. Silently stays as it is when the system refuses. Always with
+/// `SCHED_RESET_ON_FORK`: the processes this thread spawns start in the normal class, never at
+/// its priority or the host's.
 pub(crate) fn raise_to_fifo(priority: i32) {
     let mut current = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_getscheduler/sched_getparam on the calling thread (0), writing only into
     // the local `current`.
     let policy = unsafe {
         libc::sched_getparam(0, &mut current);
-        libc::sched_getscheduler(0)
+        libc::sched_getscheduler(0) & !libc::SCHED_RESET_ON_FORK
     };
     let realtime = policy == libc::SCHED_FIFO || policy == libc::SCHED_RR;
-    if !realtime || current.sched_priority < priority {
-        let wanted = libc::sched_param {
-            sched_priority: priority,
-        };
-        // SAFETY: sched_setscheduler on the calling thread with a param we own; it only reads it.
-        unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &wanted) };
-    }
+    let wanted = libc::sched_param {
+        sched_priority: current.sched_priority.max(priority),
+    };
+    let policy = if realtime { policy } else { libc::SCHED_FIFO };
+    // SAFETY: sched_setscheduler on the calling thread with a param we own; it only reads it.
+    unsafe { libc::sched_setscheduler(0, policy | libc::SCHED_RESET_ON_FORK, &wanted) };
 }

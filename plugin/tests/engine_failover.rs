@@ -175,6 +175,20 @@ fn rogue_rings_are_evicted() {
     assert_eq!(nan, 3);
 }
 
+/// A worker that keeps rendering but stops publishing its digests proves nothing: a missing
+/// digest is a fault, not a chunk to skip, and that worker goes (its twin carries the audio).
+#[test]
+fn a_worker_that_stops_publishing_digests_is_evicted() {
+    let muted = trials(
+        ProcessMode::Realtime,
+        N as u32,
+        3,
+        true,
+        inject(FaultKind::MuteDigests),
+    );
+    assert_eq!(muted, 3);
+}
+
 #[test]
 fn both_killed_at_once_in_offline_mode_is_still_exact() {
     // Offline waits for the rebuild from the last checkpoint: nothing is lost.
@@ -418,4 +432,89 @@ fn a_worker_writing_a_bad_voice_end_table_is_evicted() {
     // With latency N and blocks of N frames, each block delivers exactly one chunk.
     let chunks: BTreeSet<u64> = missing.iter().map(|(frame, _)| frame / N as u64).collect();
     assert!(chunks.len() <= 1, "ends lost beyond one chunk: {missing:?}");
+}
+
+/// Both workers killed at once, offline at one block of latency, with a checkpoint asked for
+/// every block, each kill one block after lockstep (when the chunk posted last may have been
+/// snapshotted but not yet delivered) and seen by the supervisor before the next block: the
+/// audio thread reads a block behind what was posted, so a checkpoint taken from a chunk it has
+/// not delivered yet would leave frames in no ring after the double death, and an offline wait
+/// for them would never end. The render must finish (the bound here is only so a hang fails
+/// instead of stalling the suite) and equal the reference bit for bit.
+#[test]
+fn double_deaths_offline_with_a_checkpoint_every_block_finish_exact() {
+    let render = std::thread::spawn(|| {
+        let tuning = Tuning {
+            checkpoint_frames: N as u32,
+            ..patient()
+        };
+        let config = config(ProcessMode::Offline, N, N as u32);
+        let mut engine = Engine::activate_with(config, tuning).expect("activate");
+        settle(&engine, 0);
+        let mut rng = Rng::new(0xdead);
+        let (mut next, mut done) = (8, 0u64);
+        let both = render_both(&mut engine, 23, N, 8 + 20 * 9, N as u32, |engine, b| {
+            if b == next && done < 20 {
+                // Back in lockstep, with a checkpoint asked for after the chunk posted next.
+                settle(engine, 2 * done);
+            }
+            if b == next + 1 && done < 20 {
+                // That chunk is posted and rendered, not delivered: give the supervisor time to
+                // take its snapshot, then kill both.
+                std::thread::sleep(Duration::from_millis(20));
+                for pid in engine.worker_pids() {
+                    signal(pid, Signal::SIGKILL);
+                }
+                // And let it see both deaths before the next block asks for those frames.
+                std::thread::sleep(Duration::from_millis(20));
+                done += 1;
+                next = b + 2 + rng.below(6) as usize;
+            }
+        });
+        (done, differing(&both.got, &both.want))
+    });
+    let t0 = std::time::Instant::now();
+    while !render.is_finished() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the offline render hung"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (kills, differing) = render.join().expect("the render thread");
+    assert_eq!(kills, 20);
+    assert_eq!(differing, 0, "frames differ from the reference");
+}
+
+/// No offline wait is unbounded: with both workers stopped and a hang check that would take an
+/// hour, `process()` gives up after `Tuning::offline_wait_bound` with the declicked fade, counted
+/// (and logged) as an xrun, and the export goes on.
+#[test]
+fn an_offline_wait_gives_up_after_its_bound() {
+    let tuning = Tuning {
+        hang_timeout: Duration::from_secs(3600),
+        offline_wait_bound: Duration::from_millis(200),
+        ..patient()
+    };
+    let mut engine =
+        Engine::activate_with(config(ProcessMode::Offline, N, 0), tuning).expect("activate");
+    settle(&engine, 0);
+    let pids = engine.worker_pids();
+    for &pid in &pids {
+        signal(pid, Signal::SIGSTOP);
+    }
+    let mut phrase = Phrase::new(3);
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    for _ in 0..3 {
+        let (events, params) = phrase.block(N);
+        let report = engine.process(events, params, None, [&mut l, &mut r]);
+        assert_eq!(report.fallback_frames, N as u32);
+    }
+    for &pid in &pids {
+        signal(pid, Signal::SIGCONT);
+    }
+    assert_eq!(
+        engine.stats().xrun_frames.load(Ordering::Relaxed),
+        3 * N as u64
+    );
 }

@@ -16,6 +16,8 @@ pub enum Aftermath {
     PoisonChunk,
     /// From now on, write a malformed voice-end table after every chunk.
     BadVoiceEnds,
+    /// From now on, publish progress without digests.
+    MuteDigests,
 }
 
 /// Commits `kind`. Crashes and hangs do not return.
@@ -40,5 +42,6 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         FaultKind::BadFields => Aftermath::Rogue,
         FaultKind::NaN => Aftermath::PoisonChunk,
         FaultKind::BadVoiceEnds => Aftermath::BadVoiceEnds,
+        FaultKind::MuteDigests => Aftermath::MuteDigests,
     }
 }

@@ -21,19 +21,32 @@ pub const FD_DOORBELL: RawFd = 5;
 /// The socket to the plugin: a hang-up means the plugin process is gone.
 pub const FD_PARENT: RawFd = 6;
 
-/// Exit status: the plugin went away (a normal end).
-pub const EXIT_PARENT_GONE: i32 = 0;
-/// Exit status: bad arguments or regions.
-pub const EXIT_SETUP: i32 = 10;
-/// Exit status: the worker fell a whole ring behind and cannot catch up.
-pub const EXIT_LAPPED: i32 = 11;
-/// Exit status: the snapshot it was told to start from was refused.
-pub const EXIT_RESTORE: i32 = 12;
-/// Exit status: the sandbox could not be entered.
-pub const EXIT_SANDBOX: i32 = 13;
+pub use shm::exit_status::{EXIT_LAPPED, EXIT_PARENT_GONE, EXIT_RESTORE, EXIT_SANDBOX, EXIT_SETUP};
+
+/// The name `ps` and `top` show for a worker (at most 15 bytes, the kernel's limit).
+pub const PROCESS_NAME: &std::ffi::CStr = c"tandem-worker";
+
+/// Names this process [`PROCESS_NAME`]. The plugin may execute the worker through a descriptor
+/// path (`/proc/self/fd/N`), whose last component, a number, would otherwise be the name.
+pub fn name_process() {
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes from the pointer,
+    // which points at a static C string literal.
+    unsafe { libc::prctl(libc::PR_SET_NAME, PROCESS_NAME.as_ptr(), 0, 0, 0) };
+}
 
 /// How long to sleep on the input futex before checking that the parent is still there.
 const IDLE_CHECK: Duration = Duration::from_millis(20);
+
+/// The longest the render loop runs without blocking. An offline bounce can keep a worker busy
+/// for minutes (the host posts the next chunk before the worker has finished the current one),
+/// and `RLIMIT_RTTIME` kills a real-time process after 2 s of CPU without a blocking call, both
+/// twins at about the same moment. So after this long awake it sleeps for [`NAP`], which resets
+/// the kernel's count; far below the budget, and costing nothing measurable.
+const MAX_AWAKE: Duration = Duration::from_millis(100);
+
+/// Long enough that the sleep's timer cannot expire before the thread has blocked (a sleep of a
+/// microsecond or so may return without ever leaving the CPU, which would reset nothing).
+const NAP: Duration = Duration::from_micros(50);
 
 /// What the plugin tells a worker on its command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,54 +180,130 @@ pub fn run(args: Args) -> i32 {
     if let Err(code) = crate::enter_sandbox() {
         return code;
     }
-    let code = render_loop(
-        &args,
+    let code = RenderLoop::new(
+        args,
         &input,
         &output,
         &doorbell,
         &mut renderer,
         &mut snapshot,
         restore_chunk.map_or(0, |c| c + 1),
-    );
+    )
+    .run();
     // Exit right here: dropping the regions would `close` and `munmap`, and freeing buffers may
     // `madvise`, none of which the sandbox allows (the process would end by SIGSYS instead of
     // its own status). The kernel releases everything anyway.
     std::process::exit(code)
 }
 
-/// The render loop: no allocation, no locks, no I/O but the futexes and the parent check.
-fn render_loop(
-    args: &Args,
-    input: &InputRing,
-    output: &OutputRing,
-    doorbell: &Doorbell,
-    renderer: &mut ChunkRenderer,
-    snapshot: &mut [u8],
-    mut next: u64,
-) -> i32 {
-    let mut chunk = Chunk::default();
-    let mut started = false;
-    let mut rogue = false;
-    let mut bad_ends = false;
-    let spin = Duration::from_micros(args.spin_us as u64);
-    loop {
-        let [il, ir] = &mut renderer.input;
-        match input.read(next, &mut chunk, [&mut il[..], &mut ir[..]]) {
-            Ok(()) => {}
-            Err(ReadError::Lapped) => {
-                eprintln!("tandem-worker: slot {} lapped at chunk {next}", args.slot);
-                return EXIT_LAPPED;
-            }
-            Err(ReadError::NotYet) => {
-                if !wait_for_chunk(input, output, next, spin) && parent_gone() {
-                    return EXIT_PARENT_GONE;
+/// The render loop: no allocation, no locks, no I/O but the futexes and the parent check (an
+/// injected test fault may log). Its one repeated step, [`RenderLoop::step`], is public so a test
+/// can run exactly that under an allocator that aborts on allocation.
+pub struct RenderLoop<'a> {
+    args: Args,
+    input: &'a InputRing,
+    output: &'a OutputRing,
+    doorbell: &'a Doorbell,
+    renderer: &'a mut ChunkRenderer,
+    snapshot: &'a mut [u8],
+    chunk: Chunk,
+    /// The next chunk to render.
+    next: u64,
+    /// Whether the output ring has been told where this worker starts.
+    started: bool,
+    /// Set by an injected `BadFields` fault: from then on, progress is bogus.
+    rogue: bool,
+    /// Set by an injected `MuteDigests` fault: from then on, no digests.
+    mute_digests: bool,
+    /// Set by an injected `BadVoiceEnds` fault: from then on, malformed voice-end tables.
+    bad_ends: bool,
+}
+
+/// What one [`RenderLoop::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Rendered a chunk and published it.
+    Rendered,
+    /// The next chunk has not been posted yet.
+    NotYet,
+    /// The input ring has overwritten the next chunk: this worker can never catch up.
+    Lapped,
+}
+
+impl<'a> RenderLoop<'a> {
+    /// A loop that renders from chunk `first_chunk` on; `snapshot` is scratch of the output
+    /// ring's snapshot size.
+    pub fn new(
+        args: Args,
+        input: &'a InputRing,
+        output: &'a OutputRing,
+        doorbell: &'a Doorbell,
+        renderer: &'a mut ChunkRenderer,
+        snapshot: &'a mut [u8],
+        first_chunk: u64,
+    ) -> RenderLoop<'a> {
+        RenderLoop {
+            args,
+            input,
+            output,
+            doorbell,
+            renderer,
+            snapshot,
+            chunk: Chunk::default(),
+            next: first_chunk,
+            started: false,
+            rogue: false,
+            mute_digests: false,
+            bad_ends: false,
+        }
+    }
+
+    /// Renders until the plugin goes away (or this worker is lapped); returns the exit status.
+    pub fn run(mut self) -> i32 {
+        let spin = Duration::from_micros(self.args.spin_us as u64);
+        let mut awake_since = Instant::now();
+        loop {
+            match self.step() {
+                Step::Rendered => {
+                    if awake_since.elapsed() >= MAX_AWAKE {
+                        std::thread::sleep(NAP);
+                        awake_since = Instant::now();
+                    }
                 }
-                continue;
+                Step::Lapped => {
+                    eprintln!(
+                        "tandem-worker: slot {} lapped at chunk {}",
+                        self.args.slot, self.next
+                    );
+                    return EXIT_LAPPED;
+                }
+                Step::NotYet => {
+                    if !wait_for_chunk(self.input, self.output, self.next, spin) && parent_gone() {
+                        return EXIT_PARENT_GONE;
+                    }
+                    awake_since = Instant::now();
+                }
             }
         }
-        if !started {
-            output.begin(args.epoch, chunk.start_frame, next);
-            started = true;
+    }
+
+    /// Reads the next chunk if it has been posted, renders it (committing a fault aimed at this
+    /// worker first), writes its audio, digest and progress (and a snapshot if asked), and
+    /// rings the doorbell.
+    pub fn step(&mut self) -> Step {
+        let [il, ir] = &mut self.renderer.input;
+        match self
+            .input
+            .read(self.next, &mut self.chunk, [&mut il[..], &mut ir[..]])
+        {
+            Ok(()) => {}
+            Err(ReadError::Lapped) => return Step::Lapped,
+            Err(ReadError::NotYet) => return Step::NotYet,
+        }
+        let (args, output, chunk) = (&self.args, self.output, &self.chunk);
+        if !self.started {
+            output.begin(args.epoch, chunk.start_frame, self.next);
+            self.started = true;
         }
         let mut poison = false;
         let f = chunk.fault;
@@ -222,38 +311,45 @@ fn render_loop(
             match FaultKind::from_u32(f.kind) {
                 Some(kind) => match fault::commit(kind, f.arg) {
                     Aftermath::Continue => {}
-                    Aftermath::Rogue => rogue = true,
+                    Aftermath::Rogue => self.rogue = true,
                     Aftermath::PoisonChunk => poison = true,
-                    Aftermath::BadVoiceEnds => bad_ends = true,
+                    Aftermath::BadVoiceEnds => self.bad_ends = true,
+                    Aftermath::MuteDigests => self.mute_digests = true,
                 },
-                None => crate::attempt_escape(f.kind, input, output),
+                None => crate::attempt_escape(f.kind, self.input, output),
             }
         }
-        renderer.render(&chunk);
+        self.renderer.render(chunk);
         let frames = (chunk.frames as usize).min(MAX_CHUNK_FRAMES);
         if poison {
-            renderer.output[0][..frames].fill(f32::NAN);
+            self.renderer.output[0][..frames].fill(f32::NAN);
         }
-        let [l, r] = renderer.rendered(frames);
+        let [l, r] = self.renderer.rendered(frames);
         output.write_audio(chunk.start_frame, [l, r]);
-        let ends = renderer.voice_ends();
-        if bad_ends {
-            output.write_bogus_voice_ends(next);
+        let ends = self.renderer.voice_ends();
+        if self.bad_ends {
+            output.write_bogus_voice_ends(self.next);
         } else {
-            output.write_voice_ends(next, ends);
+            output.write_voice_ends(self.next, ends);
         }
         let digest = shm::voice_end::fold(shm::digest(l, r), ends);
-        output.complete_chunk(next, chunk.start_frame + frames as u64, digest);
-        if rogue {
+        let frames_done = chunk.start_frame + frames as u64;
+        if self.mute_digests {
+            output.complete_chunk_without_digest(self.next, frames_done);
+        } else {
+            output.complete_chunk(self.next, frames_done, digest);
+        }
+        if self.rogue {
             output.write_bogus_progress();
         }
         if chunk.snapshot_slots & (1 << args.slot) != 0 {
-            if let Ok(n) = renderer.synth.snapshot_into(snapshot) {
-                output.write_snapshot(next, &snapshot[..n]);
+            if let Ok(n) = self.renderer.synth.snapshot_into(self.snapshot) {
+                output.write_snapshot(self.next, &self.snapshot[..n]);
             }
         }
-        doorbell.ring();
-        next += 1;
+        self.doorbell.ring();
+        self.next += 1;
+        Step::Rendered
     }
 }
 

@@ -1,18 +1,19 @@
-//! The worker's render path allocates nothing: reading a chunk from the input ring, rendering
-//! it, writing the output ring (audio, digest, progress) and publishing a snapshot, exactly the
-//! calls of the render loop, run here under an allocator that aborts on any allocation.
+//! The worker's render path allocates nothing: the render loop's own step (read a chunk, render
+//! it, write audio, digest and progress, publish a snapshot when asked, ring the doorbell) runs
+//! here under an allocator that aborts on any allocation.
 
 use dsp::{Event, EventKind, ParamId};
 use nice_assert_no_alloc::{assert_no_alloc, AllocDisabler};
 use render::ChunkRenderer;
-use shm::chunk::{Chunk, MAX_CHUNK_FRAMES};
-use shm::{InputRing, OutputRing, RingConfig};
+use sandbox_worker::worker::{Args, RenderLoop, Step};
+use shm::chunk::Chunk;
+use shm::{Doorbell, InputRing, OutputRing, RingConfig};
 
 #[global_allocator]
 static ALLOCATOR: AllocDisabler = AllocDisabler;
 
 #[test]
-fn read_render_write_snapshot_never_allocate() {
+fn render_loop_steps_never_allocate() {
     let sample_rate = 48_000.0;
     let mut renderer = ChunkRenderer::new(sample_rate).unwrap();
     let mut snapshot = vec![0u8; renderer.synth.snapshot_len().next_multiple_of(8)];
@@ -24,12 +25,26 @@ fn read_render_write_snapshot_never_allocate() {
     };
     let input = InputRing::create(config).unwrap();
     let output = OutputRing::create(config).unwrap();
+    let doorbell = Doorbell::create().unwrap();
+    let args = Args {
+        slot: 0,
+        epoch: 1,
+        spin_us: 0,
+    };
     let mut posted = Chunk::default();
     for id in ParamId::ALL {
         posted.params[id.index()] = id.info().default;
     }
-    let mut chunk = Chunk::default();
-    output.begin(1, 0, 0);
+    let mut worker = RenderLoop::new(
+        args,
+        &input,
+        &output,
+        &doorbell,
+        &mut renderer,
+        &mut snapshot,
+        0,
+    );
+    let mut snapshots = 0;
     for index in 0..200u64 {
         posted.index = index;
         posted.start_frame = index * 256;
@@ -50,21 +65,20 @@ fn read_render_write_snapshot_never_allocate() {
         posted.events[1] = off.to_raw();
         posted.n_events = 2;
         input.publish(&posted, None);
-        assert_no_alloc(|| {
-            let [il, ir] = &mut renderer.input;
-            input
-                .read(index, &mut chunk, [&mut il[..], &mut ir[..]])
-                .unwrap();
-            renderer.render(&chunk);
-            let frames = (chunk.frames as usize).min(MAX_CHUNK_FRAMES);
-            let [l, r] = renderer.rendered(frames);
-            output.write_audio(chunk.start_frame, [l, r]);
-            output.write_voice_ends(index, renderer.voice_ends());
-            output.complete_chunk(index, chunk.start_frame + frames as u64, shm::digest(l, r));
-            if chunk.snapshot_slots & 1 != 0 {
-                let n = renderer.synth.snapshot_into(&mut snapshot).unwrap();
-                output.write_snapshot(index, &snapshot[..n]);
-            }
-        });
+        let step = assert_no_alloc(|| worker.step());
+        assert_eq!(step, Step::Rendered, "chunk {index}");
+        assert_eq!(assert_no_alloc(|| worker.step()), Step::NotYet);
+        snapshots += usize::from(posted.snapshot_slots != 0);
     }
+    // What the loop wrote is there: every chunk's progress and the last snapshot.
+    let mut buf = vec![0u8; config.snapshot_max as usize];
+    assert_eq!(
+        output
+            .read_snapshot(&mut buf)
+            .unwrap()
+            .map(|(chunk, _)| chunk),
+        Some(190)
+    );
+    assert_eq!(snapshots, 20);
+    assert_eq!(doorbell.count(), 200, "one ring per chunk");
 }

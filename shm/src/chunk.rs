@@ -55,6 +55,9 @@ pub enum FaultKind {
     /// From this chunk on, write a malformed voice-end table (a count beyond capacity) in
     /// place of the real one, keeping the honest digest: only the table's reader can tell.
     BadVoiceEnds = 9,
+    /// From this chunk on, publish progress but no digests: a worker that stops proving what
+    /// it rendered.
+    MuteDigests = 10,
 }
 
 impl FaultKind {
@@ -70,6 +73,7 @@ impl FaultKind {
             7 => FaultKind::BadFields,
             8 => FaultKind::NaN,
             9 => FaultKind::BadVoiceEnds,
+            10 => FaultKind::MuteDigests,
             _ => return None,
         })
     }

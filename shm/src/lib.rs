@@ -17,6 +17,7 @@
 pub mod chunk;
 pub mod doorbell;
 pub mod error;
+pub mod exit_status;
 pub mod futex;
 pub mod handoff;
 pub mod input;

@@ -56,6 +56,8 @@ pub enum Rogue {
     BadSnapshot,
     /// A chunk's voice-end table with too many records or a record out of range or order.
     BadVoiceEnds,
+    /// A chunk counted as done whose digest is missing or tagged for another chunk.
+    MissingDigest,
 }
 
 impl std::fmt::Display for Rogue {
@@ -68,6 +70,7 @@ impl std::fmt::Display for Rogue {
             Rogue::NonFinite => "non-finite audio",
             Rogue::BadSnapshot => "malformed snapshot header",
             Rogue::BadVoiceEnds => "malformed voice-end records",
+            Rogue::MissingDigest => "a finished chunk without its digest",
         })
     }
 }
@@ -365,6 +368,16 @@ impl OutputRing {
     /// place of [`OutputRing::write_voice_ends`].
     pub fn write_bogus_voice_ends(&self, chunk: u64) {
         voice_end::write_overfull(&self.region, self.voice_end_table(chunk), chunk);
+    }
+
+    /// Worker side, fault injection only: counts chunk `chunk` as done (ending at
+    /// `frames_done`) without publishing its digest, as a worker that stops proving what it
+    /// rendered would.
+    pub fn complete_chunk_without_digest(&self, chunk: u64, frames_done: u64) {
+        let r = &self.region;
+        r.dword(h::FRAMES_DONE)
+            .store(frames_done, Ordering::Release);
+        r.dword(h::CHUNKS_DONE).store(chunk + 1, Ordering::Release);
     }
 
     /// Worker side, fault injection only: claims progress that was never posted.

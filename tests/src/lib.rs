@@ -589,6 +589,25 @@ impl Instance {
         &mut self,
         setup: RenderSetup,
     ) -> Result<(StoppedPluginAudioProcessor<TestHost>, u32), PluginInstanceError> {
+        self.try_activate_advertising(setup, setup.block)
+    }
+
+    /// Activates with `setup` but advertises `max_frames` as the largest block, as hosts that
+    /// then run smaller blocks do.
+    pub fn activate_advertising(
+        &mut self,
+        setup: RenderSetup,
+        max_frames: u32,
+    ) -> (StoppedPluginAudioProcessor<TestHost>, u32) {
+        self.try_activate_advertising(setup, max_frames)
+            .expect("activating the plugin")
+    }
+
+    fn try_activate_advertising(
+        &mut self,
+        setup: RenderSetup,
+        max_frames: u32,
+    ) -> Result<(StoppedPluginAudioProcessor<TestHost>, u32), PluginInstanceError> {
         {
             let handle = self.instance.plugin_handle();
             let render: PluginRender = handle.get_extension().expect("the render extension");
@@ -618,7 +637,7 @@ impl Instance {
         let config = PluginAudioConfiguration {
             sample_rate: SAMPLE_RATE,
             min_frames_count: 1,
-            max_frames_count: setup.block,
+            max_frames_count: max_frames,
         };
         let processor = self.instance.activate(|_, _| (), config)?;
         self.run_main_thread_callbacks();

@@ -152,6 +152,28 @@ fn no_process_outlives_the_plugin() {
     );
 }
 
+/// The embedded worker runs from a sealed memfd through a descriptor path; `ps` and `top` must
+/// still call it `tandem-worker` (its `comm` and its `argv[0]`), not a descriptor number.
+#[test]
+fn workers_are_named_tandem_worker() {
+    let _guard = serial();
+    let entry = load_entry(isolated_clap());
+    let mut instance = Instance::new(&entry);
+    // Workers that have rendered are past their start-up, where they name themselves.
+    instance.render(RenderSetup::offline(256), &Phrase::chords(0.2), |_| {});
+    let (processor, _) = instance.activate(RenderSetup::offline(256));
+    let workers = worker_pids();
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    for pid in workers {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm.trim_end(), "tandem-worker", "comm of worker {pid}");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let argv0 = cmdline.split(|&b| b == 0).next().unwrap();
+        assert_eq!(argv0, b"tandem-worker", "argv[0] of worker {pid}");
+    }
+    instance.deactivate(processor);
+}
+
 #[test]
 fn saved_state_reproduces_the_sound() {
     let _guard = serial();
@@ -319,6 +341,46 @@ fn latency_setting_applies_at_the_next_activation() {
     instance.deactivate(processor);
     let (processor, latency) = instance.activate(setup);
     assert_eq!(latency, 128);
+    instance.deactivate(processor);
+}
+
+/// A host that advertises 8192-frame blocks and runs 128 gets one 128-frame block of latency
+/// (after one restart it asks for), not 85 ms; and once it runs larger blocks, the latency
+/// follows them up, never staying below the block size in use.
+#[test]
+fn default_latency_follows_the_block_size_in_use() {
+    let _guard = serial();
+    let entry = load_entry(isolated_clap());
+    let mut instance = Instance::new(&entry);
+    let small = RenderSetup::offline(128);
+    let (processor, latency) = instance.activate_advertising(small, 8192);
+    assert_eq!(
+        latency, 4096,
+        "nothing seen yet: the advertised block, capped"
+    );
+    let before = instance.restart_requests();
+    let (processor, _) = instance.process(processor, small, &Phrase::chords(0.2), |_| {});
+    assert!(instance.restart_requests() > before, "no restart asked for");
+    instance.deactivate(processor);
+    let (processor, latency) = instance.activate_advertising(small, 8192);
+    assert_eq!(latency, 128);
+    let before = instance.restart_requests();
+    let (processor, _) = instance.process(processor, small, &Phrase::chords(0.2), |_| {});
+    assert_eq!(
+        instance.restart_requests(),
+        before,
+        "settled, yet asked again"
+    );
+
+    let large = RenderSetup::offline(512);
+    let (processor, _) = instance.process(processor, large, &Phrase::chords(0.1), |_| {});
+    assert!(
+        instance.restart_requests() > before,
+        "a larger block asks for more"
+    );
+    instance.deactivate(processor);
+    let (processor, latency) = instance.activate_advertising(large, 8192);
+    assert_eq!(latency, 512);
     instance.deactivate(processor);
 }
 

@@ -196,34 +196,20 @@ fn escapes_are_contained_and_the_twin_carries_the_audio() {
     }
 }
 
-/// The host side of `killed_host_leaves_no_worker`: does nothing unless this binary was started
-/// as the host. Then it activates an engine, prints its workers' pids, and plays until killed.
-#[test]
-fn host_process_role() {
-    if std::env::var_os(HOST_ROLE).is_none() {
-        return;
-    }
-    let mut engine = engine();
-    wait_for_lockstep(&mut engine);
-    let pids = engine.worker_pids();
-    println!("{PIDS} {} {}", pids[0], pids[1]);
-    let mut phrase = Phrase::new(0x5eed);
-    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
-    loop {
-        let (events, params) = phrase.block(N);
-        engine.process(events, params, None, [&mut l, &mut r]);
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
+/// The host process is this test re-run as a child (with [`HOST_ROLE`] set), which activates an
+/// engine, prints its workers' pids and plays until it is killed; this test, in a normal run,
+/// kills it and reaps its orphaned workers.
 #[test]
 fn killed_host_leaves_no_worker() {
+    if std::env::var_os(HOST_ROLE).is_some() {
+        play_until_killed();
+    }
     // SAFETY: prctl with integer arguments: orphaned descendants become our children, so we can
     // reap the workers and see how they ended (a plain orphan would go to init).
     let status = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(status, 0);
     let mut host = Command::new(std::env::current_exe().unwrap())
-        .args(["host_process_role", "--exact", "--nocapture"])
+        .args(["killed_host_leaves_no_worker", "--exact", "--nocapture"])
         .env(HOST_ROLE, "1")
         .stdout(Stdio::piped())
         .spawn()
@@ -273,5 +259,21 @@ fn killed_host_leaves_no_worker() {
                 || (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0),
             "worker {pid}: {how}"
         );
+    }
+}
+
+/// The host's side of `killed_host_leaves_no_worker`: activates an engine, prints its workers'
+/// pids, and plays until killed.
+fn play_until_killed() -> ! {
+    let mut engine = engine();
+    wait_for_lockstep(&mut engine);
+    let pids = engine.worker_pids();
+    println!("{PIDS} {} {}", pids[0], pids[1]);
+    let mut phrase = Phrase::new(0x5eed);
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    loop {
+        let (events, params) = phrase.block(N);
+        engine.process(events, params, None, [&mut l, &mut r]);
+        std::thread::sleep(Duration::from_millis(5));
     }
 }

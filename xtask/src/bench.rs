@@ -3,6 +3,7 @@
 //! Figures are distributions over many trials (p50/p95/p99/max) measured in one run, so ratios
 //! hold on a noisy shared machine. None of this runs in `cargo test`.
 
+mod bounce;
 mod failover;
 pub mod host;
 mod overhead;
@@ -16,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use schema::Quantiles;
 
 const USAGE: &str = "Usage: cargo xtask bench NAME [options]
+  bounce [--seconds S] [--block N]                 long dense offline bounce (default 600 s)
   failover [--kills N] [--block N] [--latency N]   detection, switch, rebuild under faults
   overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, three modes
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
@@ -26,6 +28,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
 /// Dispatches `bench NAME [options]`.
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
+        Some("bounce") => bounce::run(&args[1..]),
         Some("failover") => failover::run(&args[1..]),
         Some("overhead") => overhead::run(&args[1..]),
         Some("realtime") => realtime::run(&args[1..]),

@@ -1,6 +1,7 @@
 //! How an engine is configured and why activation can fail: what the host decides
 //! ([`EngineConfig`]), what only tests and benchmarks change ([`Tuning`]), and [`EngineError`].
 
+use super::events::WorkerExit;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ pub const MAX_BLOCK: usize = 8192;
 pub enum ProcessMode {
     /// A late block is filled with a declicked fade after a deadline inside the block period.
     Realtime,
-    /// Bounce: wait for exact frames however long it takes.
+    /// Bounce: wait for exact frames, up to `Tuning::offline_wait_bound`.
     Offline,
 }
 
@@ -51,6 +52,9 @@ pub struct Tuning {
     pub audio_spin_us: u32,
     /// The supervisor's tick (hang, digest and checkpoint checks).
     pub tick: Duration,
+    /// The longest an offline `process()` waits for exact frames before it gives up on them
+    /// with the declicked fade (counted and logged as an xrun): an export never hangs.
+    pub offline_wait_bound: Duration,
 }
 
 impl Default for Tuning {
@@ -62,6 +66,7 @@ impl Default for Tuning {
             worker_spin_us: 20,
             audio_spin_us: 20,
             tick: Duration::from_millis(2),
+            offline_wait_bound: Duration::from_secs(10),
         }
     }
 }
@@ -80,6 +85,14 @@ pub enum EngineError {
         /// Why it did not start.
         source: io::Error,
     },
+    /// A worker started but exited before reaching its render loop (for example, it could not
+    /// enter its sandbox on this system).
+    ExitedOnStart {
+        /// Its slot.
+        slot: usize,
+        /// How it ended.
+        exit: WorkerExit,
+    },
     /// The supervisor thread could not be started.
     Thread(io::Error),
     /// Creating or sealing shared memory failed.
@@ -94,6 +107,9 @@ impl fmt::Display for EngineError {
             EngineError::Spawn { worker, source } => {
                 write!(f, "cannot start a worker: {}: {source}", worker.display())
             }
+            EngineError::ExitedOnStart { slot, exit } => {
+                write!(f, "worker {slot} {exit} on start")
+            }
             EngineError::Thread(e) => write!(f, "cannot start the supervisor thread: {e}"),
             EngineError::SharedMemory(e) => write!(f, "shared memory: {e}"),
         }
@@ -103,7 +119,7 @@ impl fmt::Display for EngineError {
 impl std::error::Error for EngineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            EngineError::UnsupportedConfig(_) => None,
+            EngineError::UnsupportedConfig(_) | EngineError::ExitedOnStart { .. } => None,
             EngineError::Synth(e) => Some(e),
             EngineError::Spawn { source, .. } => Some(source),
             EngineError::Thread(e) | EngineError::SharedMemory(e) => Some(e),

@@ -21,7 +21,10 @@ pub enum WorkerExit {
 impl fmt::Display for WorkerExit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            WorkerExit::Exited(code) => write!(f, "exited with status {code}"),
+            WorkerExit::Exited(code) => match shm::exit_status::meaning(code) {
+                Some(meaning) => write!(f, "exited with status {code} ({meaning})"),
+                None => write!(f, "exited with status {code}"),
+            },
             WorkerExit::Signalled(sig) => {
                 write!(f, "killed by signal {sig} ({})", signal_name(sig))
             }

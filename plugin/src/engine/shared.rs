@@ -10,8 +10,8 @@ use super::config::{EngineConfig, EngineError};
 use super::events::Stats;
 use crate::sys::Wakeup;
 use shm::chunk::MAX_CHUNK_FRAMES;
-use shm::{Doorbell, InputRing, OutputRing, RingConfig};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use shm::{Doorbell, InputRing, OutputRing, RingConfig, Rogue};
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// What a worker slot holds (see docs/ARCHITECTURE.md, "Worker slot states").
 ///
@@ -149,6 +149,32 @@ pub(crate) struct SlotShared {
     pub pid: AtomicU32,
 }
 
+impl SlotShared {
+    /// Audio thread: copies frames `[start, start + n)` out of the ring for the worker that
+    /// `validated` names, the generation under which the caller checked that the ring holds
+    /// them. `Ok(false)`, with nothing to serve, when the slot changed before or during the copy:
+    /// a worker evicted (and maybe replaced) after the check is never served. A seqlock reader:
+    /// the ring's words are read relaxed, so an acquire fence keeps those reads before the
+    /// second look at the generation on weakly ordered CPUs. `Err` only for audio the validated
+    /// worker wrote.
+    pub fn copy_validated(
+        &self,
+        validated: Generation,
+        start: u64,
+        out: [&mut [f32]; 2],
+    ) -> Result<bool, Rogue> {
+        if self.generation.load() != validated {
+            return Ok(false);
+        }
+        let copied = self.output.copy_frames(start, out);
+        fence(Ordering::Acquire);
+        if self.generation.load() != validated {
+            return Ok(false);
+        }
+        copied.map(|()| true)
+    }
+}
+
 /// State shared between the audio thread and the supervisor thread.
 pub(crate) struct Shared {
     /// The broadcast input ring (the audio thread is its only writer).
@@ -167,6 +193,10 @@ pub(crate) struct Shared {
     pub shutdown: AtomicBool,
     /// Set while no worker can be started: an offline render stops waiting then.
     pub workers_failing: AtomicBool,
+    /// The end of what the audio thread has delivered to the host: frames before it can never
+    /// be asked for again, so a checkpoint may end there at the latest (a rebuild from a later
+    /// one would leave frames the host still needs in no ring).
+    pub delivered_frames: AtomicU64,
     /// Counters for anyone to read.
     pub stats: Stats,
     /// Wakes the supervisor's poll.
@@ -206,6 +236,7 @@ impl Shared {
             fault_request: FaultMailbox::default(),
             shutdown: AtomicBool::new(false),
             workers_failing: AtomicBool::new(false),
+            delivered_frames: AtomicU64::new(0),
             stats: Stats::default(),
             wake: Wakeup::new().map_err(EngineError::SharedMemory)?,
         })
@@ -229,6 +260,52 @@ mod tests {
                 assert_eq!(Generation::unpack(g.pack()), g);
             }
         }
+    }
+
+    /// A slot whose worker is evicted and replaced between the check of what its ring holds and
+    /// the copy: the copy serves nothing, not the newcomer's (or a half-written) audio.
+    #[test]
+    fn a_slot_changed_since_validation_is_never_served() {
+        let ring = RingConfig {
+            record_count: 64,
+            audio_capacity: 1 << 12,
+            snapshot_max: 64,
+            sample_rate: 48_000.0,
+        };
+        let slot = SlotShared {
+            output: OutputRing::create(ring).unwrap(),
+            generation: AtomicGeneration::new(Generation::EMPTY),
+            valid_from: AtomicU64::new(0),
+            floor_chunk: AtomicU64::new(0),
+            pid: AtomicU32::new(0),
+        };
+        let render = |epoch: u32, value: f32| {
+            let audio = [value; 256];
+            slot.output.begin(epoch, 0, 0);
+            slot.output.write_audio(0, [&audio, &audio]);
+            slot.output
+                .complete_chunk(0, 256, shm::digest(&audio, &audio));
+        };
+        let first = Generation {
+            epoch: 1,
+            state: SlotState::Live,
+        };
+        slot.generation.store(first);
+        render(1, 0.5);
+        let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
+        assert_eq!(slot.copy_validated(first, 0, [&mut l, &mut r]), Ok(true));
+        assert!(l.iter().chain(&r).all(|&s| s == 0.5));
+
+        // The audio thread checked under `first`; then the supervisor evicts that worker and
+        // spawns another into the slot, which renders different audio over the same frames.
+        slot.generation.store(Generation::EMPTY);
+        slot.generation.store(Generation {
+            epoch: 2,
+            state: SlotState::Joining,
+        });
+        render(2, -0.25);
+        let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
+        assert_eq!(slot.copy_validated(first, 0, [&mut l, &mut r]), Ok(false));
     }
 
     #[test]

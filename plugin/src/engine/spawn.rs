@@ -12,9 +12,10 @@ use crate::sys;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The memfds a worker is handed, in the order it expects them.
 pub struct HandedFds {
@@ -35,7 +36,8 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Spawns `exe --slot S --epoch E --spin-us N` and hands it `fds`.
+    /// Spawns `exe --slot S --epoch E --spin-us N` (named `tandem-worker` in its `argv[0]`, see
+    /// `worker_exe::exec_target` for how the embedded image is executed) and hands it `fds`.
     pub fn spawn(
         exe: &Path,
         slot: usize,
@@ -44,7 +46,10 @@ impl WorkerProcess {
         fds: &HandedFds,
     ) -> io::Result<WorkerProcess> {
         let (link, theirs) = UnixStream::pair()?;
-        let mut child = Command::new(exe)
+        // Held until `spawn` returns: `execve` has then opened the executable.
+        let target = crate::worker_exe::exec_target(exe).map_err(io::Error::other)?;
+        let mut child = Command::new(target.path())
+            .arg0(crate::worker_exe::WORKER_NAME)
             .args(["--slot", &slot.to_string(), "--epoch", &epoch.to_string()])
             .args(["--spin-us", &spin_us.to_string()])
             .stdin(Stdio::from(OwnedFd::from(theirs)))
@@ -84,9 +89,32 @@ impl WorkerProcess {
         sys::pidfd_kill(self.pidfd.as_fd());
     }
 
+    /// Waits until `ready()` says the worker reached its render loop (so it is inside its
+    /// sandbox), or it exits, for at most `bound`. Returns how it ended if it exited first; a
+    /// worker still starting after `bound` is left to the supervisor's checks.
+    pub fn wait_started(
+        &mut self,
+        ready: impl Fn() -> bool,
+        bound: Duration,
+    ) -> Result<(), WorkerExit> {
+        let give_up = Instant::now() + bound;
+        while !ready() && Instant::now() < give_up {
+            let [exited] = sys::poll([Some(self.pidfd.as_fd())], Duration::from_millis(1));
+            if exited {
+                return Err(self.wait());
+            }
+        }
+        Ok(())
+    }
+
     /// Kills it if it still runs, waits for the exit, and reaps it. Returns how it ended.
     pub fn reap(mut self) -> WorkerExit {
         self.kill();
+        self.wait()
+    }
+
+    /// Waits for the exit and reaps it. Returns how it ended.
+    fn wait(&mut self) -> WorkerExit {
         match self.child.wait() {
             Ok(status) => match (status.code(), status.signal()) {
                 (Some(code), _) => WorkerExit::Exited(code),

@@ -8,6 +8,7 @@ use super::config::{EngineConfig, EngineError, Tuning};
 use super::events::{EngineEvent, EvictReason, Telemetry, WorkerExit};
 use super::shared::{Generation, Shared, SlotState};
 use super::spawn::{HandedFds, WorkerProcess};
+use crate::logging::RateLimit;
 use crate::sys;
 use checkpoint::{Checkpoint, Pending};
 use shm::futex::monotonic_ns;
@@ -30,6 +31,10 @@ struct Worker {
     progress: Option<Progress>,
     /// Since when it has had work pending without progress.
     behind_since: Option<u64>,
+    /// The first chunk whose digest has not been checked for presence yet.
+    digests_audited: u64,
+    /// Chunks whose digests matched its verified twin's since it started.
+    matched_digests: u64,
 }
 
 /// Per-slot respawn bookkeeping.
@@ -59,9 +64,23 @@ pub(super) struct Supervisor {
     next_epoch: u32,
     digest_cursor: u64,
     last_checkpoint_frame: u64,
+    xrun_lines: RateLimit,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
+
+/// How long activation waits for its first workers to reach their render loop. A liveness
+/// bound: a slower start is not a failure (the hang check takes over), an exit is.
+const STARTUP_BOUND: Duration = Duration::from_secs(2);
+
+/// Chunk digests a newcomer must match with its verified twin before it is verified: every one
+/// since it started, and at least this many, or all the stream has posted since if that is
+/// fewer (an idle stream), never none (a skipped chunk proves nothing). Until then it is never
+/// served while that twin is.
+const VERIFY_AFTER_MATCHES: u64 = 8;
+
+/// At most one xrun line per this long; the rest are counted into the next line.
+const XRUN_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The supervisor's real-time priority: just above the workers' (`SCHED_FIFO` 5, set by their
 /// sandbox), so a surviving twin's render does not delay the detection and rebuild, and below
@@ -111,6 +130,7 @@ impl Supervisor {
             next_epoch: 1,
             digest_cursor: 0,
             last_checkpoint_frame: 0,
+            xrun_lines: RateLimit::new(XRUN_LOG_INTERVAL),
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
@@ -118,6 +138,17 @@ impl Supervisor {
                     worker: sup.config.worker_path.clone(),
                     source,
                 })?;
+        }
+        // A worker that starts but cannot enter its sandbox (or map its rings) exits at once:
+        // say so now, rather than activate into retries and silence.
+        let shared = sup.shared.clone();
+        for (slot, w) in sup.workers.iter_mut().enumerate() {
+            let output = &shared.slots[slot].output;
+            if let Some(w) = w {
+                w.process
+                    .wait_started(|| output.sleeping(), STARTUP_BOUND)
+                    .map_err(|exit| EngineError::ExitedOnStart { slot, exit })?;
+            }
         }
         Ok(sup)
     }
@@ -274,7 +305,17 @@ impl Supervisor {
                     }
                 }
                 Telemetry::Xrun { frames, at_frame } => {
-                    self.emit(EngineEvent::Xrun { frames, at_frame })
+                    let event = EngineEvent::Xrun { frames, at_frame };
+                    if let Some(held) = self.xrun_lines.allow(now, frames as u64) {
+                        match held.count {
+                            0 => log::info!("{event}"),
+                            n => log::info!(
+                                "{event} ({n} more xruns, {} frames, since the last such line)",
+                                held.amount
+                            ),
+                        }
+                    }
+                    let _ = self.events.try_send(event);
                 }
                 Telemetry::Switch {
                     from,
@@ -324,6 +365,9 @@ impl Supervisor {
             Ok(p) => p,
             Err(reason) => return self.evict(slot, EvictReason::Rogue(reason), now),
         };
+        if let Err(reason) = self.audit_digests(slot, progress) {
+            return self.evict(slot, EvictReason::Rogue(reason), now);
+        }
         let w = self.workers[slot].as_mut().expect("checked above");
         let advanced = w
             .progress
@@ -375,6 +419,44 @@ impl Supervisor {
         }
     }
 
+    /// Every chunk a worker counts as done must carry its digest: a missing or mis-tagged one is
+    /// a fault (`Rogue::MissingDigest`), not a chunk to skip, whether or not a twin is there to
+    /// compare with. Checks the chunks finished since the last look, at most half the digest
+    /// table back.
+    fn audit_digests(&mut self, slot: usize, progress: Progress) -> Result<(), Rogue> {
+        let shared = self.shared.clone();
+        let output = &shared.slots[slot].output;
+        let table = shared.input.config().record_count as u64;
+        let Some(w) = self.workers[slot].as_mut() else {
+            return Ok(());
+        };
+        let from = w
+            .digests_audited
+            .max(w.floor_chunks)
+            .max(progress.chunks_done.saturating_sub(table / 2));
+        for chunk in from..progress.chunks_done {
+            if output.digest_of(chunk).is_none() {
+                // An honest worker overwrites a digest only a whole table later; if we were
+                // preempted that long, its progress says so now.
+                let bounds = Bounds {
+                    epoch: w.epoch,
+                    posted_frames: shared.input.posted_frames(),
+                    posted_chunks: shared.input.published(),
+                    floor_frames: progress.frames_done,
+                    floor_chunks: progress.chunks_done,
+                };
+                let lapped = output
+                    .progress(&bounds)
+                    .is_ok_and(|p| p.chunks_done >= chunk + table);
+                if !lapped {
+                    return Err(Rogue::MissingDigest);
+                }
+            }
+        }
+        w.digests_audited = w.digests_audited.max(progress.chunks_done);
+        Ok(())
+    }
+
     fn verify(&mut self, slot: usize, now: u64) {
         let Some(w) = self.workers[slot].as_mut() else {
             return;
@@ -418,6 +500,7 @@ impl Supervisor {
             .max(floor)
             .max(end.saturating_sub(window));
         self.digest_cursor = self.digest_cursor.max(end);
+        let mut matched = 0;
         for chunk in start..end {
             let da = self.shared.slots[0].output.digest_of(chunk);
             let db = self.shared.slots[1].output.digest_of(chunk);
@@ -436,13 +519,20 @@ impl Supervisor {
                 };
                 return self.evict(suspect, EvictReason::Divergence, now);
             }
+            matched += 1;
         }
-        if end > start {
-            // Every chunk both rendered since the newcomer started matched.
-            for (slot, done) in verified.into_iter().enumerate() {
-                if !done {
-                    self.verify(slot, now);
-                }
+        // Every chunk both rendered since the newcomer started matched: once enough have (or,
+        // in a stream that has posted fewer since, all of them), the newcomer is proven.
+        let at_head = end >= self.shared.input.published();
+        for (slot, done) in verified.into_iter().enumerate() {
+            let Some(w) = self.workers[slot].as_mut().filter(|_| !done) else {
+                continue;
+            };
+            w.matched_digests += matched;
+            let proven =
+                w.matched_digests >= VERIFY_AFTER_MATCHES || (at_head && w.matched_digests > 0);
+            if proven {
+                self.verify(slot, now);
             }
         }
     }
@@ -562,6 +652,8 @@ impl Supervisor {
             floor_chunks,
             progress: None,
             behind_since: Some(now),
+            digests_audited: floor_chunks,
+            matched_digests: 0,
         });
         // Compare the newcomer from its first chunk on, even where its twin was checked before.
         self.digest_cursor = floor_chunks;

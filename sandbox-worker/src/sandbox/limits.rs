@@ -4,10 +4,11 @@ use super::SandboxError;
 
 /// Continuous CPU time a real-time worker may use without blocking (`RLIMIT_RTTIME`, µs).
 ///
-/// The render loop blocks on its futex after every chunk, so it uses a few milliseconds at a
-/// time. A worker spinning under `SCHED_FIFO` would otherwise hold a core until the supervisor
-/// notices; with this limit the kernel kills it (`SIGKILL`) after 2 s of unbroken CPU. Generous on
-/// purpose: a standby replaying a second of chunks must not hit it.
+/// The render loop blocks on its futex whenever it has caught up, and at least every 100 ms
+/// while it has not (an offline bounce keeps it busy: see `worker::MAX_AWAKE`). A worker spinning
+/// under `SCHED_FIFO` would otherwise hold a core until the supervisor notices; with this limit
+/// the kernel kills it (`SIGKILL`) after 2 s of unbroken CPU. Generous on purpose: a standby
+/// replaying a second of chunks must not hit it.
 const RT_CPU_BUDGET_US: u64 = 2_000_000;
 
 /// Applies the worker's rlimits (soft = hard, so they cannot be raised again) and returns the

@@ -403,3 +403,37 @@ pub struct ScaleResult {
     /// Whether the host thread got `SCHED_FIFO`.
     pub realtime_priority: bool,
 }
+
+// ---- bench bounce -----------------------------------------------------------------------------
+
+/// `bounce.json`: a long dense offline bounce with the workers at `SCHED_FIFO`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bounce {
+    /// Audio seconds bounced.
+    pub seconds: u64,
+    /// Block size in frames (the latency is one block).
+    pub block: usize,
+    /// Wall seconds the bounce took (without the reference replay).
+    pub wall_s: f64,
+    /// Worker processes the sampler watched.
+    pub workers_watched: usize,
+    /// How many of them ran at `SCHED_FIFO`.
+    pub workers_at_sched_fifo: usize,
+    /// Longest CPU time a worker used without a voluntary context switch, to within one
+    /// sampling period (`RLIMIT_RTTIME` kills at 2000 ms).
+    pub longest_cpu_without_sleep_ms: f64,
+    /// Every worker death or eviction, in the engine's words (goal: none).
+    pub worker_failures: Vec<String>,
+    /// Frames the fallback filled (goal: 0).
+    pub fallback_frames: u64,
+    /// Seconds whose output differs from the in-process reference (goal: none).
+    pub differing_seconds: Vec<usize>,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl BenchFile for Bounce {
+    const NAME: &'static str = "bounce";
+}

@@ -40,13 +40,21 @@ impl Supervisor {
             {
                 Err(reason) => self.evict(slot, EvictReason::Rogue(reason), now),
                 Ok(Some((chunk, len))) if chunk >= after && chunk < done => {
-                    self.pending = None;
-                    let bytes = &self.scratch[..len];
                     let end_frame = self
                         .shared
                         .input
                         .chunk_span(chunk)
                         .map(|(start, frames)| start + frames as u64);
+                    // Never a checkpoint ahead of delivery: after a double death, a rebuild
+                    // from it would leave the frames between what the host got and the
+                    // checkpoint in no ring. Keep it (and ask for no other) until the audio
+                    // thread has delivered that far.
+                    let delivered = self.shared.delivered_frames.load(Ordering::Acquire);
+                    if end_frame.is_some_and(|end| end > delivered) {
+                        return;
+                    }
+                    self.pending = None;
+                    let bytes = &self.scratch[..len];
                     match (self.verifier.restore(bytes), end_frame) {
                         (Ok(()), Some(end_frame)) => {
                             self.checkpoint.chunk = Some(chunk);
