@@ -32,9 +32,6 @@ pub const EXIT_RESTORE: i32 = 12;
 /// Exit status: the sandbox could not be entered.
 pub const EXIT_SANDBOX: i32 = 13;
 
-/// How long to sleep on the input futex before checking that the parent is still there.
-const IDLE_CHECK: Duration = Duration::from_millis(20);
-
 /// What the plugin tells a worker on its command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Args {
@@ -164,6 +161,10 @@ pub fn run(args: Args) -> i32 {
         }
     }
     snapshot.resize(output.snapshot_max(), 0);
+    if let Err(e) = shm::death::arm(output.death_word()) {
+        // Not fatal: the supervisor then learns of our death from the pidfd only.
+        eprintln!("tandem-worker: death word not armed: {e}");
+    }
     if let Err(code) = crate::enter_sandbox() {
         return code;
     }
@@ -248,8 +249,10 @@ fn render_loop(
     }
 }
 
-/// Waits for chunk `next`: spins for `spin`, then sleeps on the futex. Returns false if it
-/// timed out with nothing new (time to check on the parent).
+/// Waits for chunk `next`: spins for `spin`, then sleeps on the futex with no timeout, so an
+/// idle worker costs nothing (the plugin wakes it when it posts; if the plugin dies, the
+/// parent-death signal ends us). Returns false if it woke with nothing new (then it checks on
+/// the parent).
 fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Duration) -> bool {
     let t0 = Instant::now();
     while t0.elapsed() < spin {
@@ -262,7 +265,7 @@ fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Durat
     // Re-check after announcing the sleep: the plugin stores `published` and then reads our
     // flag (both SeqCst), so either we see its chunk here or it sees our flag and wakes us.
     if input.published() <= next {
-        shm::futex::wait(input.seq_word(), next as u32, IDLE_CHECK);
+        shm::futex::wait_untimed(input.seq_word(), next as u32);
     }
     output.set_sleeping(false);
     input.seq_word().load(Ordering::Acquire) != next as u32

@@ -8,7 +8,6 @@
 
 use super::config::{EngineConfig, EngineError};
 use super::events::Stats;
-use crate::sys::Wakeup;
 use shm::chunk::MAX_CHUNK_FRAMES;
 use shm::{Doorbell, InputRing, OutputRing, RingConfig};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -169,8 +168,11 @@ pub(crate) struct Shared {
     pub workers_failing: AtomicBool,
     /// Counters for anyone to read.
     pub stats: Stats,
-    /// Wakes the supervisor's poll.
-    pub wake: Wakeup,
+    /// The supervisor's wake word: bumped and futex-woken to end its sleep early.
+    pub wake: AtomicU32,
+    /// Set while the supervisor sleeps without a timeout (an idle engine): whoever posts a
+    /// chunk must then wake it (`Shared::wake_supervisor`, a `FUTEX_WAKE`).
+    pub supervisor_asleep: AtomicBool,
 }
 
 impl Shared {
@@ -207,13 +209,16 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             workers_failing: AtomicBool::new(false),
             stats: Stats::default(),
-            wake: Wakeup::new().map_err(EngineError::SharedMemory)?,
+            wake: AtomicU32::new(0),
+            supervisor_asleep: AtomicBool::new(false),
         })
     }
 
-    /// Ends the supervisor's current or next poll early.
+    /// Ends the supervisor's current or next sleep early. Only a futex wake: the audio thread
+    /// may call it.
     pub fn wake_supervisor(&self) {
-        self.wake.notify();
+        self.wake.fetch_add(1, Ordering::SeqCst);
+        shm::futex::wake_all(&self.wake);
     }
 }
 

@@ -21,6 +21,14 @@ pub(super) struct Pending {
     asked_ns: u64,
 }
 
+impl Pending {
+    /// Whether the chunk carrying the request has been posted (`published` chunks are): only
+    /// then is there an answer to wait for.
+    pub fn posted(&self, published: u64) -> bool {
+        published > self.after_chunk
+    }
+}
+
 impl Supervisor {
     /// Keeps a recent, validated state snapshot so a rebuild replays only a little audio.
     pub(super) fn checkpoint(&mut self, now: u64) {
