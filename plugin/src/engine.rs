@@ -158,6 +158,9 @@ impl Engine {
         if shared.slots.iter().any(|s| s.output.sleeping()) {
             shared.input.wake();
         }
+        if shared.supervisor_asleep.load(Ordering::SeqCst) {
+            shared.wake_supervisor();
+        }
     }
 
     /// Offline only: there is no deadline, so rather than let a worker fall a whole input ring
@@ -346,8 +349,11 @@ impl Engine {
             epoch,
             reason,
         });
-        // No wake-up: a syscall other than the futexes does not belong on the audio thread.
-        // The rogue ring is already ignored here; the supervisor evicts it at its next tick.
+        // The rogue ring is already ignored here; the supervisor evicts it on its next pass,
+        // woken (a futex wake, the one system call allowed here) if it sleeps idle.
+        if self.shared.supervisor_asleep.load(Ordering::SeqCst) {
+            self.shared.wake_supervisor();
+        }
     }
 
     /// The deadline passed: serve the longest prefix any ring has, fade out the rest.

@@ -1,47 +1,17 @@
-//! The plugin's system calls outside `shm`, behind safe functions: the supervisor's wake-up
-//! eventfd and its poll, worker pidfds, and the supervisor's scheduling class.
+//! The plugin's system calls outside `shm`, behind safe functions: worker pidfds (open,
+//! poll, signal) and the supervisor's scheduling class.
 //!
-//! `nix` makes the calls it covers (eventfd, ppoll; `worker_exe` uses its memfd calls); the
+//! `nix` makes the calls it covers (ppoll; `worker_exe` uses its memfd calls); the
 //! plugin's only raw system calls, for what `nix` lacks (pidfds, `sched_setscheduler`), are
 //! the `unsafe` blocks here.
 //! None of this runs on the audio thread: the engine calls it from the main thread (creation)
 //! and the supervisor thread. The benchmarks use the pidfd calls to kill workers.
 
 use nix::poll::{PollFd, PollFlags};
-use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
-
-/// A non-blocking eventfd: anyone may `notify` it to end the supervisor's [`poll`] early.
-pub(crate) struct Wakeup(EventFd);
-
-impl Wakeup {
-    /// A new, unsignalled wake-up (close-on-exec).
-    pub fn new() -> io::Result<Wakeup> {
-        let flags = EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK;
-        Ok(Wakeup(EventFd::from_flags(flags)?))
-    }
-
-    /// Makes the current or next [`poll`] on it return.
-    pub fn notify(&self) {
-        // Fails only when the counter would overflow, and then it is signalled anyway.
-        let _ = self.0.write(1);
-    }
-
-    /// Resets it after a poll saw it readable.
-    pub fn clear(&self) {
-        // EAGAIN when nobody notified it: nothing to clear.
-        let _ = self.0.read();
-    }
-}
-
-impl AsFd for Wakeup {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.0.as_fd()
-    }
-}
 
 /// Sleeps until one of `fds` is readable or reports an error or hang-up, at most `timeout`.
 /// Returns which fired; `None` entries are not watched and never fire. An interrupted poll

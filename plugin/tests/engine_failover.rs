@@ -518,3 +518,25 @@ fn an_offline_wait_gives_up_after_its_bound() {
         3 * N as u64
     );
 }
+
+/// An idle engine (no `process()` call: its supervisor sleeps without a timeout and its workers
+/// sleep on the input futex) still notices a worker's death, rebuilds it, and then renders
+/// exactly what the reference does once blocks come again.
+#[test]
+fn an_idle_engine_rebuilds_a_dead_worker_and_wakes_for_new_blocks() {
+    let mut engine = engine(ProcessMode::Realtime, N, N as u32);
+    settle(&engine, 0);
+    let both = render_both(&mut engine, 5, N, 80, N as u32, |engine, b| {
+        if b == 40 || b == 60 {
+            // Idle long enough for everyone to fall asleep, then kill a worker.
+            let round = b as u64 / 20 - 1;
+            std::thread::sleep(Duration::from_millis(50));
+            let pid = engine.worker_pid(round as usize % 2).expect("a worker");
+            signal(pid, Signal::SIGKILL);
+            settle(engine, round);
+        }
+    });
+    let log = engine.drain_log();
+    assert!(peak(&both.want) > 0.01);
+    assert_eq!(differing(&both.got, &both.want), 0, "log: {log:#?}");
+}

@@ -34,9 +34,6 @@ pub fn name_process() {
     unsafe { libc::prctl(libc::PR_SET_NAME, PROCESS_NAME.as_ptr(), 0, 0, 0) };
 }
 
-/// How long to sleep on the input futex before checking that the parent is still there.
-const IDLE_CHECK: Duration = Duration::from_millis(20);
-
 /// The longest the render loop runs without blocking. An offline bounce can keep a worker busy
 /// for minutes (the host posts the next chunk before the worker has finished the current one),
 /// and `RLIMIT_RTTIME` kills a real-time process after 2 s of CPU without a blocking call, both
@@ -177,6 +174,10 @@ pub fn run(args: Args) -> i32 {
         }
     }
     snapshot.resize(output.snapshot_max(), 0);
+    if let Err(e) = shm::death::arm(output.death_word()) {
+        // Not fatal: the supervisor then learns of our death from the pidfd only.
+        eprintln!("tandem-worker: death word not armed: {e}");
+    }
     if let Err(code) = crate::enter_sandbox() {
         return code;
     }
@@ -353,8 +354,10 @@ impl<'a> RenderLoop<'a> {
     }
 }
 
-/// Waits for chunk `next`: spins for `spin`, then sleeps on the futex. Returns false if it
-/// timed out with nothing new (time to check on the parent).
+/// Waits for chunk `next`: spins for `spin`, then sleeps on the futex with no timeout, so an
+/// idle worker costs nothing (the plugin wakes it when it posts; if the plugin dies, the
+/// parent-death signal ends us). Returns false if it woke with nothing new (then it checks on
+/// the parent).
 fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Duration) -> bool {
     let t0 = Instant::now();
     while t0.elapsed() < spin {
@@ -367,7 +370,7 @@ fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Durat
     // Re-check after announcing the sleep: the plugin stores `published` and then reads our
     // flag (both SeqCst), so either we see its chunk here or it sees our flag and wakes us.
     if input.published() <= next {
-        shm::futex::wait(input.seq_word(), next as u32, IDLE_CHECK);
+        shm::futex::wait_untimed(input.seq_word(), next as u32);
     }
     output.set_sleeping(false);
     input.seq_word().load(Ordering::Acquire) != next as u32

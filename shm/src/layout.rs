@@ -87,6 +87,8 @@ pub mod output {
     pub const SNAPSHOT_LEN: usize = 28;
     /// Non-zero while the worker sleeps on the input futex (so the plugin knows to wake it).
     pub const SLEEPING: usize = 29;
+    /// The death word: the worker's thread id while it lives, its robust futex (`shm::death`).
+    pub const DEATH: usize = 30;
 }
 
 /// Sizes shared by the plugin and its workers.

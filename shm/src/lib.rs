@@ -15,6 +15,7 @@
 //! creation, so the audio thread and the worker's render loop may call any of it.
 
 pub mod chunk;
+pub mod death;
 pub mod doorbell;
 pub mod error;
 pub mod exit_status;

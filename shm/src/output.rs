@@ -155,6 +155,7 @@ impl OutputRing {
         r.word(h::RESTORE_LEN)
             .store(snapshot.len() as u32, Ordering::Relaxed);
         r.word(h::EPOCH).store(0, Ordering::Relaxed);
+        r.word(h::DEATH).store(0, Ordering::Relaxed);
         r.word(h::SNAPSHOT_SEQ).store(0, Ordering::Relaxed);
         write_bytes(r, self.config.snapshot_base(), snapshot);
         fence(Ordering::Release);
@@ -279,6 +280,12 @@ impl OutputRing {
     /// costs the liar a wake-up).
     pub fn sleeping(&self) -> bool {
         self.region.word(h::SLEEPING).load(Ordering::SeqCst) != 0
+    }
+
+    /// Both sides: the death word (see [`crate::death`]); the worker arms it, the plugin
+    /// watches it as a hint only.
+    pub fn death_word(&self) -> &std::sync::atomic::AtomicU32 {
+        self.region.word(h::DEATH)
     }
 
     // ---- worker side -------------------------------------------------------------------------

@@ -8,7 +8,6 @@
 
 use super::config::{EngineConfig, EngineError};
 use super::events::Stats;
-use crate::sys::Wakeup;
 use shm::chunk::MAX_CHUNK_FRAMES;
 use shm::{Doorbell, InputRing, OutputRing, RingConfig, Rogue};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -199,8 +198,11 @@ pub(crate) struct Shared {
     pub delivered_frames: AtomicU64,
     /// Counters for anyone to read.
     pub stats: Stats,
-    /// Wakes the supervisor's poll.
-    pub wake: Wakeup,
+    /// The supervisor's wake word: bumped and futex-woken to end its sleep early.
+    pub wake: AtomicU32,
+    /// Set while the supervisor sleeps without a timeout (an idle engine): whoever posts a
+    /// chunk must then wake it (`Shared::wake_supervisor`, a `FUTEX_WAKE`).
+    pub supervisor_asleep: AtomicBool,
 }
 
 impl Shared {
@@ -238,13 +240,16 @@ impl Shared {
             workers_failing: AtomicBool::new(false),
             delivered_frames: AtomicU64::new(0),
             stats: Stats::default(),
-            wake: Wakeup::new().map_err(EngineError::SharedMemory)?,
+            wake: AtomicU32::new(0),
+            supervisor_asleep: AtomicBool::new(false),
         })
     }
 
-    /// Ends the supervisor's current or next poll early.
+    /// Ends the supervisor's current or next sleep early. Only a futex wake: the audio thread
+    /// may call it.
     pub fn wake_supervisor(&self) {
-        self.wake.notify();
+        self.wake.fetch_add(1, Ordering::SeqCst);
+        shm::futex::wake_all(&self.wake);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The supervisor thread: the only code that spawns, signals or reaps workers.
 //!
-//! It sleeps in `poll` on the workers' pidfds and an eventfd, with a short tick for what has no
-//! fd to wake it: hang checks, digest comparison, checkpoints and respawns. Every worker-written
+//! It sleeps on futexes (its wake word, the workers' death words) and checks the workers' pidfds
+//! on every pass, with a short tick only while there is work to time: hang checks, digest
+//! comparison, checkpoints and respawns (`wait.rs`). Every worker-written
 //! value it reads goes through the validating accessors of `shm::OutputRing`.
 
 use super::config::{EngineConfig, EngineError, Tuning};
@@ -14,12 +15,12 @@ use checkpoint::{Checkpoint, Pending};
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 mod checkpoint;
+mod wait;
 
 /// A running worker as the supervisor tracks it.
 struct Worker {
@@ -65,6 +66,8 @@ pub(super) struct Supervisor {
     digest_cursor: u64,
     last_checkpoint_frame: u64,
     xrun_lines: RateLimit,
+    /// The kernel has no `futex_waitv`: poll the pidfds on the tick instead (`wait.rs`).
+    futex_waitv_missing: bool,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -131,6 +134,7 @@ impl Supervisor {
             digest_cursor: 0,
             last_checkpoint_frame: 0,
             xrun_lines: RateLimit::new(XRUN_LOG_INTERVAL),
+            futex_waitv_missing: false,
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
@@ -158,7 +162,7 @@ impl Supervisor {
         // workers.
         sys::raise_to_fifo(SUPERVISOR_PRIORITY);
         while !self.shared.shutdown.load(Ordering::Acquire) {
-            let readable = self.poll();
+            let readable = self.wait();
             let now = monotonic_ns();
             for (slot, dead) in readable.into_iter().enumerate() {
                 if dead {
@@ -181,25 +185,6 @@ impl Supervisor {
                 w.process.reap();
             }
         }
-    }
-
-    /// Sleeps until a worker exits, someone wakes us, or the tick. Returns which pidfds fired.
-    fn poll(&self) -> [bool; 2] {
-        let pidfd = |slot: usize| self.workers[slot].as_ref().map(|w| w.process.pidfd());
-        // While a newcomer is joining, look at it often: its verification is the end of the
-        // rebuild, and nothing else wakes us for it.
-        let joining = self.workers.iter().flatten().any(|w| !w.verified);
-        let tick = if joining {
-            Duration::from_micros(200)
-        } else {
-            self.tuning.tick
-        };
-        let [woken, dead0, dead1] =
-            sys::poll([Some(self.shared.wake.as_fd()), pidfd(0), pidfd(1)], tick);
-        if woken {
-            self.shared.wake.clear();
-        }
-        [dead0, dead1]
     }
 
     fn emit(&self, event: EngineEvent) {

@@ -19,6 +19,23 @@ pub(super) struct Pending {
     epoch: u32,
     after_chunk: u64,
     asked_ns: u64,
+    /// The snapshot is in, ahead of what the audio thread has delivered: nothing to time until
+    /// the host calls again (and its posting wakes us).
+    pub awaiting_delivery: bool,
+}
+
+impl Pending {
+    /// Whether the chunk carrying the request has been posted (`published` chunks are): only
+    /// then is there an answer to wait for.
+    pub fn posted(&self, published: u64) -> bool {
+        published > self.after_chunk
+    }
+
+    /// Whether the supervisor must look again on its tick: the request is posted and its
+    /// snapshot is not merely waiting for delivery.
+    pub fn needs_tick(&self, published: u64) -> bool {
+        self.posted(published) && !self.awaiting_delivery
+    }
 }
 
 impl Supervisor {
@@ -51,6 +68,9 @@ impl Supervisor {
                     // thread has delivered that far.
                     let delivered = self.shared.delivered_frames.load(Ordering::Acquire);
                     if end_frame.is_some_and(|end| end > delivered) {
+                        if let Some(p) = self.pending.as_mut() {
+                            p.awaiting_delivery = true;
+                        }
                         return;
                     }
                     self.pending = None;
@@ -99,6 +119,7 @@ impl Supervisor {
             epoch,
             after_chunk: self.shared.input.published(),
             asked_ns: now,
+            awaiting_delivery: false,
         });
         self.shared
             .snapshot_request

@@ -1,0 +1,113 @@
+//! How the supervisor sleeps: on futexes, so the kernel wakes it for what it can tell us, and a
+//! tick only while there is something to time.
+//!
+//! One `futex_waitv` covers the supervisor's wake word (the engine's drop, the audio thread
+//! posting to an idle engine) and each live worker's death word (`shm::death`: the kernel
+//! releases it before unmapping a dead worker, well before its pidfd is readable). The pidfds
+//! stay the authority: they are checked on every pass, and a worker whose death word fired is
+//! removed (killed through its pidfd, reaped) like any other.
+//!
+//! The tick (`Tuning::tick`) runs only while there is time-bound work: chunks posted but not
+//! rendered (the hang check), a newcomer joining, a checkpoint in flight, a respawn backing off.
+//! An idle engine (nothing posted, everyone caught up) sleeps without a timeout and costs
+//! nothing; the audio thread wakes it with a `FUTEX_WAKE` when it posts again
+//! (`Shared::supervisor_asleep`). On a kernel without `futex_waitv` it falls back to polling
+//! the pidfds with the tick.
+
+use super::Supervisor;
+use crate::sys;
+use shm::death::{self, Watch};
+use shm::futex::monotonic_ns;
+use std::sync::atomic::{fence, Ordering};
+use std::time::Duration;
+
+impl Supervisor {
+    /// Sleeps until a worker dies, someone wakes us, or the tick (if there is work to time).
+    /// Returns which workers are dead or said so through their death word.
+    pub(super) fn wait(&mut self) -> [bool; 2] {
+        let pidfd = |slot: usize| self.workers[slot].as_ref().map(|w| w.process.pidfd());
+        let joining = self.workers.iter().flatten().any(|w| !w.verified);
+        let tick = if joining {
+            // While a newcomer is joining, look at it often: its verification is the end of
+            // the rebuild.
+            Duration::from_micros(200)
+        } else {
+            self.tuning.tick
+        };
+        if self.futex_waitv_missing {
+            return sys::poll([pidfd(0), pidfd(1)], tick);
+        }
+        let wake = &self.shared.wake;
+        let mut words = [(wake, wake.load(Ordering::SeqCst)); 3];
+        let mut n = 1;
+        let mut released = false;
+        let mut unarmed = false;
+        for (slot, w) in self.workers.iter().enumerate() {
+            let Some(w) = w else { continue };
+            let word = self.shared.slots[slot].output.death_word();
+            match death::watch(word, w.process.pid()) {
+                Watch::Held(value) => {
+                    words[n] = (word, value);
+                    n += 1;
+                }
+                Watch::Released => released = true,
+                Watch::NotArmed => unarmed = true,
+            }
+        }
+        let tick_end = monotonic_ns() + tick.as_nanos() as u64;
+        let posted = self.shared.input.published();
+        let deadline = if released {
+            Some(0)
+        } else if unarmed {
+            // A worker still starting is watched through its pidfd only: poll it on the tick.
+            Some(tick_end)
+        } else {
+            match self.next_due(posted, tick_end) {
+                Some(due) => Some(due),
+                None => self.sleep_until_woken(posted),
+            }
+        };
+        if deadline != Some(0) && shm::futex::wait_any(&words[..n], deadline).is_err() {
+            self.futex_waitv_missing = true;
+        }
+        self.shared.supervisor_asleep.store(false, Ordering::SeqCst);
+        let exited = sys::poll([pidfd(0), pidfd(1)], Duration::ZERO);
+        [0, 1].map(|slot| {
+            exited[slot]
+                || self.workers[slot].as_ref().is_some_and(|w| {
+                    let word = self.shared.slots[slot].output.death_word();
+                    death::watch(word, w.process.pid()) == Watch::Released
+                })
+        })
+    }
+
+    /// When the next time-bound work is due, `posted` chunks having been posted: at the tick's
+    /// end (`tick_end`) while a worker has chunks to render or a newcomer or a posted
+    /// checkpoint request is in flight, or when a respawn's backoff ends (no later than the tick's end); `None` when
+    /// nothing needs timing.
+    fn next_due(&self, posted: u64, tick_end: u64) -> Option<u64> {
+        let busy = self.pending.as_ref().is_some_and(|p| p.needs_tick(posted))
+            || self
+                .workers
+                .iter()
+                .flatten()
+                .any(|w| !w.verified || w.progress.is_none_or(|p| p.chunks_done < posted));
+        if busy {
+            return Some(tick_end);
+        }
+        (0..2)
+            .filter(|&slot| self.workers[slot].is_none())
+            .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
+            .min()
+    }
+
+    /// Announces that we sleep without a timeout, then makes sure nothing was posted since we
+    /// read `posted` (the audio thread stores `published` and then reads our flag, both
+    /// sequentially consistent: either we see its chunk here or it sees the flag and wakes us).
+    /// Returns the deadline: `None`, or now if a chunk slipped in.
+    fn sleep_until_woken(&self, posted: u64) -> Option<u64> {
+        self.shared.supervisor_asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        (self.shared.input.published() != posted).then_some(0)
+    }
+}
