@@ -12,10 +12,12 @@
 mod chunker;
 pub mod reference;
 mod spawn;
+mod status;
 mod supervisor;
 
 pub use chunker::Chunker;
 pub use reference::ReferenceEngine;
+pub use status::{EngineStatus, FaultKind, FaultView, StatusSnapshot, WorkerState, WorkerView};
 
 use crate::engine::supervisor::Supervisor;
 use dsp::{Event, N_PARAMS};
@@ -403,6 +405,7 @@ pub struct Engine {
     supervisor: Option<JoinHandle<()>>,
     seen: [SeenSlot; 2],
     last_out: [f32; 2],
+    status: EngineStatus,
 }
 
 impl Engine {
@@ -413,14 +416,28 @@ impl Engine {
 
     /// As [`Engine::activate`], with non-default tuning.
     pub fn activate_with(config: EngineConfig, tuning: Tuning) -> Result<Engine, EngineError> {
-        let result = Self::try_activate(config, tuning);
+        Self::activate_reporting(config, tuning, EngineStatus::new())
+    }
+
+    /// As [`Engine::activate_with`], reporting into `status` (the plugin's, which outlives
+    /// this engine so its editor can show the workers across reactivations).
+    pub fn activate_reporting(
+        config: EngineConfig,
+        tuning: Tuning,
+        status: EngineStatus,
+    ) -> Result<Engine, EngineError> {
+        let result = Self::try_activate(config, tuning, status);
         if let Err(e) = &result {
             log::error!("Tandem engine not activated: {e}");
         }
         result
     }
 
-    fn try_activate(config: EngineConfig, tuning: Tuning) -> Result<Engine, EngineError> {
+    fn try_activate(
+        config: EngineConfig,
+        tuning: Tuning,
+        status: EngineStatus,
+    ) -> Result<Engine, EngineError> {
         let unsupported = |s: String| EngineError::UnsupportedConfig(s);
         if config.max_block == 0 || config.max_block > 8192 {
             return Err(unsupported(format!(
@@ -491,11 +508,13 @@ impl Engine {
             initial_state,
             telemetry_rx,
             events_tx,
+            status.clone(),
         )?;
         let handle = std::thread::Builder::new()
             .name("tandem-supervisor".into())
             .spawn(move || supervisor.run())
             .map_err(|e| EngineError::Spawn(format!("supervisor thread: {e}")))?;
+        status.started(config.latency, config.sample_rate);
         Ok(Engine {
             config,
             tuning,
@@ -506,6 +525,7 @@ impl Engine {
             supervisor: Some(handle),
             seen: [SeenSlot::default(); 2],
             last_out: [0.0; 2],
+            status,
         })
     }
 
@@ -869,5 +889,6 @@ impl Drop for Engine {
         if let Some(handle) = self.supervisor.take() {
             let _ = handle.join();
         }
+        self.status.stopped();
     }
 }

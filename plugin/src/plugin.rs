@@ -32,7 +32,10 @@ use std::sync::Arc;
 use dsp::N_PARAMS;
 use nice_plug::prelude::*;
 
-use crate::engine::{self, Engine, EngineConfig, ProcessMode as EngineMode};
+use nice_plug_egui::{EguiEditor, EguiEditorState};
+
+use crate::editor::{self, OutputMeter};
+use crate::engine::{self, Engine, EngineConfig, EngineStatus, ProcessMode as EngineMode, Tuning};
 use crate::params::{self, TandemParams};
 use crate::worker_exe;
 
@@ -43,6 +46,12 @@ pub struct Tandem {
     params: Arc<TandemParams>,
     /// The running engine; `None` before the first successful activation.
     engine: Option<Engine>,
+    /// What every engine of this instance reports to the editor's protection panel.
+    status: EngineStatus,
+    /// The output's peak level for the editor's meter.
+    meter: Arc<OutputMeter>,
+    /// The editor's size and zoom, and whether it is open.
+    editor_state: Arc<EguiEditorState>,
     /// The current block's synth events (capacity [`MAX_EVENTS`], never grown).
     events: Vec<dsp::Event>,
     /// Events of one engine-sized piece of a host block larger than the engine takes.
@@ -67,6 +76,9 @@ impl Default for Tandem {
         Tandem {
             params: Arc::new(TandemParams::new()),
             engine: None,
+            status: EngineStatus::new(),
+            meter: Arc::new(OutputMeter::default()),
+            editor_state: editor::default_state(),
             events: Vec::with_capacity(MAX_EVENTS),
             piece_events: Vec::with_capacity(MAX_EVENTS),
             targets: [0.0; N_PARAMS],
@@ -163,12 +175,21 @@ impl Plugin for Tandem {
     const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
-    type Editor = ();
+    type Editor = EguiEditor<editor::App>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.params.clone(),
+            self.status.clone(),
+            self.meter.clone(),
+            self.editor_state.clone(),
+        )
     }
 
     fn filter_state(state: &mut PluginState) {
@@ -223,7 +244,8 @@ impl Plugin for Tandem {
         if !keep {
             // Stop the old workers before starting new ones, so we never run four.
             self.engine = None;
-            match Engine::activate(config.clone()) {
+            match Engine::activate_reporting(config.clone(), Tuning::default(), self.status.clone())
+            {
                 Ok(engine) => {
                     log::info!(
                         "Tandem: workers {:?} up at {} Hz, blocks up to {}, latency {} frames, {:?}",
@@ -336,6 +358,13 @@ impl Plugin for Tandem {
             );
             self.late_frames += u64::from(report.fallback_frames);
             start = end;
+        }
+        if self.editor_state.is_open() {
+            let peak = left
+                .iter()
+                .chain(right.iter())
+                .fold(0.0f32, |m, s| m.max(s.abs()));
+            self.meter.record(peak);
         }
         // The synth has release tails and our output lags its input by `L`: never let the host
         // put us to sleep on a quiet output while notes are still in flight.

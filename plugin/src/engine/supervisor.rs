@@ -5,6 +5,7 @@
 //! value it reads goes through the validating accessors of `shm::OutputRing`.
 
 use super::spawn::{HandedFds, WorkerProcess};
+use super::status::EngineStatus;
 use super::{
     generation, EngineConfig, EngineError, EngineEvent, EvictReason, Shared, Telemetry, Tuning,
     STATE_EMPTY, STATE_JOINING, STATE_LIVE,
@@ -59,6 +60,8 @@ pub(super) struct Supervisor {
     tuning: Tuning,
     telemetry: rtrb::Consumer<Telemetry>,
     events: crossbeam_channel::Sender<EngineEvent>,
+    /// What the editor's protection panel shows; updated with every event.
+    status: EngineStatus,
     workers: [Option<Worker>; 2],
     retry: [Retry; 2],
     checkpoint: Checkpoint,
@@ -108,6 +111,7 @@ impl Supervisor {
         initial_state: Vec<u8>,
         telemetry: rtrb::Consumer<Telemetry>,
         events: crossbeam_channel::Sender<EngineEvent>,
+        status: EngineStatus,
     ) -> Result<Supervisor, EngineError> {
         if !config.worker_path.is_file() {
             return Err(EngineError::Spawn(format!(
@@ -128,6 +132,7 @@ impl Supervisor {
             tuning,
             telemetry,
             events,
+            status,
             workers: [None, None],
             retry: Default::default(),
             checkpoint: Checkpoint {
@@ -217,6 +222,7 @@ impl Supervisor {
             }
             _ => log::info!("{event}"),
         }
+        self.status.record(&event);
         let _ = self.events.try_send(event);
     }
 
