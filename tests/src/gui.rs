@@ -35,8 +35,6 @@ pub struct Screen {
     root: xproto::Window,
     /// The display name, e.g. `:97`.
     pub display: String,
-    /// The Xvfb process (a child of the test process, unlike any plugin process).
-    pub xvfb_pid: u32,
 }
 
 /// The process's X server, started on first use. Sets `DISPLAY` for the plugin's windows.
@@ -47,14 +45,12 @@ pub fn screen() -> &'static Screen {
         // Set once, before any plugin window exists, while the tests are serialized.
         std::env::set_var("DISPLAY", &display);
         let root = conn.setup().roots[screen_num].root;
-        let xvfb_pid = xvfb.id();
         // The child handle is dropped without waiting: Xvfb ends with its last client.
         drop(xvfb);
         Screen {
             conn,
             root,
             display,
-            xvfb_pid,
         }
     })
 }

@@ -65,9 +65,6 @@ fn editor_draws_follows_the_host_and_sends_gestures() {
         "blank editor: {} colours",
         before.colours()
     );
-    if let Some(dir) = std::env::var_os("TANDEM_SCREENSHOT_DIR") {
-        before.save_png(&std::path::Path::new(&dir).join("editor-test.png"));
-    }
 
     // The host moves the cutoff: the editor shows it, and only the cutoff's control changes.
     instance.set_params(&[("Cutoff", 0.1)]);

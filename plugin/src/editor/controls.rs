@@ -8,8 +8,8 @@ use std::f32::consts::PI;
 
 use dsp::ParamId;
 use egui::{
-    self, pos2, vec2, Align2, Color32, CursorIcon, FontId, Id, Key, Rect, Sense, Shape, Stroke,
-    TextEdit, Ui,
+    self, pos2, vec2, Align2, Color32, CursorIcon, FontId, Id, Key, Rect, RichText, Sense, Shape,
+    Stroke, TextEdit, Ui,
 };
 use nice_plug::prelude::ParamSetter;
 
@@ -168,13 +168,20 @@ impl Controls {
     ) {
         name(ui, cell, id.info().name);
         let current = params.plain(id).round() as usize;
+        // Wider than the cell: the neighbouring knobs leave room at their sides, and the option
+        // names ("Low-pass", "Triangle") then fit.
         let rect =
-            Rect::from_center_size(layout::knob_center(cell), vec2(cell.width() - 6.0, 24.0));
+            Rect::from_center_size(layout::knob_center(cell), vec2(cell.width() + 8.0, 24.0));
         let mut chosen = current;
         ui.scope_builder(egui::UiBuilder::new().max_rect(rect), |ui| {
+            ui.spacing_mut().button_padding.x = 3.0;
+            ui.spacing_mut().icon_spacing = 2.0;
             egui::ComboBox::from_id_salt(("choice", id.index()))
                 .width(rect.width())
-                .selected_text(names.get(current).copied().unwrap_or("?"))
+                .truncate()
+                .selected_text(
+                    RichText::new(names.get(current).copied().unwrap_or("?")).size(SMALL),
+                )
                 .show_ui(ui, |ui| {
                     for (i, option) in names.iter().enumerate() {
                         ui.selectable_value(&mut chosen, i, *option);

@@ -148,7 +148,7 @@ pub fn control_rect(id: ParamId) -> Option<Rect> {
 
 /// Where the knob (or selector) of `id` is, at 100 % scale: where a pointer grabs it.
 pub fn control_center(id: ParamId) -> Option<Pos2> {
-    control_rect(id).map(|r| knob_center(r))
+    control_rect(id).map(knob_center)
 }
 
 /// The knob's centre inside a control cell.

@@ -71,7 +71,7 @@ impl Browser {
             |ui| {
                 let index = self.all().position(|p| p.name == current);
                 let count = self.all().count();
-                if ui.button("◀").on_hover_text("Previous preset").clicked() {
+                if ui.button("<").on_hover_text("Previous preset").clicked() {
                     let i = index.map_or(count - 1, |i| (i + count - 1) % count);
                     chosen = self.all().nth(i).cloned();
                 }
@@ -104,7 +104,7 @@ impl Browser {
                             }
                         }
                     });
-                if ui.button("▶").on_hover_text("Next preset").clicked() {
+                if ui.button(">").on_hover_text("Next preset").clicked() {
                     let i = index.map_or(0, |i| (i + 1) % count);
                     chosen = self.all().nth(i).cloned();
                 }

@@ -62,7 +62,9 @@ pub fn top_bar_right(ui: &mut Ui, level: &mut Level, peak: f32, zoom: f32) {
     for scale in SCALES {
         let rect = Rect::from_min_size(pos2(x, 10.0), vec2(48.0, 24.0));
         let label = format!("{:.0}%", scale * 100.0);
-        let button = egui::Button::new(label).selected((zoom - scale).abs() < 0.01);
+        let button = egui::Button::new(label)
+            .wrap_mode(egui::TextWrapMode::Extend)
+            .selected((zoom - scale).abs() < 0.01);
         if ui
             .put(rect, button)
             .on_hover_text("Editor size (for high-resolution screens)")
@@ -118,11 +120,19 @@ pub fn top_bar_right(ui: &mut Ui, level: &mut Level, peak: f32, zoom: f32) {
     );
 }
 
+/// One worker's last CPU reading.
+struct CpuReading {
+    pid: u32,
+    ticks: u64,
+    at: Instant,
+    /// The load computed from the previous reading, once there was one.
+    load: Option<f32>,
+}
+
 /// Each worker's CPU load, from the growth of its `/proc/<pid>/stat` times.
 #[derive(Default)]
 pub struct CpuLoad {
-    /// Per slot: pid, CPU ticks and when they were read, and the last computed load.
-    slots: [Option<(u32, u64, Instant, Option<f32>)>; 2],
+    slots: [Option<CpuReading>; 2],
 }
 
 impl CpuLoad {
@@ -135,17 +145,22 @@ impl CpuLoad {
         let ticks = cpu_ticks(pid)?;
         let now = Instant::now();
         match &mut self.slots[slot] {
-            Some((known, last_ticks, at, load)) if *known == pid => {
-                let seconds = now.duration_since(*at).as_secs_f32();
+            Some(last) if last.pid == pid => {
+                let seconds = now.duration_since(last.at).as_secs_f32();
                 if seconds >= 0.5 {
-                    let used = ticks.saturating_sub(*last_ticks) as f32 / clock_ticks_per_second();
-                    *load = Some(used / seconds);
-                    (*last_ticks, *at) = (ticks, now);
+                    let used = ticks.saturating_sub(last.ticks) as f32 / clock_ticks_per_second();
+                    last.load = Some(used / seconds);
+                    (last.ticks, last.at) = (ticks, now);
                 }
-                *load
+                last.load
             }
             entry => {
-                *entry = Some((pid, ticks, now, None));
+                *entry = Some(CpuReading {
+                    pid,
+                    ticks,
+                    at: now,
+                    load: None,
+                });
                 None
             }
         }

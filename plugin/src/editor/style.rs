@@ -55,7 +55,7 @@ pub fn section(ui: &Ui, rect: Rect, title: &str) {
 /// The label in front of a row of controls ("1", "2" for the oscillators).
 pub fn row_label(ui: &Ui, first_cell: Rect, label: &str) {
     ui.painter().text(
-        pos2(first_cell.min.x - 10.0, first_cell.min.y + 44.0),
+        pos2(first_cell.min.x - 12.0, first_cell.min.y + 44.0),
         Align2::CENTER_CENTER,
         label,
         FontId::proportional(16.0),
