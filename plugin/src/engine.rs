@@ -20,6 +20,7 @@ mod events;
 pub mod reference;
 mod shared;
 mod spawn;
+mod status;
 mod supervisor;
 mod voice_end;
 
@@ -27,6 +28,7 @@ pub use chunker::Chunker;
 pub use config::{EngineConfig, EngineError, ProcessMode, Tuning, MAX_BLOCK};
 pub use events::{EngineEvent, EvictReason, Stats, WorkerExit};
 pub use reference::ReferenceEngine;
+pub use status::{EngineStatus, FaultKind, FaultView, StatusSnapshot, WorkerState, WorkerView};
 pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;
@@ -76,6 +78,7 @@ pub struct Engine {
     seen: [SeenSlot; 2],
     last_out: [f32; 2],
     voice_ends: VoiceEnds,
+    status: EngineStatus,
 }
 
 /// The audio path (audio thread; no allocation).
@@ -416,14 +419,28 @@ impl Engine {
 
     /// As [`Engine::activate`], with non-default tuning.
     pub fn activate_with(config: EngineConfig, tuning: Tuning) -> Result<Engine, EngineError> {
-        let result = Self::try_activate(config, tuning);
+        Self::activate_reporting(config, tuning, EngineStatus::new())
+    }
+
+    /// As [`Engine::activate_with`], reporting into `status` (the plugin's, which outlives
+    /// this engine so its editor can show the workers across reactivations).
+    pub fn activate_reporting(
+        config: EngineConfig,
+        tuning: Tuning,
+        status: EngineStatus,
+    ) -> Result<Engine, EngineError> {
+        let result = Self::try_activate(config, tuning, status);
         if let Err(e) = &result {
             log::error!("Tandem engine not activated: {e}");
         }
         result
     }
 
-    fn try_activate(config: EngineConfig, tuning: Tuning) -> Result<Engine, EngineError> {
+    fn try_activate(
+        config: EngineConfig,
+        tuning: Tuning,
+        status: EngineStatus,
+    ) -> Result<Engine, EngineError> {
         let unsupported = |s: String| EngineError::UnsupportedConfig(s);
         if config.max_block == 0 || config.max_block > 8192 {
             return Err(unsupported(format!(
@@ -456,11 +473,13 @@ impl Engine {
             initial_state,
             telemetry_rx,
             events_tx,
+            status.clone(),
         )?;
         let handle = std::thread::Builder::new()
             .name("tandem-supervisor".into())
             .spawn(move || supervisor.run())
             .map_err(EngineError::Thread)?;
+        status.started(config.latency, config.sample_rate);
         Ok(Engine {
             config,
             tuning,
@@ -472,6 +491,7 @@ impl Engine {
             seen: [SeenSlot::default(); 2],
             last_out: [0.0; 2],
             voice_ends: VoiceEnds::new(),
+            status,
         })
     }
 
@@ -561,5 +581,6 @@ impl Drop for Engine {
         if let Some(handle) = self.supervisor.take() {
             let _ = handle.join();
         }
+        self.status.stopped();
     }
 }

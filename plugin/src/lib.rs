@@ -7,14 +7,17 @@
 //! - [`plugin`]: the nice-plug [`Plugin`](nice_plug::prelude::Plugin) (CLAP and VST3), its
 //!   lifecycle and its real-time `process()`;
 //! - [`params`]: the parameters, built from `dsp`'s table, and the latency setting;
+//! - [`editor`]: the window (knobs, presets, the protection panel) and [`presets`];
 //! - [`worker_exe`]: where the worker executable comes from (embedded in bundles);
 //! - [`logging`]: where log lines go;
 //! - [`sys`]: the few system calls of the plugin outside `shm`, behind safe functions.
 
+pub mod editor;
 pub mod engine;
 pub mod logging;
 pub mod params;
 pub mod plugin;
+pub mod presets;
 pub mod sys;
 pub mod worker_exe;
 

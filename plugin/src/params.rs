@@ -18,7 +18,7 @@
 mod text;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use dsp::{ParamId, ParamKind, N_PARAMS};
 use nice_plug::plugin::{ParamValue, PluginState};
@@ -37,6 +37,8 @@ pub const DEFAULT_LATENCY: i32 = LATENCY_ONE_BLOCK;
 pub const STATE_VERSION_KEY: &str = "tandem_state_version";
 /// Current version of the persisted state layout.
 pub const STATE_VERSION: u32 = 1;
+/// Key of the persisted field that names the preset the project last loaded.
+pub const PRESET_KEY: &str = "tandem_preset";
 
 /// One synth parameter as the host sees it.
 enum SynthParam {
@@ -48,13 +50,20 @@ enum SynthParam {
     Bool(BoolParam),
 }
 
+/// Runs `$body` with `$p` bound to the typed parameter inside a [`SynthParam`].
+macro_rules! with_param {
+    ($param:expr, $p:ident => $body:expr) => {
+        match $param {
+            SynthParam::Float($p) => $body,
+            SynthParam::Int($p) => $body,
+            SynthParam::Bool($p) => $body,
+        }
+    };
+}
+
 impl SynthParam {
     fn as_ptr(&self) -> ParamPtr {
-        match self {
-            SynthParam::Float(p) => p.as_ptr(),
-            SynthParam::Int(p) => p.as_ptr(),
-            SynthParam::Bool(p) => p.as_ptr(),
-        }
+        with_param!(self, p => p.as_ptr())
     }
 
     /// The current (modulated) value in plain units.
@@ -71,6 +80,15 @@ impl SynthParam {
             }
         }
     }
+
+    /// `plain` (in the table's units) as this parameter's normalized value.
+    fn normalized_of(&self, plain: f32) -> f32 {
+        match self {
+            SynthParam::Float(p) => p.preview_normalized(plain),
+            SynthParam::Int(p) => p.preview_normalized(plain.round() as i32),
+            SynthParam::Bool(p) => p.preview_normalized(plain >= 0.5),
+        }
+    }
 }
 
 /// Every parameter of one plugin instance, shared between the host's threads.
@@ -80,6 +98,9 @@ pub struct TandemParams {
     synth: Box<[SynthParam]>,
     /// The latency setting: frames, or [`LATENCY_ONE_BLOCK`].
     pub latency: IntParam,
+    /// The name of the preset last loaded (empty: none), saved with the project. Only the main
+    /// and GUI threads touch it.
+    preset: Mutex<String>,
 }
 
 impl Default for TandemParams {
@@ -118,7 +139,11 @@ impl TandemParams {
                 .contains(&frames)
                 .then_some(frames as i32)
         }));
-        TandemParams { synth, latency }
+        TandemParams {
+            synth,
+            latency,
+            preset: Mutex::new(String::new()),
+        }
     }
 
     /// Writes every synth parameter's current value, in plain units and inside its range, into
@@ -142,6 +167,67 @@ impl TandemParams {
     /// The current value of one synth parameter in plain units.
     pub fn plain(&self, id: ParamId) -> f32 {
         self.synth[id.index()].plain()
+    }
+
+    /// The value the host or the editor last set, normalized 0..1.
+    pub fn normalized(&self, id: ParamId) -> f32 {
+        with_param!(&self.synth[id.index()], p => p.unmodulated_normalized_value())
+    }
+
+    /// The default value, normalized.
+    pub fn default_normalized(&self, id: ParamId) -> f32 {
+        with_param!(&self.synth[id.index()], p => p.default_normalized_value())
+    }
+
+    /// A plain value (the table's units) as `id`'s normalized value.
+    pub fn normalized_of(&self, id: ParamId, plain: f32) -> f32 {
+        self.synth[id.index()].normalized_of(plain)
+    }
+
+    /// Discrete steps of `id` (`None` for continuous parameters).
+    pub fn step_count(&self, id: ParamId) -> Option<usize> {
+        with_param!(&self.synth[id.index()], p => p.step_count())
+    }
+
+    /// A normalized value as the host shows it, with its unit ("3000 Hz", "Saw").
+    pub fn text(&self, id: ParamId, normalized: f32) -> String {
+        with_param!(&self.synth[id.index()], p => p.normalized_value_to_string(normalized, true))
+    }
+
+    /// What someone typed, as a normalized value; `None` if it is not a value of `id`.
+    pub fn parse(&self, id: ParamId, text: &str) -> Option<f32> {
+        with_param!(&self.synth[id.index()], p => p.string_to_normalized_value(text))
+    }
+
+    /// GUI thread: tells the host a change of `id` begins (an automation gesture).
+    pub fn begin_gesture(&self, setter: &ParamSetter, id: ParamId) {
+        with_param!(&self.synth[id.index()], p => setter.begin_set_parameter(p))
+    }
+
+    /// GUI thread: sets `id` through the host, inside a gesture.
+    pub fn set_normalized(&self, setter: &ParamSetter, id: ParamId, normalized: f32) {
+        with_param!(&self.synth[id.index()], p => setter.set_parameter_normalized(p, normalized))
+    }
+
+    /// GUI thread: ends the gesture [`TandemParams::begin_gesture`] began.
+    pub fn end_gesture(&self, setter: &ParamSetter, id: ParamId) {
+        with_param!(&self.synth[id.index()], p => setter.end_set_parameter(p))
+    }
+
+    /// The preset last loaded (empty: none).
+    pub fn preset_name(&self) -> String {
+        self.preset
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Remembers `name` as the loaded preset (saved with the project).
+    pub fn set_preset_name(&self, name: &str) {
+        *self
+            .preset
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = name.to_owned();
     }
 
     /// The latency `L` in frames for a host whose blocks are `block` frames (the plugin passes
@@ -271,7 +357,19 @@ unsafe impl Params for TandemParams {
     }
 
     fn serialize_fields(&self) -> BTreeMap<String, String> {
-        BTreeMap::from([(STATE_VERSION_KEY.to_owned(), STATE_VERSION.to_string())])
+        BTreeMap::from([
+            (STATE_VERSION_KEY.to_owned(), STATE_VERSION.to_string()),
+            (PRESET_KEY.to_owned(), self.preset_name()),
+        ])
+    }
+
+    /// Only our own states (see [`filter_state`]) reach here with fields; a state saved before
+    /// presets existed names none.
+    fn deserialize_fields(&self, serialized: &BTreeMap<String, String>) {
+        if serialized.contains_key(STATE_VERSION_KEY) {
+            let name = serialized.get(PRESET_KEY).map_or("", String::as_str);
+            self.set_preset_name(name);
+        }
     }
 }
 

@@ -36,7 +36,10 @@ use dsp::{ParamId, N_PARAMS};
 use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 
-use crate::engine::{self, Engine, EngineConfig, ProcessMode as EngineMode};
+use nice_plug_egui::{EguiEditor, EguiEditorState};
+
+use crate::editor::{self, OutputMeter};
+use crate::engine::{self, Engine, EngineConfig, EngineStatus, ProcessMode as EngineMode, Tuning};
 use crate::params::{self, TandemParams};
 use crate::worker_exe;
 use block_size::BlockSizes;
@@ -49,6 +52,12 @@ pub struct Tandem {
     params: Arc<TandemParams>,
     /// The running engine; `None` before the first successful activation.
     engine: Option<Engine>,
+    /// What every engine of this instance reports to the editor's protection panel.
+    status: EngineStatus,
+    /// The output's peak level for the editor's meter.
+    meter: Arc<OutputMeter>,
+    /// The editor's size and zoom, and whether it is open.
+    editor_state: Arc<EguiEditorState>,
     /// The current block's synth events (capacity [`MAX_EVENTS`], never grown).
     events: Vec<dsp::Event>,
     /// Events of one engine-sized piece of a host block larger than the engine takes.
@@ -77,6 +86,9 @@ impl Default for Tandem {
         Tandem {
             params: Arc::new(TandemParams::new()),
             engine: None,
+            status: EngineStatus::new(),
+            meter: Arc::new(OutputMeter::default()),
+            editor_state: editor::default_state(),
             events: Vec::with_capacity(MAX_EVENTS),
             piece_events: Vec::with_capacity(MAX_EVENTS),
             targets: [0.0; N_PARAMS],
@@ -175,12 +187,21 @@ impl Plugin for Tandem {
     const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
-    type Editor = ();
+    type Editor = EguiEditor<editor::App>;
     type SysExMessage = ();
     type BackgroundTask = ();
 
     fn params(&self) -> Arc<dyn Params> {
         self.params.clone()
+    }
+
+    fn editor(&mut self, _async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.params.clone(),
+            self.status.clone(),
+            self.meter.clone(),
+            self.editor_state.clone(),
+        )
     }
 
     fn filter_state(state: &mut PluginState) {
@@ -237,7 +258,8 @@ impl Plugin for Tandem {
         if !keep {
             // Stop the old workers before starting new ones, so we never run four.
             self.engine = None;
-            match Engine::activate(config.clone()) {
+            match Engine::activate_reporting(config.clone(), Tuning::default(), self.status.clone())
+            {
                 Ok(engine) => {
                     log::info!(
                         "Tandem: workers {:?} up at {} Hz, blocks up to {}, latency {} frames, {:?}",
@@ -366,6 +388,13 @@ impl Plugin for Tandem {
                 });
             }
             start = end;
+        }
+        if self.editor_state.is_open() {
+            let peak = left
+                .iter()
+                .chain(right.iter())
+                .fold(0.0f32, |m, s| m.max(s.abs()));
+            self.meter.record(peak);
         }
         // CLAP voice-info: the voices a note may take is the polyphony setting.
         let capacity = self.targets[ParamId::Polyphony.index()] as u32;

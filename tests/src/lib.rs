@@ -16,9 +16,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
+pub mod gui;
+
 use clack_extensions::audio_ports_config::{AudioPortsConfigBuffer, PluginAudioPortsConfig};
+use clack_extensions::gui::{GuiSize, HostGui, HostGuiImpl};
 use clack_extensions::latency::PluginLatency;
-use clack_extensions::params::{ParamInfoBuffer, ParamInfoFlags, PluginParams};
+use clack_extensions::params::{
+    HostParams, HostParamsImplMainThread, HostParamsImplShared, ParamClearFlags, ParamInfoBuffer,
+    ParamInfoFlags, ParamRescanFlags, PluginParams,
+};
 use clack_extensions::remote_controls::{PluginRemoteControls, RemoteControlsPageBuffer};
 use clack_extensions::render::{PluginRender, RenderMode};
 use clack_extensions::state::PluginState;
@@ -163,6 +169,45 @@ pub struct Shared {
     pub restart_requests: AtomicUsize,
     /// The plugin asked for `request_callback`.
     pub callback_requested: AtomicBool,
+    /// The plugin asked for `clap_host_params::request_flush` (its editor changed a parameter).
+    pub flush_requested: AtomicBool,
+    /// The plugin's editor asked to be resized (its scale buttons).
+    pub resize_requests: AtomicUsize,
+    /// The plugin said its editor window is gone.
+    pub gui_closed: AtomicBool,
+}
+
+impl HostGuiImpl for Shared {
+    fn resize_hints_changed(&self) {}
+    fn request_resize(&self, _new_size: GuiSize) -> Result<(), HostError> {
+        self.resize_requests.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+    fn request_show(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn request_hide(&self) -> Result<(), HostError> {
+        Ok(())
+    }
+    fn closed(&self, _was_destroyed: bool) {
+        self.gui_closed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl HostParamsImplShared for Shared {
+    fn request_flush(&self) {
+        self.flush_requested.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The host's main-thread state: nothing but the parameter callbacks.
+pub struct MainThread;
+
+impl<'a> MainThreadHandler<'a> for MainThread {}
+
+impl HostParamsImplMainThread for MainThread {
+    fn rescan(&self, _flags: ParamRescanFlags) {}
+    fn clear(&self, _param_id: ClapId, _flags: ParamClearFlags) {}
 }
 
 impl SharedHandler<'_> for Shared {
@@ -180,8 +225,36 @@ pub struct TestHost;
 
 impl HostHandlers for TestHost {
     type Shared<'a> = Shared;
-    type MainThread<'a> = ();
+    type MainThread<'a> = MainThread;
     type AudioProcessor<'a> = ();
+
+    fn declare_extensions(builder: &mut HostExtensions<Self>, _shared: &Self::Shared<'_>) {
+        builder.register::<HostGui>().register::<HostParams>();
+    }
+}
+
+/// A parameter event the plugin sent to the host (from its editor).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamOut {
+    /// A gesture on the parameter begins (the user grabbed a knob).
+    Begin(ClapId),
+    /// A new value for the parameter, as a CLAP value.
+    Value(ClapId, f64),
+    /// The gesture ends.
+    End(ClapId),
+}
+
+/// The parameter events in `events`, in order.
+fn param_events(events: &EventBuffer) -> Vec<ParamOut> {
+    events
+        .iter()
+        .filter_map(|e| match e.as_core_event()? {
+            CoreEventSpace::ParamGestureBegin(g) => Some(ParamOut::Begin(g.param_id()?)),
+            CoreEventSpace::ParamGestureEnd(g) => Some(ParamOut::End(g.param_id()?)),
+            CoreEventSpace::ParamValue(v) => Some(ParamOut::Value(v.param_id()?, v.value())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// A note in a phrase, in frames.
@@ -311,6 +384,9 @@ pub struct Render {
     /// The tail in frames the plugin reported after the last block (CLAP tail extension; `u32::MAX`
     /// is infinite), if it has the extension.
     pub tail: Option<u32>,
+    /// Parameter events the plugin sent during the render, with the first frame of the block
+    /// whose `process()` call returned them (they take effect from the next block on).
+    pub param_out: Vec<(u64, ParamOut)>,
 }
 
 impl Render {
@@ -447,9 +523,14 @@ impl Instance {
         let factory = entry.get_plugin_factory().expect("a plugin factory");
         let descriptor = factory.plugin_descriptor(0).expect("one plugin");
         let id = CString::from(descriptor.id().expect("an id"));
-        let mut instance =
-            PluginInstance::<TestHost>::new(|_| Shared::default(), |_| (), entry, &id, &host)
-                .expect("instantiating the plugin");
+        let mut instance = PluginInstance::<TestHost>::new(
+            |_| Shared::default(),
+            |_| MainThread,
+            entry,
+            &id,
+            &host,
+        )
+        .expect("instantiating the plugin");
         let mut params = Vec::new();
         {
             let handle = instance.plugin_handle();
@@ -543,6 +624,31 @@ impl Instance {
             .expect("set_params needs an inactive plugin");
         let ext: PluginParams = handle.get_extension().expect("params");
         ext.flush(&mut handle, &events.as_input(), &mut out.as_output());
+    }
+
+    /// While inactive: if the plugin asked for a flush (its editor changed parameters), flushes
+    /// and returns the parameter events it sent; empty otherwise.
+    pub fn flush_param_events(&mut self) -> Vec<ParamOut> {
+        let asked = self
+            .instance
+            .access_shared_handler(|s| s.flush_requested.swap(false, Ordering::SeqCst));
+        if !asked {
+            return Vec::new();
+        }
+        let events = EventBuffer::new();
+        let mut out = EventBuffer::new();
+        let mut handle = self
+            .instance
+            .inactive_plugin_handle()
+            .expect("flush_param_events needs an inactive plugin");
+        let ext: PluginParams = handle.get_extension().expect("params");
+        ext.flush(&mut handle, &events.as_input(), &mut out.as_output());
+        param_events(&out)
+    }
+
+    /// The plugin instance, for the GUI calls in [`gui`].
+    pub fn plugin(&mut self) -> &mut PluginInstance<TestHost> {
+        &mut self.instance
     }
 
     /// Saves the plugin's state.
@@ -776,6 +882,7 @@ impl<'p> Player<'p> {
                 right: Vec::with_capacity(total),
                 note_ends: Vec::new(),
                 tail: None,
+                param_out: Vec::new(),
             },
             buffers: std::array::from_fn(|_| vec![0.0f32; block]),
             input_ports: AudioPorts::with_capacity(2, 1),
@@ -895,6 +1002,9 @@ impl<'p> Player<'p> {
             .expect("process");
         self.out.left.extend_from_slice(&out_l[..n]);
         self.out.right.extend_from_slice(&out_r[..n]);
+        for event in param_events(&self.out_events) {
+            self.out.param_out.push((frame, event));
+        }
         for event in &self.out_events {
             if let Some(CoreEventSpace::NoteEnd(e)) = event.as_core_event() {
                 let field = |m: Match<u16>| m.into_specific().map_or(-1, i32::from);

@@ -3,7 +3,8 @@
 //!
 //! - `bundle tandem [--release]`: `target/bundled/Tandem.clap` and `Tandem.vst3`, each with the
 //!   worker embedded (see `bundle.rs`). Other packages go straight to nice-plug-xtask.
-//! - `install`: copy both bundles into `~/.clap` and `~/.vst3`.
+//! - `install` / `uninstall`: copy both bundles into `~/.clap` and `~/.vst3`, or remove them.
+//! - `screenshot`: pictures of the editor in `target/screenshots/`.
 //! - `demo`: render a phrase through the engine while killing workers; WAV, PNG and a report.
 //! - `test`: everything CI runs: bundle, `cargo test --workspace`, the Python host tests.
 
@@ -11,6 +12,7 @@ mod bench;
 mod bundle;
 mod demo;
 mod install;
+mod screenshot;
 mod test;
 mod util;
 
@@ -19,6 +21,8 @@ use anyhow::Result;
 const USAGE: &str = "Usage:
   cargo xtask bundle tandem [--release]   build target/bundled/Tandem.{clap,vst3}
   cargo xtask install                      copy the release bundles into ~/.clap and ~/.vst3
+  cargo xtask uninstall                    remove them again (user presets are kept)
+  cargo xtask screenshot                   editor pictures in target/screenshots/
   cargo xtask demo [--seconds N] [--offline]
                                            render through the engine while killing workers
   cargo xtask test                         bundle, cargo test --workspace, python host tests
@@ -38,6 +42,8 @@ fn main() -> Result<()> {
         "bench" => bench::run(rest),
         "bundle" => bundle::run(rest),
         "install" => install::run(rest),
+        "uninstall" => install::uninstall(rest),
+        "screenshot" => screenshot::run(rest),
         "demo" => demo::run(rest),
         "test" => test::run(rest),
         "help" | "--help" | "-h" => {

@@ -9,6 +9,7 @@ use super::config::{EngineConfig, EngineError, Tuning};
 use super::events::{EngineEvent, EvictReason, Telemetry, WorkerExit};
 use super::shared::{Generation, Shared, SlotState};
 use super::spawn::{HandedFds, WorkerProcess};
+use super::status::EngineStatus;
 use crate::logging::RateLimit;
 use crate::sys;
 use checkpoint::{Checkpoint, Pending};
@@ -54,6 +55,8 @@ pub(super) struct Supervisor {
     tuning: Tuning,
     telemetry: rtrb::Consumer<Telemetry>,
     events: crossbeam_channel::Sender<EngineEvent>,
+    /// What the editor's protection panel shows; updated with every event.
+    status: EngineStatus,
     workers: [Option<Worker>; 2],
     retry: [Retry; 2],
     checkpoint: Checkpoint,
@@ -100,6 +103,7 @@ impl Supervisor {
         initial_state: Vec<u8>,
         telemetry: rtrb::Consumer<Telemetry>,
         events: crossbeam_channel::Sender<EngineEvent>,
+        status: EngineStatus,
     ) -> Result<Supervisor, EngineError> {
         if !config.worker_path.is_file() {
             return Err(EngineError::Spawn {
@@ -121,6 +125,7 @@ impl Supervisor {
             tuning,
             telemetry,
             events,
+            status,
             workers: [None, None],
             retry: Default::default(),
             checkpoint: Checkpoint {
@@ -195,6 +200,7 @@ impl Supervisor {
             }
             _ => log::info!("{event}"),
         }
+        self.status.record(&event);
         let _ = self.events.try_send(event);
     }
 
