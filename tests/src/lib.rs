@@ -785,14 +785,18 @@ impl Instance {
     ) -> (StoppedPluginAudioProcessor<TestHost>, Render) {
         let ids = self.ids();
         let result = std::thread::scope(|scope| {
-            scope
-                .spawn(move || {
-                    let mut player = Player::start(processor, setup, phrase, ids);
-                    while player.step(&mut on_block) {}
-                    player.finish()
-                })
-                .join()
-                .expect("the audio thread panicked")
+            let audio = scope.spawn(move || {
+                let mut player = Player::start(processor, setup, phrase, ids);
+                while player.step(&mut on_block) {}
+                player.finish()
+            });
+            // Meanwhile this is the main thread, as in a host: it runs the callbacks the plugin
+            // asks for (nice-plug posts a task per parameter change for its editor).
+            while !audio.is_finished() {
+                self.run_main_thread_callbacks();
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            audio.join().expect("the audio thread panicked")
         });
         self.run_main_thread_callbacks();
         result
