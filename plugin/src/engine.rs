@@ -79,6 +79,9 @@ pub struct Engine {
     last_out: [f32; 2],
     voice_ends: VoiceEnds,
     status: EngineStatus,
+    /// A fault aimed at every worker from now on (`shm::FaultKind::CrashOnNote`), stamped on
+    /// every chunk that carries no other fault, so rebuilds replaying those chunks meet it too.
+    standing_fault: FaultCommand,
 }
 
 /// The audio path (audio thread; no allocation).
@@ -144,9 +147,9 @@ impl Engine {
         if self.config.mode == ProcessMode::Offline {
             self.wait_for_laggards();
         }
+        let mut fault = self.take_fault();
         let shared = &*self.shared;
         let mut snapshot = shared.snapshot_request.swap(0, Ordering::AcqRel);
-        let mut fault = self.take_fault();
         self.chunker.split(
             n,
             events,
@@ -201,11 +204,20 @@ impl Engine {
         }
     }
 
-    /// The pending fault request, aimed at the current epoch of its slot.
-    fn take_fault(&self) -> FaultCommand {
+    /// The pending fault request, aimed at the current epoch of its slot (or the standing
+    /// fault, aimed at every worker).
+    fn take_fault(&mut self) -> FaultCommand {
         let Some(request) = self.shared.fault_request.take() else {
-            return FaultCommand::default();
+            return self.standing_fault;
         };
+        if request.kind == shm::FaultKind::CrashOnNote as u32 {
+            self.standing_fault = FaultCommand {
+                kind: request.kind,
+                arg: request.arg,
+                ..FaultCommand::default()
+            };
+            return self.standing_fault;
+        }
         FaultCommand {
             slot: request.slot as u32,
             epoch: self.shared.slots[request.slot].generation.load().epoch,
@@ -492,6 +504,7 @@ impl Engine {
             last_out: [0.0; 2],
             voice_ends: VoiceEnds::new(),
             status,
+            standing_fault: FaultCommand::default(),
         })
     }
 

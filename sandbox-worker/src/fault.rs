@@ -2,6 +2,8 @@
 //!
 //! A fault is aimed at one (slot, epoch) through the chunk stream; see `shm::FaultCommand`.
 
+use dsp::{Event, EventKind};
+use shm::chunk::Chunk;
 use shm::FaultKind;
 use std::time::Duration;
 
@@ -43,5 +45,21 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         FaultKind::NaN => Aftermath::PoisonChunk,
         FaultKind::BadVoiceEnds => Aftermath::BadVoiceEnds,
         FaultKind::MuteDigests => Aftermath::MuteDigests,
+        // Not aimed at one worker: `crash_on_note` applies it to every chunk.
+        FaultKind::CrashOnNote => Aftermath::Continue,
+    }
+}
+
+/// `CrashOnNote`: aborts if `chunk` holds a note-on of `key`, whichever worker renders it.
+pub fn crash_on_note(chunk: &Chunk, key: u32) {
+    let plays_key = chunk.events().iter().any(|&raw| {
+        matches!(
+            Event::from_raw(raw).map(|e| e.kind),
+            Some(EventKind::NoteOn { key: k, .. } | EventKind::NoteOnId { key: k, .. })
+                if k as u32 == key
+        )
+    });
+    if plays_key {
+        std::process::abort();
     }
 }

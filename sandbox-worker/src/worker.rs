@@ -218,6 +218,8 @@ pub struct RenderLoop<'a> {
     mute_digests: bool,
     /// Set by an injected `BadVoiceEnds` fault: from then on, malformed voice-end tables.
     bad_ends: bool,
+    /// The chunk to render without its events (the supervisor's quarantine; `u64::MAX`: none).
+    quarantined: u64,
 }
 
 /// What one [`RenderLoop::step`] did.
@@ -256,6 +258,7 @@ impl<'a> RenderLoop<'a> {
             rogue: false,
             mute_digests: false,
             bad_ends: false,
+            quarantined: output.quarantined_chunk(),
         }
     }
 
@@ -301,6 +304,9 @@ impl<'a> RenderLoop<'a> {
             Err(ReadError::Lapped) => return Step::Lapped,
             Err(ReadError::NotYet) => return Step::NotYet,
         }
+        if self.next == self.quarantined {
+            self.chunk.n_events = 0;
+        }
         let (args, output, chunk) = (&self.args, self.output, &self.chunk);
         if !self.started {
             output.begin(args.epoch, chunk.start_frame, self.next);
@@ -308,7 +314,9 @@ impl<'a> RenderLoop<'a> {
         }
         let mut poison = false;
         let f = chunk.fault;
-        if f.kind != 0 && f.slot == args.slot && f.epoch == args.epoch {
+        if f.kind == FaultKind::CrashOnNote as u32 {
+            fault::crash_on_note(chunk, f.arg);
+        } else if f.kind != 0 && f.slot == args.slot && f.epoch == args.epoch {
             match FaultKind::from_u32(f.kind) {
                 Some(kind) => match fault::commit(kind, f.arg) {
                     Aftermath::Continue => {}

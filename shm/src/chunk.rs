@@ -58,6 +58,10 @@ pub enum FaultKind {
     /// From this chunk on, publish progress but no digests: a worker that stops proving what
     /// it rendered.
     MuteDigests = 10,
+    /// Aimed at every worker, present and future (the engine stamps it on every chunk from then
+    /// on): crash (abort) whenever a chunk holds a note-on of MIDI key `arg`, replays included.
+    /// A deterministic, common-mode bug, as both twins and every rebuild share it.
+    CrashOnNote = 12,
 }
 
 impl FaultKind {
@@ -74,6 +78,7 @@ impl FaultKind {
             8 => FaultKind::NaN,
             9 => FaultKind::BadVoiceEnds,
             10 => FaultKind::MuteDigests,
+            12 => FaultKind::CrashOnNote,
             _ => return None,
         })
     }

@@ -71,6 +71,9 @@ pub mod output {
     pub const RESTORE_CHUNK: usize = 2;
     /// Bytes of the restore snapshot (plugin-written before spawn).
     pub const RESTORE_LEN: usize = 4;
+    /// A quarantined chunk (u64, plugin-written before spawn; `u64::MAX`: none): the worker
+    /// renders it without its events, because rendering them killed every worker.
+    pub const QUARANTINE_CHUNK: usize = 6;
 
     /// The epoch the worker says it runs as (worker-written).
     pub const EPOCH: usize = 16;

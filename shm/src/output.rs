@@ -107,7 +107,9 @@ impl OutputRing {
         region
             .word(h::MAGIC)
             .store(layout::MAGIC, Ordering::Relaxed);
-        Ok(OutputRing { region, config })
+        let ring = OutputRing { region, config };
+        ring.set_quarantine(None);
+        Ok(ring)
     }
 
     /// Worker side: maps the handed fd read-write.
@@ -160,6 +162,14 @@ impl OutputRing {
         write_bytes(r, self.config.snapshot_base(), snapshot);
         fence(Ordering::Release);
         true
+    }
+
+    /// Plugin side, before spawning into this slot (after `prepare_spawn`): the chunk the next
+    /// worker renders without its events (`None`: every chunk as posted).
+    pub fn set_quarantine(&self, chunk: Option<u64>) {
+        self.region
+            .dword(h::QUARANTINE_CHUNK)
+            .store(chunk.unwrap_or(u64::MAX), Ordering::Release);
     }
 
     /// Plugin side: the worker's progress, validated against `b`. A worker still starting up
@@ -302,6 +312,14 @@ impl OutputRing {
         buf.resize(len, 0);
         read_bytes(r, self.config.snapshot_base(), buf);
         (epoch, (chunk != u64::MAX).then_some(chunk))
+    }
+
+    /// Worker side: the chunk to render without its events, as the plugin set it before the
+    /// spawn (`u64::MAX`: none).
+    pub fn quarantined_chunk(&self) -> u64 {
+        self.region
+            .dword(h::QUARANTINE_CHUNK)
+            .load(Ordering::Acquire)
     }
 
     /// Worker side: announces the worker's epoch and starting point.

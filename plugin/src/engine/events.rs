@@ -123,6 +123,19 @@ pub enum EngineEvent {
         /// The first chunk rendered from the fresh state.
         from_chunk: u64,
     },
+    /// Rendering a chunk killed every worker that tried (a deterministic bug that input
+    /// triggers): the workers are rebuilt without that chunk's events, and sound resumes.
+    ChunkQuarantined {
+        /// The chunk.
+        chunk: u64,
+        /// Its first frame.
+        start_frame: u64,
+        /// The events dropped from it (those that still decode; none is lost silently: the
+        /// count is `dropped_count`).
+        dropped: Vec<dsp::Event>,
+        /// How many events the chunk held.
+        dropped_count: u32,
+    },
     /// The audio thread served a block from the other ring.
     Switched {
         /// The ring it served from before.
@@ -207,6 +220,16 @@ impl fmt::Display for EngineEvent {
             EngineEvent::StateLost { from_chunk } => write!(
                 f,
                 "no usable checkpoint: workers restart from a fresh state at chunk {from_chunk}"
+            ),
+            EngineEvent::ChunkQuarantined {
+                chunk,
+                start_frame,
+                dropped,
+                dropped_count,
+            } => write!(
+                f,
+                "chunk {chunk} (frame {start_frame}) killed every worker that rendered it: \
+                 quarantined, its {dropped_count} events dropped: {dropped:?}"
             ),
             EngineEvent::Switched {
                 from,

@@ -249,7 +249,7 @@ impl EngineStatus {
                     .fallback_frames
                     .fetch_add(u64::from(*frames), Ordering::Relaxed);
             }
-            EngineEvent::StateLost { .. } => {}
+            EngineEvent::StateLost { .. } | EngineEvent::ChunkQuarantined { .. } => {}
         }
     }
 

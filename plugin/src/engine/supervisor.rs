@@ -13,6 +13,7 @@ use super::status::EngineStatus;
 use crate::logging::RateLimit;
 use crate::sys;
 use checkpoint::{Checkpoint, Pending};
+use quarantine::Quarantine;
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 use std::io;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod checkpoint;
+mod quarantine;
 mod wait;
 
 /// A running worker as the supervisor tracks it.
@@ -71,6 +73,8 @@ pub(super) struct Supervisor {
     xrun_lines: RateLimit,
     /// The kernel has no `futex_waitv`: poll the pidfds on the tick instead (`wait.rs`).
     futex_waitv_missing: bool,
+    /// Crashes by chunk and the chunk whose events rebuilds skip (`quarantine.rs`).
+    quarantine: Quarantine,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -140,6 +144,7 @@ impl Supervisor {
             last_checkpoint_frame: 0,
             xrun_lines: RateLimit::new(XRUN_LOG_INTERVAL),
             futex_waitv_missing: false,
+            quarantine: Quarantine::default(),
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
@@ -212,13 +217,21 @@ impl Supervisor {
 
     /// A worker's pidfd fired: it is dead. Reap it and schedule the rebuild.
     fn on_exit(&mut self, slot: usize, now: u64) {
-        self.remove(slot, now, |epoch, pid, cause| EngineEvent::WorkerDied {
-            slot,
-            epoch,
-            pid,
-            cause,
-            detected_ns: now,
+        let rendering = self.chunk_in_progress(slot);
+        let mut exit = None;
+        self.remove(slot, now, |epoch, pid, cause| {
+            exit = Some(cause);
+            EngineEvent::WorkerDied {
+                slot,
+                epoch,
+                pid,
+                cause,
+                detected_ns: now,
+            }
         });
+        if let Some(cause) = exit {
+            self.after_death(slot, rendering, cause, now);
+        }
     }
 
     /// Kills a worker we no longer trust.
@@ -454,6 +467,7 @@ impl Supervisor {
         };
         w.verified = true;
         let epoch = w.epoch;
+        self.quarantine.proven();
         self.shared.slots[slot].generation.store(Generation {
             epoch,
             state: SlotState::Live,
@@ -584,14 +598,15 @@ impl Supervisor {
         let frames_back = input.posted_frames() - self.checkpoint.end_frame;
         let lapped = published - first_chunk + margin > ring.record_count as u64
             || frames_back + 4 * shm::chunk::MAX_CHUNK_FRAMES as u64 > ring.audio_capacity as u64;
-        if lapped && self.pending.is_some() {
+        let fresh = std::mem::take(&mut self.quarantine.fresh_start);
+        if lapped && !fresh && self.pending.is_some() {
             // A fresh checkpoint is on its way; spawn from it on a later tick.
             return Ok(());
         }
-        if lapped && self.request_checkpoint(now) {
+        if lapped && !fresh && self.request_checkpoint(now) {
             return Ok(());
         }
-        if lapped {
+        if lapped || fresh {
             // Nobody alive holds the state any more: start over from a fresh synth, which
             // is audible (held notes are lost) but keeps the plugin making sound.
             self.verifier.reset();
@@ -611,6 +626,7 @@ impl Supervisor {
         {
             return Err(io::Error::other("snapshot larger than its area"));
         }
+        s.output.set_quarantine(self.quarantine.chunk);
         let floor_chunks = self.checkpoint.chunk.map_or(0, |c| c + 1);
         let floor_frames = self.checkpoint.end_frame;
         s.valid_from.store(floor_frames, Ordering::Release);
