@@ -7,6 +7,7 @@ mod bounce;
 mod failover;
 pub mod host;
 mod overhead;
+mod poison;
 mod realtime;
 mod report;
 mod sandbox;
@@ -20,6 +21,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   bounce [--seconds S] [--block N]                 long dense offline bounce (default 600 s)
   failover [--kills N] [--block N] [--latency N]   detection, switch, rebuild under faults
   overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, three modes
+  poison [--trials N] [--block N] [--latency N]    audible gap of a note that kills every worker
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
   scale [--seconds S]                              1/4/16/32 instances: spawn, memory, CPU
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
@@ -31,6 +33,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("bounce") => bounce::run(&args[1..]),
         Some("failover") => failover::run(&args[1..]),
         Some("overhead") => overhead::run(&args[1..]),
+        Some("poison") => poison::run(&args[1..]),
         Some("realtime") => realtime::run(&args[1..]),
         Some("scale") => scale::run(&args[1..]),
         Some("report") => report::run(&args[1..]),
