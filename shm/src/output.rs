@@ -172,6 +172,12 @@ impl OutputRing {
             .store(chunk.unwrap_or(u64::MAX), Ordering::Release);
     }
 
+    /// Plugin side: whether the worker of `epoch` has announced itself (`begin`), i.e. has
+    /// read its first chunk. A claim of the worker's, used only to attribute a death.
+    pub fn begun(&self, epoch: u32) -> bool {
+        self.region.word(h::EPOCH).load(Ordering::Acquire) == epoch
+    }
+
     /// Plugin side: the worker's progress, validated against `b`. A worker still starting up
     /// (epoch not yet written) reports its floor.
     pub fn progress(&self, b: &Bounds) -> Result<Progress, Rogue> {

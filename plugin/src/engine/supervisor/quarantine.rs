@@ -54,11 +54,17 @@ fn is_crash(cause: WorkerExit) -> bool {
 
 impl Supervisor {
     /// The chunk the worker in `slot` was rendering, if any: the one after those its ring
-    /// (validated) counts as done, if that one was posted. Read before its slot is cleared.
+    /// (validated) counts as done, if it had begun rendering and that one was posted (a worker
+    /// that dies starting up is no evidence against any chunk). Read before its slot is
+    /// cleared; returns its epoch too.
     pub(super) fn chunk_in_progress(&self, slot: usize) -> Option<(u32, u64)> {
         let w = self.workers[slot].as_ref()?;
+        let output = &self.shared.slots[slot].output;
+        if !output.begun(w.epoch) {
+            return None;
+        }
         let bounds = self.bounds(w);
-        let progress = self.shared.slots[slot].output.progress(&bounds).ok()?;
+        let progress = output.progress(&bounds).ok()?;
         (progress.chunks_done < bounds.posted_chunks).then_some((w.epoch, progress.chunks_done))
     }
 
@@ -86,7 +92,7 @@ impl Supervisor {
             self.retry[slot].not_before_ns = now;
             return;
         }
-        if q.chunk == Some(chunk) {
+        if q.chunk == Some(chunk) && epoch < q.from_epoch {
             // A worker spawned before the quarantine met the chunk: replace it at once.
             self.retry[slot].not_before_ns = now;
             return;
