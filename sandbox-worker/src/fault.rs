@@ -20,6 +20,8 @@ pub enum Aftermath {
     BadVoiceEnds,
     /// From now on, publish progress without digests.
     MuteDigests,
+    /// Flip bit 0 of this chunk's first left sample (before its digest).
+    FlipLowBit,
 }
 
 /// Commits `kind`. Crashes and hangs do not return.
@@ -45,6 +47,7 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         FaultKind::NaN => Aftermath::PoisonChunk,
         FaultKind::BadVoiceEnds => Aftermath::BadVoiceEnds,
         FaultKind::MuteDigests => Aftermath::MuteDigests,
+        FaultKind::FlipLowBit => Aftermath::FlipLowBit,
         // Not aimed at one worker: `crash_on_note` applies it to every chunk.
         FaultKind::CrashOnNote => Aftermath::Continue,
     }

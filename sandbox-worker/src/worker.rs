@@ -313,6 +313,7 @@ impl<'a> RenderLoop<'a> {
             self.started = true;
         }
         let mut poison = false;
+        let mut flip = false;
         let f = chunk.fault;
         if f.kind == FaultKind::CrashOnNote as u32 {
             fault::crash_on_note(chunk, f.arg);
@@ -324,6 +325,7 @@ impl<'a> RenderLoop<'a> {
                     Aftermath::PoisonChunk => poison = true,
                     Aftermath::BadVoiceEnds => self.bad_ends = true,
                     Aftermath::MuteDigests => self.mute_digests = true,
+                    Aftermath::FlipLowBit => flip = true,
                 },
                 None => crate::attempt_escape(f.kind, self.input, output),
             }
@@ -332,6 +334,10 @@ impl<'a> RenderLoop<'a> {
         let frames = (chunk.frames as usize).min(MAX_CHUNK_FRAMES);
         if poison {
             self.renderer.output[0][..frames].fill(f32::NAN);
+        }
+        if flip {
+            let first = &mut self.renderer.output[0][0];
+            *first = f32::from_bits(first.to_bits() ^ 1);
         }
         let [l, r] = self.renderer.rendered(frames);
         output.write_audio(chunk.start_frame, [l, r]);

@@ -58,6 +58,9 @@ pub enum FaultKind {
     /// From this chunk on, publish progress but no digests: a worker that stops proving what
     /// it rendered.
     MuteDigests = 10,
+    /// In this chunk only, XOR bit 0 of the first left sample's bits before the digest is
+    /// computed: finite, honest-looking audio that differs from its twin's by one bit.
+    FlipLowBit = 11,
     /// Aimed at every worker, present and future (the engine stamps it on every chunk from then
     /// on): crash (abort) whenever a chunk holds a note-on of MIDI key `arg`, replays included.
     /// A deterministic, common-mode bug, as both twins and every rebuild share it.
@@ -78,6 +81,7 @@ impl FaultKind {
             8 => FaultKind::NaN,
             9 => FaultKind::BadVoiceEnds,
             10 => FaultKind::MuteDigests,
+            11 => FaultKind::FlipLowBit,
             12 => FaultKind::CrashOnNote,
             _ => return None,
         })

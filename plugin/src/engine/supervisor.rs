@@ -13,6 +13,7 @@ use super::status::EngineStatus;
 use crate::logging::RateLimit;
 use crate::sys;
 use checkpoint::{Checkpoint, Pending};
+use divergence::Referee;
 use quarantine::Quarantine;
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod checkpoint;
+mod divergence;
 mod quarantine;
 mod wait;
 
@@ -75,6 +77,8 @@ pub(super) struct Supervisor {
     futex_waitv_missing: bool,
     /// Crashes by chunk and the chunk whose events rebuilds skip (`quarantine.rs`).
     quarantine: Quarantine,
+    /// The third opinion on a finite divergence (`divergence.rs`).
+    referee: Referee,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -115,6 +119,7 @@ impl Supervisor {
                 source: io::Error::new(io::ErrorKind::NotFound, "no such executable"),
             });
         }
+        let referee = Referee::new(config.sample_rate).map_err(EngineError::Synth)?;
         let verifier = dsp::Synth::new(config.sample_rate, shm::chunk::MAX_CHUNK_FRAMES)
             .map_err(EngineError::Synth)?;
         let mut sup = Supervisor {
@@ -145,6 +150,7 @@ impl Supervisor {
             xrun_lines: RateLimit::new(XRUN_LOG_INTERVAL),
             futex_waitv_missing: false,
             quarantine: Quarantine::default(),
+            referee,
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
@@ -517,10 +523,14 @@ impl Supervisor {
                     // A ring with NaN or infinity in the chunk is the rogue, whoever serves.
                     ([true, false], _) => 0,
                     ([false, true], _) => 1,
-                    // Otherwise trust the verified one, or else the one the listener hears.
-                    (_, [true, false]) => 1,
-                    (_, [false, true]) => 0,
-                    _ => 1 - self.shared.serving.load(Ordering::Relaxed),
+                    // Otherwise the one our own replay disagrees with; failing that, trust the
+                    // verified one, or else the one the listener hears.
+                    _ => match (self.third_opinion(chunk, [da, db]), verified) {
+                        (Some(suspect), _) => suspect,
+                        (None, [true, false]) => 1,
+                        (None, [false, true]) => 0,
+                        _ => 1 - self.shared.serving.load(Ordering::Relaxed),
+                    },
                 };
                 return self.evict(suspect, EvictReason::Divergence, now);
             }

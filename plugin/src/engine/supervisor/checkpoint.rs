@@ -73,6 +73,15 @@ impl Supervisor {
                         }
                         return;
                     }
+                    // Nor one whose chunk the twin rendered but the digest comparison has not
+                    // judged yet: a divergence found there later could mean it came from the
+                    // wrong worker (`divergence.rs` replays from it).
+                    let twin_renders_it = self.workers[1 - slot]
+                        .as_ref()
+                        .is_some_and(|t| t.floor_chunks <= chunk);
+                    if twin_renders_it && self.digest_cursor <= chunk {
+                        return;
+                    }
                     self.pending = None;
                     let bytes = &self.scratch[..len];
                     match (self.verifier.restore(bytes), end_frame) {

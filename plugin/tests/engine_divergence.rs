@@ -1,0 +1,60 @@
+//! Finite divergence: two verified workers whose digests differ with finite audio. Neither is
+//! trusted for being verified or for serving: a third opinion (the supervisor's own replay from
+//! the last agreed checkpoint) decides, and the worker that disagrees with it goes.
+
+mod common;
+use common::*;
+use shm::FaultKind;
+use std::time::{Duration, Instant};
+use tandem::engine::{EngineEvent, EvictReason, ProcessMode};
+
+const N: usize = 256;
+
+/// The serving worker flips one low bit of one sample (its digest honestly covers the flip).
+/// The pause gives the supervisor time to compare the chunk's digests before the audio thread
+/// (one block behind at latency N) reads it: the flipper, not its honest twin, must be evicted,
+/// and the host must hear exactly the reference.
+#[test]
+fn a_serving_worker_that_flips_a_bit_is_the_one_evicted() {
+    for (seed, at) in [(51, 30), (52, 70), (53, 111)] {
+        let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
+        assert!(wait_for_lockstep(&mut engine, N));
+        let mut flipper = 0;
+        let both = render_both(&mut engine, seed, N, at + 60, N as u32, |engine, b| {
+            if b == at {
+                let slot = engine.serving_slot();
+                flipper = engine.worker_pid(slot).unwrap();
+                engine.inject_fault(slot, FaultKind::FlipLowBit as u32, 0);
+            }
+            if b == at + 1 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let t0 = Instant::now();
+        while engine
+            .stats()
+            .failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 1
+            && t0.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let events = engine.drain_events();
+        let evicted: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::WorkerEvicted { pid, reason, .. } => Some((*pid, *reason)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            evicted,
+            vec![(flipper, EvictReason::Divergence)],
+            "{events:#?}"
+        );
+        assert!(peak(&both.want) > 0.01);
+        assert_eq!(differing(&both.got, &both.want), 0, "{events:#?}");
+        assert_eq!(both.got_ends, both.want_ends);
+    }
+}
