@@ -18,6 +18,7 @@ mod chunker;
 mod config;
 mod events;
 pub mod reference;
+mod served;
 mod shared;
 mod spawn;
 mod status;
@@ -65,6 +66,12 @@ const EVENT_BACKLOG: usize = 4096;
 
 /// Frames over which the fallback fades the last delivered sample to silence.
 const FADE_FRAMES: usize = 64;
+
+/// The largest sample magnitude the host gets (+12 dBFS): louder is no music a synth should
+/// make, and a hostile worker's finite garbage stops here. The rings' own clip
+/// (`shm::MAX_SAMPLE`) is wider so the served-audio check (`served.rs`) sees what the worker
+/// wrote; the reference applies the same limit, so exact comparisons still hold.
+pub const OUTPUT_LIMIT: f32 = 4.0;
 
 /// The engine, owned by the audio thread.
 pub struct Engine {
@@ -125,6 +132,9 @@ impl Engine {
                 deadline,
             );
             report.fallback_frames = (n - silent - served) as u32;
+            for s in out_l[silent..n].iter_mut().chain(&mut out_r[silent..n]) {
+                *s = s.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT);
+            }
         }
         if n > 0 {
             self.last_out = [out_l[n - 1], out_r[n - 1]];
@@ -336,8 +346,14 @@ impl Engine {
         start: u64,
         out: [&mut [f32]; 2],
     ) -> bool {
-        match self.shared.slots[slot].copy_validated(generation, start, out) {
-            Ok(served) => served,
+        let [l, r] = out;
+        match self.shared.slots[slot].copy_validated(generation, start, [&mut *l, &mut *r]) {
+            Ok(served) => {
+                if served {
+                    self.shared.served.record(start, generation.epoch, [l, r]);
+                }
+                served
+            }
             Err(reason) => {
                 self.mark_rogue(slot, generation.epoch, reason);
                 false
@@ -409,6 +425,9 @@ impl Engine {
                 *s = last[ch] * gain;
             }
         }
+        self.shared
+            .served
+            .record(start + served as u64, 0, [&l[served..], &r[served..]]);
         let frames = (len - served) as u32;
         self.shared
             .stats

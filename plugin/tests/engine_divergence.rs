@@ -58,3 +58,48 @@ fn a_serving_worker_that_flips_a_bit_is_the_one_evicted() {
         assert_eq!(both.got_ends, both.want_ends);
     }
 }
+
+/// The serving worker publishes an honest digest for a chunk and then overwrites the chunk's
+/// finished frames: no digest comparison can see it, only a check of what the audio thread
+/// served. That worker alone is evicted, and the host heard the wrong audio for that one chunk
+/// at most.
+#[test]
+fn a_worker_that_overwrites_finished_frames_is_evicted() {
+    let at = 40;
+    let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
+    assert!(wait_for_lockstep(&mut engine, N));
+    let mut rogue = 0;
+    let both = render_both(&mut engine, 61, N, at + 80, N as u32, |engine, b| {
+        if b == at {
+            let slot = engine.serving_slot();
+            rogue = engine.worker_pid(slot).unwrap();
+            engine.inject_fault(slot, FaultKind::OverwriteFinished as u32, 0);
+        }
+    });
+    let t0 = Instant::now();
+    while engine
+        .stats()
+        .failures
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 1
+        && t0.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let events = engine.drain_events();
+    let evicted: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkerEvicted { pid, reason, .. } => Some((*pid, *reason)),
+            _ => None,
+        })
+        .collect();
+    let expected = vec![(rogue, EvictReason::Rogue(shm::Rogue::ServedDiffers))];
+    assert_eq!(evicted, expected, "{events:#?}");
+    // Blocks hold both channels (2N samples); chunk `at` is delivered in block `at + 1`.
+    let block = |k: usize| k * 2 * N..(k + 1) * 2 * N;
+    for k in 0..at + 80 {
+        let differs = differing(&both.got[block(k)], &both.want[block(k)]);
+        assert!(differs == 0 || k == at + 1, "block {k} differs");
+    }
+}

@@ -22,6 +22,8 @@ pub enum Aftermath {
     MuteDigests,
     /// Flip bit 0 of this chunk's first left sample (before its digest).
     FlipLowBit,
+    /// Overwrite this chunk's frames after publishing its digest.
+    OverwriteFinished,
 }
 
 /// Commits `kind`. Crashes and hangs do not return.
@@ -48,6 +50,7 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         FaultKind::BadVoiceEnds => Aftermath::BadVoiceEnds,
         FaultKind::MuteDigests => Aftermath::MuteDigests,
         FaultKind::FlipLowBit => Aftermath::FlipLowBit,
+        FaultKind::OverwriteFinished => Aftermath::OverwriteFinished,
         // Not aimed at one worker: `crash_on_note` applies it to every chunk.
         FaultKind::CrashOnNote => Aftermath::Continue,
     }

@@ -314,6 +314,7 @@ impl<'a> RenderLoop<'a> {
         }
         let mut poison = false;
         let mut flip = false;
+        let mut overwrite = false;
         let f = chunk.fault;
         if f.kind == FaultKind::CrashOnNote as u32 {
             fault::crash_on_note(chunk, f.arg);
@@ -326,6 +327,7 @@ impl<'a> RenderLoop<'a> {
                     Aftermath::BadVoiceEnds => self.bad_ends = true,
                     Aftermath::MuteDigests => self.mute_digests = true,
                     Aftermath::FlipLowBit => flip = true,
+                    Aftermath::OverwriteFinished => overwrite = true,
                 },
                 None => crate::attempt_escape(f.kind, self.input, output),
             }
@@ -356,6 +358,14 @@ impl<'a> RenderLoop<'a> {
         }
         if self.rogue {
             output.write_bogus_progress();
+        }
+        if overwrite {
+            let [l, r] = &mut self.renderer.output;
+            for s in l[..frames].iter_mut().chain(&mut r[..frames]) {
+                *s = 0.5 * *s + 0.25;
+            }
+            let [l, r] = self.renderer.rendered(frames);
+            output.write_audio(chunk.start_frame, [l, r]);
         }
         if chunk.snapshot_slots & (1 << args.slot) != 0 {
             if let Ok(n) = self.renderer.synth.snapshot_into(self.snapshot) {

@@ -65,6 +65,9 @@ pub enum FaultKind {
     /// on): crash (abort) whenever a chunk holds a note-on of MIDI key `arg`, replays included.
     /// A deterministic, common-mode bug, as both twins and every rebuild share it.
     CrashOnNote = 12,
+    /// After publishing this chunk's honest digest, overwrite its finished frames (a finite
+    /// change of every sample): only a check of what the plugin served can tell.
+    OverwriteFinished = 13,
 }
 
 impl FaultKind {
@@ -83,6 +86,7 @@ impl FaultKind {
             10 => FaultKind::MuteDigests,
             11 => FaultKind::FlipLowBit,
             12 => FaultKind::CrashOnNote,
+            13 => FaultKind::OverwriteFinished,
             _ => return None,
         })
     }

@@ -58,6 +58,9 @@ pub enum Rogue {
     BadVoiceEnds,
     /// A chunk counted as done whose digest is missing or tagged for another chunk.
     MissingDigest,
+    /// The audio the plugin served from the ring does not match the chunk's digest: the worker
+    /// changed finished frames after publishing it.
+    ServedDiffers,
 }
 
 impl std::fmt::Display for Rogue {
@@ -71,6 +74,7 @@ impl std::fmt::Display for Rogue {
             Rogue::BadSnapshot => "malformed snapshot header",
             Rogue::BadVoiceEnds => "malformed voice-end records",
             Rogue::MissingDigest => "a finished chunk without its digest",
+            Rogue::ServedDiffers => "served audio that differs from its digest",
         })
     }
 }

@@ -4,7 +4,7 @@
 //! its voice ends with the engine's; it is also the "no isolation" mode of the overhead
 //! benchmark.
 
-use super::{BlockVoiceEnd, Chunker, EngineError, MAX_BLOCK_VOICE_ENDS};
+use super::{BlockVoiceEnd, Chunker, EngineError, MAX_BLOCK_VOICE_ENDS, OUTPUT_LIMIT};
 use dsp::{Event, N_PARAMS};
 use render::ChunkRenderer;
 use shm::VoiceEndRecord;
@@ -93,8 +93,8 @@ impl ReferenceEngine {
             let frame = (block_start + k as u64).checked_sub(self.latency);
             (*l, *r) = match frame {
                 Some(f) => (
-                    self.history[0][(f & mask) as usize],
-                    self.history[1][(f & mask) as usize],
+                    self.history[0][(f & mask) as usize].clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT),
+                    self.history[1][(f & mask) as usize].clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT),
                 ),
                 None => (0.0, 0.0),
             };

@@ -25,6 +25,7 @@ use std::time::Duration;
 mod checkpoint;
 mod divergence;
 mod quarantine;
+mod served;
 mod wait;
 
 /// A running worker as the supervisor tracks it.
@@ -79,6 +80,8 @@ pub(super) struct Supervisor {
     quarantine: Quarantine,
     /// The third opinion on a finite divergence (`divergence.rs`).
     referee: Referee,
+    /// The next chunk whose served audio is to be checked (`served.rs`).
+    served_cursor: u64,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -151,6 +154,7 @@ impl Supervisor {
             futex_waitv_missing: false,
             quarantine: Quarantine::default(),
             referee,
+            served_cursor: 0,
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
@@ -190,6 +194,7 @@ impl Supervisor {
                 self.check_progress(slot, now);
             }
             self.compare_digests(now);
+            self.check_served(now);
             self.checkpoint(now);
             for slot in 0..2 {
                 self.respawn_if_due(slot, now);
