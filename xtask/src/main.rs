@@ -26,7 +26,7 @@ const USAGE: &str = "Usage:
   cargo xtask demo [--seconds N] [--offline]
                                            render through the engine while killing workers
   cargo xtask test                         bundle, cargo test --workspace, python host tests
-  cargo xtask bench NAME [options]         NAME: failover, overhead, realtime, scale, sandbox,
+  cargo xtask bench NAME [options]         NAME: failover, overhead, poison, realtime, scale, sandbox,
                                            or report [--quick] (writes docs/PERFORMANCE.md)
   (any other nice-plug-xtask command is passed through)";
 
