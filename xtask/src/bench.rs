@@ -21,7 +21,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   failover [--kills N] [--block N] [--latency N]   detection, switch, rebuild under faults
   overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, three modes
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
-  scale [--seconds S]                              1/4/16/32 instances: spawn, memory, CPU
+  scale [--seconds S] [--counts N,..] [--pressure T] 1/4/16/32 instances: spawn, memory, CPU
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
   sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";
 
