@@ -82,6 +82,9 @@ pub struct Engine {
     voice_ends: VoiceEnds,
     status: EngineStatus,
     pace: Pace,
+    /// Frames before this one are delivered as silence: the first posted frame (0), or the
+    /// frame of the last reset, so no audio from before it comes out of the pipeline after it.
+    silent_before: u64,
 }
 
 /// The audio path (audio thread; no allocation).
@@ -106,9 +109,10 @@ impl Engine {
         self.post(n, events, params, input, mode);
         self.voice_ends.clear();
 
-        // Frames before the first posted frame are silence (docs/ARCHITECTURE.md, "Timing").
+        // Frames before the first posted frame, or before the last reset, are silence
+        // (docs/ARCHITECTURE.md, "Timing").
         let want = block_start as i64 - self.config.latency as i64;
-        let silent = (-want).clamp(0, n as i64) as usize;
+        let silent = (self.silent_before as i64 - want).clamp(0, n as i64) as usize;
         out_l[..silent].fill(0.0);
         out_r[..silent].fill(0.0);
         let mut report = BlockReport::default();
@@ -508,6 +512,7 @@ impl Engine {
             voice_ends: VoiceEnds::new(),
             status,
             pace: Pace::default(),
+            silent_before: 0,
         })
     }
 
@@ -521,8 +526,11 @@ impl Engine {
         self.config.mode = mode;
     }
 
-    /// Audio thread: resets the DSP in both workers through the chunk stream.
+    /// Audio thread: resets the DSP in both workers through the chunk stream, and clears the
+    /// latency pipeline: the `L` frames rendered before the reset are never delivered (silence
+    /// instead, their voice ends dropped with them). The plugin's reactivation resets too.
     pub fn reset(&mut self) {
+        self.silent_before = self.chunker.next_frame();
         self.chunker.request_reset();
     }
 
