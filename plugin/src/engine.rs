@@ -17,6 +17,7 @@
 mod chunker;
 mod config;
 mod events;
+mod pace;
 pub mod reference;
 mod served;
 mod shared;
@@ -33,6 +34,7 @@ pub use status::{EngineStatus, FaultKind, FaultView, StatusSnapshot, WorkerState
 pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;
+use crate::engine::pace::Pace;
 use crate::engine::shared::{FaultRequest, Generation, Shared, SlotState};
 use crate::engine::supervisor::Supervisor;
 use crate::engine::voice_end::VoiceEnds;
@@ -89,6 +91,10 @@ pub struct Engine {
     /// A fault aimed at every worker from now on (`shm::FaultKind::CrashOnNote`), stamped on
     /// every chunk that carries no other fault, so rebuilds replaying those chunks meet it too.
     standing_fault: FaultCommand,
+    pace: Pace,
+    /// Frames before this one are delivered as silence: the first posted frame (0), or the
+    /// frame of the last reset, so no audio from before it comes out of the pipeline after it.
+    silent_before: u64,
 }
 
 /// The audio path (audio thread; no allocation).
@@ -107,18 +113,22 @@ impl Engine {
         let [out_l, out_r] = out;
         let n = out_l.len().min(out_r.len());
         let block_start = self.chunker.next_frame();
-        self.post(n, events, params, input);
+        let mode = self
+            .pace
+            .observe(t0, n, self.config.sample_rate, self.config.mode);
+        self.post(n, events, params, input, mode);
         self.voice_ends.clear();
 
-        // Frames before the first posted frame are silence (docs/ARCHITECTURE.md, "Timing").
+        // Frames before the first posted frame, or before the last reset, are silence
+        // (docs/ARCHITECTURE.md, "Timing").
         let want = block_start as i64 - self.config.latency as i64;
-        let silent = (-want).clamp(0, n as i64) as usize;
+        let silent = (self.silent_before as i64 - want).clamp(0, n as i64) as usize;
         out_l[..silent].fill(0.0);
         out_r[..silent].fill(0.0);
         let mut report = BlockReport::default();
         if silent < n {
             let start = (want + silent as i64) as u64;
-            let deadline = match self.config.mode {
+            let deadline = match mode {
                 ProcessMode::Realtime => {
                     let period = n as f64 / self.config.sample_rate as f64;
                     t0 + (period * self.tuning.deadline_fraction as f64 * 1e9) as u64
@@ -146,15 +156,18 @@ impl Engine {
         report
     }
 
-    /// Writes the block's chunks into the input ring and wakes sleeping workers.
+    /// Writes the block's chunks into the input ring and wakes sleeping workers; in `mode`
+    /// offline (the host's, or a render faster than real time: `pace.rs`), first waits for
+    /// laggards.
     fn post(
         &mut self,
         n: usize,
         events: &[Event],
         params: &[f32; N_PARAMS],
         input: Option<[&[f32]; 2]>,
+        mode: ProcessMode,
     ) {
-        if self.config.mode == ProcessMode::Offline {
+        if mode == ProcessMode::Offline {
             self.wait_for_laggards();
         }
         let mut fault = self.take_fault();
@@ -179,10 +192,10 @@ impl Engine {
         }
     }
 
-    /// Offline only: there is no deadline, so rather than let a worker fall a whole input ring
-    /// behind (and be lapped: a rebuild that can never catch up with a bounce running many
-    /// times faster than real time), wait until every worker is within half a ring of the head,
-    /// in chunks and in frames.
+    /// Offline only: there is no deadline, so rather than let a rebuilding worker fall a whole
+    /// input ring behind (and be lapped: a rebuild that can never catch up with a bounce running
+    /// many times faster than real time), wait until it is within half a ring of the head, in
+    /// chunks and in frames.
     /// A hung worker is evicted by the supervisor, which ends the wait; past the offline wait
     /// bound we post anyway.
     fn wait_for_laggards(&mut self) {
@@ -202,7 +215,13 @@ impl Engine {
                 let live = generation.state != SlotState::Empty && seen.epoch == generation.epoch;
                 let behind = self.chunker.next_index() - seen.chunks > chunk_limit
                     || head - seen.frames > frame_limit;
-                if live && !seen.bad && behind {
+                // A verified worker behind a verified twin is starved, not rebuilding: the
+                // supervisor replaces it before the ring laps it (`Supervisor::left_behind`),
+                // and the render does not slow to its pace.
+                let twin_live =
+                    self.shared.slots[1 - slot].generation.load().state == SlotState::Live;
+                let rebuilding = generation.state == SlotState::Joining || !twin_live;
+                if live && !seen.bad && behind && rebuilding {
                     lagging = true;
                 }
             }
@@ -524,6 +543,8 @@ impl Engine {
             voice_ends: VoiceEnds::new(),
             status,
             standing_fault: FaultCommand::default(),
+            pace: Pace::default(),
+            silent_before: 0,
         })
     }
 
@@ -537,8 +558,11 @@ impl Engine {
         self.config.mode = mode;
     }
 
-    /// Audio thread: resets the DSP in both workers through the chunk stream.
+    /// Audio thread: resets the DSP in both workers through the chunk stream, and clears the
+    /// latency pipeline: the `L` frames rendered before the reset are never delivered (silence
+    /// instead, their voice ends dropped with them). The plugin's reactivation resets too.
     pub fn reset(&mut self) {
+        self.silent_before = self.chunker.next_frame();
         self.chunker.request_reset();
     }
 

@@ -15,6 +15,9 @@ use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode, Tuning};
 
 const N: usize = 256;
 
+/// One block at the sample rate: the pace of a host that plays to a sound card.
+const PERIOD: Duration = Duration::from_micros((N as u64 * 1_000_000) / SR as u64);
+
 fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("kill");
 }
@@ -260,7 +263,8 @@ fn both_killed_at_once_in_realtime_fades_and_recovers() {
         } else if b > 100 && engine.in_lockstep() {
             exact_after_recovery += 1;
         }
-        std::thread::sleep(Duration::from_micros(500));
+        // A host on the audio clock: one faster would be rendering, and get exact frames.
+        std::thread::sleep(PERIOD);
     }
     eprintln!(
         "{fallback_blocks} fallback blocks; log: {:#?}",
@@ -301,6 +305,7 @@ fn realtime_deadline_fallback_and_recovery() {
         let (events, params) = phrase.block(N);
         let report = engine.process(events, params, None, [&mut l, &mut r]);
         reference.process(events, params, None, [&mut wl, &mut wr]);
+        std::thread::sleep(PERIOD);
         assert!(l.iter().chain(&r).all(|s| s.is_finite()));
         fallback_frames += report.fallback_frames;
         if (100..103).contains(&b) {

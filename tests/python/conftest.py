@@ -4,12 +4,12 @@ The plugin under test is the bundle `cargo xtask bundle tandem --release` builds
 `target/bundled/Tandem.vst3`, or the folder in `TANDEM_BUNDLE_DIR`. It is copied alone into a
 temporary folder first, so the tests prove it is self-contained.
 
-Both hosts run plugins in realtime mode and call them back to back, faster than real time. In
-realtime mode the engine may fill a late block with its declicked fallback (an xrun) when a
-worker is starved of CPU; such a render is not comparable bit for bit (docs/ARCHITECTURE.md, "Timing": an
-offline render equals a realtime render *that had no xruns*). The plugin logs every xrun, so
-the comparisons below read the log and repeat a render that had one, instead of assuming
-anything about timing.
+Both hosts run plugins in realtime mode and call them back to back, faster than real time.
+Tandem tells that from the call pace and then waits for exact frames as offline does
+(docs/ARCHITECTURE.md, "Timing"), but only after the few blocks that reveal the pace; until
+then a late block gets the declicked fallback (an xrun), and such a render is not comparable bit
+for bit. The plugin logs every xrun, so the comparisons below read the log and repeat a render
+that had one, instead of assuming anything about timing.
 """
 
 import atexit

@@ -113,3 +113,46 @@ def test_killing_a_worker_changes_nothing_and_no_process_remains(vst3_path):
     assert rms(reference) > 1e-3
     killed = repeat_until_no_xrun(lambda: render(kill_at=6))
     assert first_difference(reference, killed) is None
+
+
+def test_a_render_is_exact_even_while_both_workers_stall(vst3_path):
+    """pedalboard renders in realtime mode as fast as it can. Tandem tells that from the call
+    pace and waits for exact frames as offline does, so a stall of both workers (far longer
+    than any realtime deadline) changes nothing and costs no xrun."""
+    import os
+    import signal
+    import threading
+
+    seconds = 3.0
+
+    def render(stall_at=None):
+        log = Log()
+        before = set(child_pids())
+        plugin = load_plugin(vst3_path)
+        stopped = []
+
+        def maybe_stall(i):
+            if i == stall_at:
+                mine = [p for p in worker_pids() if p not in before]
+                for pid in mine:
+                    os.kill(pid, signal.SIGSTOP)
+                stopped.extend(mine)
+
+                def resume():
+                    for pid in mine:
+                        os.kill(pid, signal.SIGCONT)
+
+                threading.Timer(0.03, resume).start()
+
+        audio = chunked_render(plugin, seconds, maybe_stall)
+        del plugin
+        gc.collect()
+        if stall_at is not None:
+            assert len(stopped) == 2, stopped
+        return audio, log.xruns()
+
+    reference, reference_xruns = render()
+    stalled, stalled_xruns = render(stall_at=6)
+    assert rms(reference) > 1e-3
+    assert reference_xruns == [] and stalled_xruns == [], (reference_xruns, stalled_xruns)
+    assert first_difference(reference, stalled) is None

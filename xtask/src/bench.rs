@@ -23,7 +23,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, three modes
   poison [--trials N] [--block N] [--latency N]    audible gap of a note that kills every worker
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
-  scale [--seconds S]                              1/4/16/32 instances: spawn, memory, CPU
+  scale [--seconds S] [--counts N,..] [--pressure T] 1/4/16/32 instances: spawn, memory, CPU
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
   sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";
 

@@ -13,7 +13,8 @@ pub const MAX_BLOCK: usize = 8192;
 /// How the host drives us; decides what a late block gets (docs/ARCHITECTURE.md, "Timing").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcessMode {
-    /// A late block is filled with a declicked fade after a deadline inside the block period.
+    /// A late block is filled with a declicked fade after a deadline inside the block period,
+    /// unless the host calls faster than real time (a render): then as offline (`pace.rs`).
     Realtime,
     /// Bounce: wait for exact frames, up to `Tuning::offline_wait_bound`.
     Offline,

@@ -54,6 +54,9 @@ pub enum EvictReason {
     Rogue(Rogue),
     /// Its digest differed from its twin's for the same chunk.
     Divergence,
+    /// It fell so far behind its serving twin (starved, or outrun by a host rendering faster
+    /// than real time) that the input ring would lap it: rebuilt from a checkpoint to catch up.
+    FellBehind,
 }
 
 /// Something the supervisor did or saw; timestamps are CLOCK_MONOTONIC nanoseconds.
@@ -180,6 +183,7 @@ impl fmt::Display for EngineEvent {
                     EvictReason::Hang => "hung".to_string(),
                     EvictReason::Rogue(r) => format!("rogue ({r})"),
                     EvictReason::Divergence => "diverged from its twin".to_string(),
+                    EvictReason::FellBehind => "fell behind; rebuilt to catch up".to_string(),
                 };
                 write!(f, "worker {slot} (epoch {epoch}, pid {pid}) evicted: {why}")
             }

@@ -21,6 +21,8 @@ pub struct ReferenceEngine {
     pending: Vec<(u64, VoiceEndRecord)>,
     /// The voice ends of the frames the last `process` delivered.
     block: Vec<BlockVoiceEnd>,
+    /// As the engine's: frames before it are silence (the frame of the last reset).
+    silent_before: u64,
 }
 
 impl ReferenceEngine {
@@ -35,11 +37,13 @@ impl ReferenceEngine {
             history: [vec![0.0; capacity], vec![0.0; capacity]],
             pending: Vec::with_capacity(2 * MAX_BLOCK_VOICE_ENDS),
             block: Vec::with_capacity(MAX_BLOCK_VOICE_ENDS),
+            silent_before: 0,
         })
     }
 
     /// Resets the DSP at the next chunk, like [`super::Engine::reset`].
     pub fn reset(&mut self) {
+        self.silent_before = self.chunker.next_frame();
         self.chunker.request_reset();
     }
 
@@ -90,7 +94,9 @@ impl ReferenceEngine {
             },
         );
         for (k, (l, r)) in out_l.iter_mut().zip(out_r.iter_mut()).enumerate() {
-            let frame = (block_start + k as u64).checked_sub(self.latency);
+            let frame = (block_start + k as u64)
+                .checked_sub(self.latency)
+                .filter(|&f| f >= self.silent_before);
             (*l, *r) = match frame {
                 Some(f) => (
                     self.history[0][(f & mask) as usize].clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT),
@@ -109,7 +115,7 @@ impl ReferenceEngine {
             .count();
         self.block.clear();
         for (frame, end) in self.pending.drain(..due) {
-            if self.block.len() < MAX_BLOCK_VOICE_ENDS {
+            if frame >= self.silent_before && self.block.len() < MAX_BLOCK_VOICE_ENDS {
                 let timing = (frame + self.latency - block_start) as u32;
                 self.block.push(BlockVoiceEnd::at(timing, &end));
             }

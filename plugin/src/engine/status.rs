@@ -236,6 +236,10 @@ impl EngineStatus {
                     EvictReason::Divergence => {
                         (FaultKind::Diverged, String::from("differed from its twin"))
                     }
+                    EvictReason::FellBehind => (
+                        FaultKind::Hung,
+                        String::from("fell behind; rebuilt to catch up"),
+                    ),
                 };
                 self.fault(*slot, kind, cause, *detected_ns);
             }

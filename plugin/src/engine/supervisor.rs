@@ -26,6 +26,7 @@ mod checkpoint;
 mod divergence;
 mod quarantine;
 mod served;
+mod starvation;
 mod wait;
 
 /// A running worker as the supervisor tracks it.
@@ -42,6 +43,8 @@ struct Worker {
     digests_audited: u64,
     /// Chunks whose digests matched its verified twin's since it started.
     matched_digests: u64,
+    /// Its stall as the kernel saw it past the hang timeout (`starvation.rs`).
+    stall: Option<starvation::Stall>,
 }
 
 /// Per-slot respawn bookkeeping.
@@ -393,11 +396,11 @@ impl Supervisor {
         } else if advanced || w.behind_since.is_none() {
             w.behind_since = Some(now);
         }
-        let hung = w
-            .behind_since
-            .is_some_and(|t| now.saturating_sub(t) > self.tuning.hang_timeout.as_nanos() as u64);
-        if hung {
+        if self.hung(slot, now) {
             return self.evict(slot, EvictReason::Hang, now);
+        }
+        if self.left_behind(slot) {
+            return self.evict(slot, EvictReason::FellBehind, now);
         }
         let w = self.workers[slot].as_ref().expect("checked above");
         let twin_live = self.workers[1 - slot].as_ref().is_some_and(|t| t.verified);
@@ -676,6 +679,7 @@ impl Supervisor {
             behind_since: Some(now),
             digests_audited: floor_chunks,
             matched_digests: 0,
+            stall: None,
         });
         // Compare the newcomer from its first chunk on, even where its twin was checked before.
         self.digest_cursor = floor_chunks;

@@ -1,5 +1,7 @@
-//! `cargo xtask bench scale [--seconds S] [--counts 1,4,16,32]`: many instances in one process,
-//! as a session with many tracks has them.
+//! `cargo xtask bench scale [--seconds S] [--counts 1,4,16,32] [--pressure T]`: many instances in
+//! one process, as a session with many tracks has them; with `--pressure`, T busy-spinning
+//! threads compete for the cores throughout (an overloaded machine: honest workers starve, and
+//! `failure_reasons` says whether any was evicted for it).
 //!
 //! For each count N, on one thread: activate N engines one after the other (spawn time per
 //! instance: the `activate` call, which creates the shared memory and starts both workers, and
@@ -99,7 +101,14 @@ fn drive(engines: &mut [Engine], phrases: &mut [Phrase], blocks: usize) -> (u64,
     (xruns, overruns, per_period)
 }
 
-fn measure(worker: &std::path::Path, n: usize, seconds: f64, dsp_kib: f64) -> Result<ScaleResult> {
+fn measure(
+    worker: &std::path::Path,
+    n: usize,
+    seconds: f64,
+    dsp_kib: f64,
+    pressure: usize,
+) -> Result<ScaleResult> {
+    let _pressure = host::Pressure::start(pressure);
     let config = EngineConfig {
         sample_rate: SAMPLE_RATE,
         max_block: BLOCK,
@@ -221,6 +230,7 @@ fn measure(worker: &std::path::Path, n: usize, seconds: f64, dsp_kib: f64) -> Re
 /// Entry point.
 pub fn run(args: &[String]) -> Result<()> {
     let seconds: f64 = flag(args, "--seconds", 4.0)?;
+    let pressure: usize = flag(args, "--pressure", 0)?;
     let counts: Vec<usize> = args
         .iter()
         .position(|a| a == "--counts")
@@ -236,7 +246,7 @@ pub fn run(args: &[String]) -> Result<()> {
             let mut out = Vec::new();
             for &n in &counts {
                 eprintln!("  {n} instances...");
-                out.push(measure(&worker, n, seconds, dsp_kib)?);
+                out.push(measure(&worker, n, seconds, dsp_kib, pressure)?);
             }
             Ok((dsp_kib, out))
         })?
@@ -272,11 +282,18 @@ pub fn run(args: &[String]) -> Result<()> {
             r.overruns,
         );
     }
+    for r in &results {
+        println!(
+            "{} instances, workers lost while driven: {} {:?}",
+            r.instances, r.failovers, r.failure_reasons
+        );
+    }
     let json = schema::Scale {
         block: BLOCK,
         latency: BLOCK,
         sample_rate: SAMPLE_RATE,
         seconds,
+        pressure_threads: pressure,
         dsp_state_kib_per_instance: dsp_kib,
         dsp_snapshot_bytes: dsp::Synth::new(SAMPLE_RATE, shm::chunk::MAX_CHUNK_FRAMES)
             .map(|s| s.snapshot().len())
@@ -285,7 +302,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .to_string(),
         results,
         machine: Machine::this(),
-        command: format!("cargo xtask bench scale --seconds {seconds}"),
+        command: format!("cargo xtask bench scale --seconds {seconds} --pressure {pressure}"),
     };
     let path = json.write()?;
     println!("wrote {}", path.display());

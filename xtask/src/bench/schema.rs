@@ -339,6 +339,10 @@ pub struct Scale {
     pub sample_rate: f32,
     /// Seconds idle and seconds busy per instance count.
     pub seconds: f64,
+    /// Busy-spinning threads at normal priority competing with everything (`--pressure`),
+    /// from the first activation to the last teardown of each count.
+    #[serde(default)]
+    pub pressure_threads: usize,
     /// PSS growth per in-process reference engine.
     pub dsp_state_kib_per_instance: f64,
     /// Size of one DSP snapshot.

@@ -1,0 +1,155 @@
+//! Overload is not a hang: telling a starved worker from a hung one.
+//!
+//! A worker with work pending and no progress for `Tuning::hang_timeout` used to be evicted as
+//! hung. On an overloaded machine (a CPU spike, many instances on few cores) an honest worker
+//! can wait that long for a core, and its replacement would wait just the same. So past the
+//! timeout the supervisor asks the kernel, which the worker cannot lie to, what the worker did
+//! meanwhile (`/proc/<pid>/stat` for its run state, `/proc/<pid>/schedstat` for the CPU time it
+//! ran and the time it waited on a run queue):
+//!
+//! - stopped (`SIGSTOP`, a tracer: state `T` or `t`): hung, evicted at once;
+//! - ran for half the hang timeout of its own CPU without finishing a chunk: an endless loop
+//!   (an honest chunk costs a small fraction of that), evicted;
+//! - asleep (not runnable) and slept through the hang timeout with work pending (neither
+//!   running nor queued): hung, evicted, since the audio thread's wake would have ended an
+//!   honest sleep;
+//! - otherwise it was waiting for a core: starved, not hung. It keeps its slot, up to
+//!   [`STALL_LIMIT`] without progress in any case.
+//!
+//! A worker left far behind while its twin serves (starved for long, or a host that renders
+//! faster than real time) is rebuilt from the latest checkpoint (`EvictReason::FellBehind`)
+//! once it is three quarters of the input ring behind, before the ring laps it (a lapped worker
+//! can only exit: `EXIT_LAPPED`). Offline, `Engine::wait_for_laggards` keeps workers within
+//! half a ring, so this never fires there.
+//!
+//! A newcomer that has not reached its render loop yet (exec, sandbox entry) is judged only by
+//! its run state and the same limit: its start-up takes CPU and I/O that no chunk does. If
+//! `/proc` cannot be read, the old rule holds: past the hang timeout, hung.
+
+use super::{Supervisor, Worker, STARTUP_BOUND};
+use std::time::Duration;
+
+/// No worker keeps its slot longer than this without progress, however starved: past it a
+/// replacement (which also starts with a fresh scheduling class) is the better bet.
+const STALL_LIMIT: Duration = STARTUP_BOUND;
+
+/// What the kernel says about a process: its run state and its scheduling times.
+#[derive(Clone, Copy, Debug)]
+struct Sched {
+    /// The state letter of `/proc/<pid>/stat` (`R`, `S`, `D`, `T`, ...).
+    state: u8,
+    /// CPU time it has run, in ns.
+    ran_ns: u64,
+    /// Time it has waited on a run queue for a core, in ns.
+    queued_ns: u64,
+}
+
+impl Sched {
+    /// Reads the process's state and scheduling times; `None` if it is gone or `/proc` does
+    /// not say.
+    fn of(pid: u32) -> Option<Sched> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name may hold spaces and parentheses: the state follows the last ')'.
+        let state = *stat.rsplit_once(')')?.1.trim_start().as_bytes().first()?;
+        let schedstat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok()?;
+        let mut times = schedstat.split_whitespace().map(|v| v.parse::<u64>().ok());
+        Some(Sched {
+            state,
+            ran_ns: times.next()??,
+            queued_ns: times.next()??,
+        })
+    }
+
+    fn stopped(&self) -> bool {
+        matches!(self.state, b'T' | b't')
+    }
+
+    /// Running or waiting for a core. (The kernel adds a wait on the run queue to
+    /// `queued_ns` only once the wait ends, so a starved process shows as runnable, not yet
+    /// as queued.)
+    fn runnable(&self) -> bool {
+        self.state == b'R'
+    }
+}
+
+/// A worker's stall as first seen past the hang timeout: the baseline the next looks compare
+/// with.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Stall {
+    /// The `behind_since` of the stall this belongs to.
+    since: u64,
+    /// When the baseline was read.
+    at: u64,
+    sched: Sched,
+}
+
+impl Supervisor {
+    /// Whether the worker in `slot`, behind since `Worker::behind_since`, is hung rather than
+    /// starved (see the module doc). Reads `/proc` only once the hang timeout has passed.
+    pub(super) fn hung(&mut self, slot: usize, now: u64) -> bool {
+        let timeout = self.tuning.hang_timeout.as_nanos() as u64;
+        let sleeping = self.shared.slots[slot].output.sleeping();
+        let Some(w) = self.workers[slot].as_mut() else {
+            return false;
+        };
+        let Some(since) = w.behind_since else {
+            w.stall = None;
+            return false;
+        };
+        let stalled = now.saturating_sub(since);
+        if stalled <= timeout {
+            return false;
+        }
+        if stalled > (STALL_LIMIT.as_nanos() as u64).max(timeout) {
+            return true;
+        }
+        let Some(sched) = Sched::of(w.process.pid()) else {
+            return true;
+        };
+        if sched.stopped() {
+            return true;
+        }
+        let base = match w.stall {
+            Some(stall) if stall.since == since => stall,
+            _ => {
+                w.stall = Some(Stall {
+                    since,
+                    at: now,
+                    sched,
+                });
+                return false;
+            }
+        };
+        let started = sleeping || w.progress.is_some_and(|p| p.chunks_done > w.floor_chunks);
+        if !started {
+            return false;
+        }
+        let window = now.saturating_sub(base.at);
+        let ran = sched.ran_ns.saturating_sub(base.sched.ran_ns);
+        let queued = sched.queued_ns.saturating_sub(base.sched.queued_ns);
+        let slept = window.saturating_sub(ran + queued);
+        ran > timeout / 2 || (!sched.runnable() && slept > timeout)
+    }
+}
+
+impl Supervisor {
+    /// Whether the worker in `slot` is so far behind the head (three quarters of the input
+    /// ring, in chunks or in frames) that the ring may lap it, while its verified twin is not:
+    /// rebuilt from the twin's checkpoint, it starts near the head.
+    pub(super) fn left_behind(&self, slot: usize) -> bool {
+        let input = &self.shared.input;
+        let ring = input.config();
+        let (published, posted) = (input.published(), input.posted_frames());
+        let far = |w: &Worker| {
+            let (frames, chunks) = w.progress.map_or((w.floor_frames, w.floor_chunks), |p| {
+                (p.frames_done, p.chunks_done)
+            });
+            published.saturating_sub(chunks) * 4 > ring.record_count as u64 * 3
+                || posted.saturating_sub(frames) * 4 > ring.audio_capacity as u64 * 3
+        };
+        match (&self.workers[slot], &self.workers[1 - slot]) {
+            (Some(w), Some(twin)) => twin.verified && far(w) && !far(twin),
+            _ => false,
+        }
+    }
+}
