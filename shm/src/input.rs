@@ -194,6 +194,26 @@ impl InputRing {
         r.word(h::SEQ).store(next as u32, Ordering::SeqCst);
     }
 
+    /// Plugin side: tells the spare spawned with `epoch` to take worker slot `slot` (whose output
+    /// ring the plugin has prepared), and wakes it.
+    pub fn call_spare(&self, epoch: u32, slot: usize) {
+        let word = self.region.word(h::SPARE_CALL);
+        word.store(epoch << 1 | (slot as u32 & 1), Ordering::Release);
+        futex::wake_all(word);
+    }
+
+    /// Spare side: the futex word the plugin calls spares through.
+    pub fn spare_call_word(&self) -> &AtomicU32 {
+        self.region.word(h::SPARE_CALL)
+    }
+
+    /// Spare side: the slot the spare spawned with `epoch` is called to, if it is called. Only
+    /// the plugin writes the word, and both slot values are valid.
+    pub fn spare_called(&self, epoch: u32) -> Option<usize> {
+        let call = self.spare_call_word().load(Ordering::Acquire);
+        (call >> 1 == epoch & (u32::MAX >> 1)).then_some((call & 1) as usize)
+    }
+
     /// Wakes every worker sleeping on the ring.
     pub fn wake(&self) {
         futex::wake_all(self.seq_word());

@@ -34,6 +34,9 @@ pub mod input {
     pub const SEQ: usize = 10;
     /// Frames published so far: the end frame of the last published chunk (u64).
     pub const POSTED_FRAMES: usize = 12;
+    /// The spare's call (plugin-written futex word): `epoch << 1 | slot` tells the spare spawned
+    /// with that epoch to take that slot; anything else leaves every spare asleep.
+    pub const SPARE_CALL: usize = 14;
 }
 
 /// Chunk record fields, relative to the record's first word.

@@ -249,7 +249,9 @@ impl EngineStatus {
                     .fallback_frames
                     .fetch_add(u64::from(*frames), Ordering::Relaxed);
             }
-            EngineEvent::StateLost { .. } => {}
+            EngineEvent::StateLost { .. }
+            | EngineEvent::SpareSpawned { .. }
+            | EngineEvent::SpareDied { .. } => {}
         }
     }
 

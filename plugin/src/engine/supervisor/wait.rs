@@ -98,6 +98,7 @@ impl Supervisor {
         (0..2)
             .filter(|&slot| self.workers[slot].is_none())
             .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
+            .chain(self.spare_due())
             .min()
     }
 
