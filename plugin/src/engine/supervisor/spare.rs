@@ -43,12 +43,15 @@ impl Supervisor {
             .workers
             .iter()
             .all(|w| w.as_ref().is_some_and(|w| w.verified));
-        (self.spare.is_none() && settled).then_some(self.spare_not_before_ns)
+        (self.tuning.spare && self.spare.is_none() && settled).then_some(self.spare_not_before_ns)
     }
 
     /// Spawns a spare (at activation, next to the first workers, and by `keep_spare`). A spare
     /// that fails to spawn is retried later; the engine runs without one meanwhile.
     pub(super) fn spawn_spare(&mut self, now: u64) {
+        if !self.tuning.spare {
+            return;
+        }
         let epoch = self.new_epoch();
         let shared = self.shared.clone();
         let fds = HandedFds {
