@@ -197,8 +197,11 @@ impl InputRing {
     /// Plugin side: tells the spare spawned with `epoch` to take worker slot `slot` (whose output
     /// ring the plugin has prepared), and wakes it.
     pub fn call_spare(&self, epoch: u32, slot: usize) {
-        let word = self.region.word(h::SPARE_CALL);
-        word.store(epoch << 1 | (slot as u32 & 1), Ordering::Release);
+        self.region
+            .word(h::SPARE_CALLED + (slot & 1))
+            .store(epoch, Ordering::Release);
+        let word = self.spare_call_word();
+        word.fetch_add(1, Ordering::AcqRel);
         futex::wake_all(word);
     }
 
@@ -207,11 +210,15 @@ impl InputRing {
         self.region.word(h::SPARE_CALL)
     }
 
-    /// Spare side: the slot the spare spawned with `epoch` is called to, if it is called. Only
-    /// the plugin writes the word, and both slot values are valid.
+    /// Spare side: the slot the spare spawned with `epoch` (non-zero) is called to, if it is
+    /// called. Only the plugin writes these words.
     pub fn spare_called(&self, epoch: u32) -> Option<usize> {
-        let call = self.spare_call_word().load(Ordering::Acquire);
-        (call >> 1 == epoch & (u32::MAX >> 1)).then_some((call & 1) as usize)
+        (0..2).find(|&slot| {
+            self.region
+                .word(h::SPARE_CALLED + slot)
+                .load(Ordering::Acquire)
+                == epoch
+        })
     }
 
     /// Wakes every worker sleeping on the ring.
