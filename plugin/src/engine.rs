@@ -581,6 +581,11 @@ impl Engine {
         Some(self.shared.slots.get(slot)?.pid.load(Ordering::Acquire)).filter(|&p| p != 0)
     }
 
+    /// The pid of the spare worker, if one waits (for tests that kill it).
+    pub fn spare_pid(&self) -> Option<u32> {
+        Some(self.shared.spare_pid.load(Ordering::Acquire)).filter(|&p| p != 0)
+    }
+
     /// The ring the audio thread served its last block from.
     pub fn serving_slot(&self) -> usize {
         self.shared.serving.load(Ordering::Relaxed)

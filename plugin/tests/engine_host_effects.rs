@@ -89,15 +89,29 @@ fn replacement_workers_do_not_inherit_the_supervisors_priority() {
         }
         assert!(wait_for_lockstep(&mut engine, 256), "round {round}");
     }
+    // Each rebuild called the spare into the slot, and the supervisor spawned a new spare once
+    // back in lockstep: wait (a liveness bound) until the last one has reported its policy.
+    let policies = || -> Vec<String> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("policy."))
+            .map(|e| std::fs::read_to_string(e.path()).unwrap().trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect()
+    };
+    let t0 = Instant::now();
+    while policies().len() < 5 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(engine);
-    let policies: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("policy."))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap().trim().to_owned())
-        .collect();
+    let policies = policies();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert_eq!(policies.len(), 4, "two first workers, two replacements");
+    assert_eq!(
+        policies.len(),
+        5,
+        "two first workers, the first spare, and the spare spawned after each of two rebuilds"
+    );
     assert!(
         policies.iter().all(|p| p == "0"),
         "workers started with policies {policies:?} (0 is SCHED_OTHER)"

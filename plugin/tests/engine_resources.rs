@@ -47,6 +47,17 @@ fn process_never_allocates_even_through_failover() {
     assert!(kills >= 3);
 }
 
+/// Waits (a liveness bound) until the engine has a spare waiting.
+fn wait_for_spare(engine: &tandem::engine::Engine) {
+    for _ in 0..20_000 {
+        if engine.spare_pid().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("no spare: {:#?}", engine.drain_log());
+}
+
 /// 200 kill/respawn cycles: the test process ends with as many fds and threads as it had with
 /// the engine running, and every worker it ever started is reaped.
 #[test]
@@ -54,6 +65,8 @@ fn two_hundred_kill_respawn_cycles_leak_nothing() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut engine = engine(ProcessMode::Realtime, 128, 0);
     assert!(wait_for_lockstep(&mut engine, 128));
+    // Counted with a spare waiting, as at the end: a new spare follows each rebuild.
+    wait_for_spare(&engine);
     let fds = count("/proc/self/fd");
     let threads = count("/proc/self/task");
     let mut pids = Vec::new();
@@ -75,6 +88,7 @@ fn two_hundred_kill_respawn_cycles_leak_nothing() {
             engine.drain_log()
         );
     }
+    wait_for_spare(&engine);
     let events = engine.drain_events();
     let failures = engine.stats().failures.load(Ordering::Relaxed);
     assert_eq!(
@@ -98,7 +112,9 @@ fn two_hundred_kill_respawn_cycles_leak_nothing() {
     let started: Vec<u32> = events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::WorkerSpawned { pid, .. } => Some(*pid),
+            EngineEvent::WorkerSpawned { pid, .. } | EngineEvent::SpareSpawned { pid, .. } => {
+                Some(*pid)
+            }
             _ => None,
         })
         .collect();

@@ -20,6 +20,9 @@ pub const FD_OUTPUT: RawFd = 4;
 pub const FD_DOORBELL: RawFd = 5;
 /// The socket to the plugin: a hang-up means the plugin process is gone.
 pub const FD_PARENT: RawFd = 6;
+/// A spare's second output ring: slot 1's (slot 0's is at [`FD_OUTPUT`]). A spare maps both and
+/// gives up the one it does not take before it reads anything else (see [`crate::spare`]).
+pub const FD_SPARE_OUTPUT: RawFd = 7;
 
 pub use shm::exit_status::{EXIT_LAPPED, EXIT_PARENT_GONE, EXIT_RESTORE, EXIT_SANDBOX, EXIT_SETUP};
 
@@ -48,8 +51,10 @@ const NAP: Duration = Duration::from_micros(50);
 /// What the plugin tells a worker on its command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Args {
-    /// Slot 0 or 1.
+    /// Slot 0 or 1 (a spare learns its slot when it is called).
     pub slot: u32,
+    /// A spare: it sleeps until the plugin calls it into a slot.
+    pub spare: bool,
     /// This spawn's epoch (non-zero).
     pub epoch: u32,
     /// How long to spin before sleeping on the input futex, in microseconds.
@@ -57,15 +62,21 @@ pub struct Args {
 }
 
 impl Args {
-    /// Parses `--slot S --epoch E [--spin-us N]`.
+    /// Parses `--slot S --epoch E [--spin-us N]`, or `--spare --epoch E [--spin-us N]`.
     pub fn parse(args: &[String]) -> Result<Args, String> {
         let mut parsed = Args {
             slot: u32::MAX,
+            spare: false,
             epoch: 0,
             spin_us: 0,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
+            if flag == "--spare" {
+                parsed.spare = true;
+                parsed.slot = 0;
+                continue;
+            }
             let value = it
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value"))?
@@ -79,27 +90,28 @@ impl Args {
             }
         }
         if parsed.slot > 1 || parsed.epoch == 0 {
-            return Err("--slot 0|1 and --epoch N>0 are required".into());
+            return Err("--slot 0|1 (or --spare) and --epoch N>0 are required".into());
         }
         Ok(parsed)
     }
 }
 
 /// Receives the memfds over the socket on stdin and puts everything at its fixed number: the
-/// memfds at 3..=5, the socket at 6, `/dev/null` at 0. Whatever else sits at those numbers
-/// (an fd the host leaked to us) is replaced.
-fn place_fds() -> Result<(), String> {
-    let received = shm::handoff::recv_fds(FD_LINK, 3).map_err(|e| format!("hand-off: {e}"))?;
-    let sources: Vec<RawFd> = received
+/// memfds at 3..=5, the socket at 6, a spare's second output ring at 7, `/dev/null` at 0.
+/// Whatever else sits at those numbers (an fd the host leaked to us) is replaced.
+fn place_fds(spare: bool) -> Result<(), String> {
+    let count = if spare { 4 } else { 3 };
+    let received = shm::handoff::recv_fds(FD_LINK, count).map_err(|e| format!("hand-off: {e}"))?;
+    let mut sources: Vec<RawFd> = received
         .iter()
         .map(std::os::fd::AsRawFd::as_raw_fd)
-        .chain([FD_LINK])
         .collect();
-    let targets = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT];
+    sources.insert(3, FD_LINK);
+    let targets = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT, FD_SPARE_OUTPUT];
     // SAFETY: fcntl/dup2/open on fds this fresh single-threaded process owns. Moving every
     // source above the targets first means no dup2 can clobber a source still to be moved.
     unsafe {
-        let mut moved = [0; 4];
+        let mut moved = [0; 5];
         for (m, src) in moved.iter_mut().zip(&sources) {
             *m = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
             if *m < 0 {
@@ -107,7 +119,7 @@ fn place_fds() -> Result<(), String> {
             }
         }
         drop(received);
-        for (m, dst) in moved.into_iter().zip(targets) {
+        for (m, dst) in moved.into_iter().zip(targets).take(sources.len()) {
             if libc::dup2(m, dst) < 0 {
                 return Err(std::io::Error::last_os_error().to_string());
             }
@@ -125,7 +137,7 @@ fn place_fds() -> Result<(), String> {
 /// Runs the worker. Returns an exit status if it fails before the sandbox; once sandboxed, it
 /// exits the process itself.
 pub fn run(args: Args) -> i32 {
-    if let Err(e) = place_fds() {
+    if let Err(e) = place_fds(args.spare) {
         eprintln!("tandem-worker: {e}");
         return EXIT_SETUP;
     }
@@ -159,35 +171,76 @@ pub fn run(args: Args) -> i32 {
         }
     };
     let mut snapshot = Vec::with_capacity(output.snapshot_max());
-    let (epoch, restore_chunk) = output.spawn_info(&mut snapshot);
-    if epoch != args.epoch {
-        eprintln!(
-            "tandem-worker: spawned as epoch {} but the ring says {epoch}",
-            args.epoch
-        );
-        return EXIT_SETUP;
+    if args.spare {
+        return crate::spare::run(args, input, output, doorbell, renderer, snapshot);
     }
-    if !snapshot.is_empty() {
-        if let Err(e) = renderer.synth.restore(&snapshot) {
-            eprintln!("tandem-worker: refused start state: {e}");
-            return EXIT_RESTORE;
-        }
-    }
-    snapshot.resize(output.snapshot_max(), 0);
+    let restore_chunk = match restore(args, &output, &mut renderer, &mut snapshot) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
     if let Err(e) = shm::death::arm(output.death_word()) {
         // Not fatal: the supervisor then learns of our death from the pidfd only.
         eprintln!("tandem-worker: death word not armed: {e}");
     }
-    if let Err(code) = crate::enter_sandbox() {
+    if let Err(code) = crate::enter_sandbox(false) {
         return code;
     }
-    let code = RenderLoop::new(
+    render_until_gone(
         args,
         &input,
         &output,
         &doorbell,
         &mut renderer,
         &mut snapshot,
+        restore_chunk,
+    )
+}
+
+/// Restores the start state the plugin wrote into `output` (its spawn epoch must be ours) into
+/// the renderer; `snapshot` (allocated with the snapshot area's capacity) is its scratch.
+/// Returns the chunk that state follows, or the exit status to end with.
+pub(crate) fn restore(
+    args: Args,
+    output: &OutputRing,
+    renderer: &mut ChunkRenderer,
+    snapshot: &mut Vec<u8>,
+) -> Result<Option<u64>, i32> {
+    let (epoch, restore_chunk) = output.spawn_info(snapshot);
+    if epoch != args.epoch {
+        eprintln!(
+            "tandem-worker: spawned as epoch {} but the ring says {epoch}",
+            args.epoch
+        );
+        return Err(EXIT_SETUP);
+    }
+    if !snapshot.is_empty() {
+        if let Err(e) = renderer.synth.restore(snapshot) {
+            eprintln!("tandem-worker: refused start state: {e}");
+            return Err(EXIT_RESTORE);
+        }
+    }
+    snapshot.resize(output.snapshot_max(), 0);
+    Ok(restore_chunk)
+}
+
+/// Runs the render loop from the chunk after `restore_chunk` and exits the process with its
+/// status.
+pub(crate) fn render_until_gone(
+    args: Args,
+    input: &InputRing,
+    output: &OutputRing,
+    doorbell: &Doorbell,
+    renderer: &mut ChunkRenderer,
+    snapshot: &mut [u8],
+    restore_chunk: Option<u64>,
+) -> ! {
+    let code = RenderLoop::new(
+        args,
+        input,
+        output,
+        doorbell,
+        renderer,
+        snapshot,
         restore_chunk.map_or(0, |c| c + 1),
     )
     .run();
@@ -401,7 +454,7 @@ fn wait_for_chunk(input: &InputRing, output: &OutputRing, next: u64, spin: Durat
 }
 
 /// True when the parent socket is closed (the plugin process died or dropped us).
-fn parent_gone() -> bool {
+pub(crate) fn parent_gone() -> bool {
     let mut pfd = libc::pollfd {
         fd: FD_PARENT,
         events: libc::POLLIN,

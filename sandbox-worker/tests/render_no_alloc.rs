@@ -28,6 +28,7 @@ fn render_loop_steps_never_allocate() {
     let doorbell = Doorbell::create().unwrap();
     let args = Args {
         slot: 0,
+        spare: false,
         epoch: 1,
         spin_us: 0,
     };

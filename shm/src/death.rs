@@ -41,36 +41,62 @@ struct RobustEntry {
 
 /// Worker side: takes hold of `word` for the calling thread (the worker's only thread) and
 /// registers it as the thread's robust futex, replacing the C library's list (the worker uses
-/// no robust mutex). Call before the sandbox forbids `set_robust_list`. The list is leaked: the
-/// kernel reads it when the thread exits.
+/// no robust mutex). Call before the sandbox forbids `set_robust_list`.
 pub fn arm(word: &AtomicU32) -> std::io::Result<()> {
-    // SAFETY: gettid takes no arguments and cannot fail.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
-    word.store(tid & TID_MASK, Ordering::SeqCst);
-    let head: &'static mut RobustListHead = Box::leak(Box::new(RobustListHead {
-        next: std::ptr::null(),
-        futex_offset: 0,
-        list_op_pending: std::ptr::null(),
-    }));
-    let entry: &'static mut RobustEntry = Box::leak(Box::new(RobustEntry {
-        next: &*head as *const RobustListHead,
-    }));
-    head.next = (&*entry as *const RobustEntry).cast();
-    head.futex_offset = word.as_ptr() as isize - (&*entry as *const RobustEntry as isize);
-    // SAFETY: the head and its entry are leaked, so they outlive the thread; the entry's
-    // futex_offset leads to `word`, which stays mapped until the process exits. The kernel only
-    // reads the list (and the word, as a futex) when the thread exits.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_set_robust_list,
-            &*head as *const RobustListHead,
-            std::mem::size_of::<RobustListHead>(),
-        )
-    };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    RobustList::register()?.hold(word);
     Ok(())
+}
+
+/// The calling thread's robust list, registered with the kernel while still empty, so that a
+/// spare can register it before its sandbox and take hold of its slot's death word later, with
+/// no system call. The list is leaked: the kernel reads it when the thread exits.
+pub struct RobustList {
+    head: &'static mut RobustListHead,
+    entry: &'static mut RobustEntry,
+}
+
+impl RobustList {
+    /// Registers an empty list (its head pointing back at itself) as the calling thread's,
+    /// replacing the C library's (the worker uses no robust mutex).
+    pub fn register() -> std::io::Result<RobustList> {
+        let head: &'static mut RobustListHead = Box::leak(Box::new(RobustListHead {
+            next: std::ptr::null(),
+            futex_offset: 0,
+            list_op_pending: std::ptr::null(),
+        }));
+        head.next = &*head as *const RobustListHead;
+        let entry: &'static mut RobustEntry = Box::leak(Box::new(RobustEntry {
+            next: &*head as *const RobustListHead,
+        }));
+        // SAFETY: the head is leaked, so it outlives the thread, and it is a valid (empty)
+        // circular list. The kernel only reads it (and an entry's word, as a futex) when the
+        // thread exits.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_set_robust_list,
+                &*head as *const RobustListHead,
+                std::mem::size_of::<RobustListHead>(),
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(RobustList { head, entry })
+    }
+
+    /// Takes hold of `word` for the calling thread, the one that registered the list: stores
+    /// its thread id in the word and links the word in. `word` must stay mapped until the
+    /// process exits.
+    pub fn hold(self, word: &AtomicU32) {
+        // SAFETY: gettid takes no arguments and cannot fail.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
+        word.store(tid & TID_MASK, Ordering::SeqCst);
+        self.head.futex_offset =
+            word.as_ptr() as isize - (&*self.entry as *const RobustEntry as isize);
+        // The offset before the link: an exit in between sees an empty list, never a stray word.
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        self.head.next = (&*self.entry as *const RobustEntry).cast();
+    }
 }
 
 /// What a death word says about the worker with process id `pid` (its only thread's id).

@@ -194,6 +194,33 @@ impl InputRing {
         r.word(h::SEQ).store(next as u32, Ordering::SeqCst);
     }
 
+    /// Plugin side: tells the spare spawned with `epoch` to take worker slot `slot` (whose output
+    /// ring the plugin has prepared), and wakes it.
+    pub fn call_spare(&self, epoch: u32, slot: usize) {
+        self.region
+            .word(h::SPARE_CALLED + (slot & 1))
+            .store(epoch, Ordering::Release);
+        let word = self.spare_call_word();
+        word.fetch_add(1, Ordering::AcqRel);
+        futex::wake_all(word);
+    }
+
+    /// Spare side: the futex word the plugin calls spares through.
+    pub fn spare_call_word(&self) -> &AtomicU32 {
+        self.region.word(h::SPARE_CALL)
+    }
+
+    /// Spare side: the slot the spare spawned with `epoch` (non-zero) is called to, if it is
+    /// called. Only the plugin writes these words.
+    pub fn spare_called(&self, epoch: u32) -> Option<usize> {
+        (0..2).find(|&slot| {
+            self.region
+                .word(h::SPARE_CALLED + slot)
+                .load(Ordering::Acquire)
+                == epoch
+        })
+    }
+
     /// Wakes every worker sleeping on the ring.
     pub fn wake(&self) {
         futex::wake_all(self.seq_word());

@@ -34,6 +34,12 @@ pub mod input {
     pub const SEQ: usize = 10;
     /// Frames published so far: the end frame of the last published chunk (u64).
     pub const POSTED_FRAMES: usize = 12;
+    /// The spares' futex word (plugin-written): bumped after every call.
+    pub const SPARE_CALL: usize = 14;
+    /// Per worker slot (two words, plugin-written): the epoch of the spare last called into it.
+    /// One word per slot, so that a spare slow to read its call still finds it after a call
+    /// into the other slot (a slot is called into again only once its worker is gone).
+    pub const SPARE_CALLED: usize = 15;
 }
 
 /// Chunk record fields, relative to the record's first word.

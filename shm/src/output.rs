@@ -135,6 +135,12 @@ impl OutputRing {
         self.region.fd()
     }
 
+    /// Spare side: gives up this mapping (the other slot's ring, once the spare knows which slot
+    /// it takes), inside the sandbox (see [`Region::unmap_keeping_fd`]).
+    pub fn unmap(self) {
+        self.region.unmap_keeping_fd();
+    }
+
     /// Locks the ring in memory (best effort; see [`crate::region::Region::lock`]).
     pub fn lock(&self) -> bool {
         self.region.lock()

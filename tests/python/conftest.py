@@ -98,8 +98,19 @@ def is_worker(pid: int) -> bool:
         return False
 
 
+def is_spare(pid: int) -> bool:
+    """Spawned as a spare worker (`--spare`), asleep until a slot needs it (one that has since
+    taken a slot keeps its command line)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"--spare" in f.read().split(b"\0")
+    except OSError:
+        return False
+
+
 def worker_pids():
-    return [p for p in child_pids() if is_worker(p)]
+    """This process's workers spawned into a slot (not as spares)."""
+    return [p for p in child_pids() if is_worker(p) and not is_spare(p)]
 
 
 def kill(pid: int):

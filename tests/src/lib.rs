@@ -150,9 +150,27 @@ pub fn is_worker(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// This process's children that run the worker.
+/// Whether `pid` was spawned as a spare worker (`--spare`): asleep until a slot needs it. One
+/// that has since taken a slot keeps its command line, so it still counts.
+pub fn is_spare(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.split(|&b| b == 0).any(|arg| arg == b"--spare"))
+}
+
+/// This process's children that run the worker and were spawned into a slot (not as spares).
 pub fn worker_pids() -> Vec<u32> {
-    child_pids().into_iter().filter(|&p| is_worker(p)).collect()
+    child_pids()
+        .into_iter()
+        .filter(|&p| is_worker(p) && !is_spare(p))
+        .collect()
+}
+
+/// This process's spare workers.
+pub fn spare_pids() -> Vec<u32> {
+    child_pids()
+        .into_iter()
+        .filter(|&p| is_worker(p) && is_spare(p))
+        .collect()
 }
 
 /// SIGKILLs a process.

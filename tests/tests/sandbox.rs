@@ -119,6 +119,35 @@ fn live_workers_are_sandboxed() {
     }
 }
 
+/// The spare waits for a slot already inside the same sandbox, with both slots' output rings as
+/// its only extra descriptors (it unmaps the other one when called; see sandbox-worker's
+/// `spare` module).
+#[test]
+fn the_spare_waits_sandboxed() {
+    let mut engine = engine();
+    wait_for_lockstep(&mut engine);
+    let pid = engine
+        .spare_pid()
+        .expect("a spare is spawned at activation");
+    // It enters its sandbox right after it starts: wait for that (a liveness bound).
+    let t0 = std::time::Instant::now();
+    while field(&proc_status(pid), "Seccomp") != "2" {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "spare {pid} never sandboxed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(field(&proc_status(pid), "NoNewPrivs"), "1", "spare {pid}");
+    let fds: BTreeSet<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(fds, BTreeSet::from([0, 1, 2, 3, 4, 5, 6, 7]), "spare {pid}");
+    assert_eq!(rlimit(pid, libc::RLIMIT_NPROC), 0);
+    assert_eq!(rlimit(pid, libc::RLIMIT_NOFILE), 8);
+}
+
 /// Plays the phrase through the engine and the reference, injecting `code` into the serving
 /// worker at block 8; returns (differing samples, peak, events, victim pid, twin pid).
 fn play_with_escape(code: u32) -> (usize, f32, Vec<EngineEvent>, u32, u32) {

@@ -56,6 +56,9 @@ pub struct Tuning {
     /// The longest an offline `process()` waits for exact frames before it gives up on them
     /// with the declicked fade (counted and logged as an xrun): an export never hangs.
     pub offline_wait_bound: Duration,
+    /// Keep a pre-spawned spare worker, so a rebuild does not wait for a process to start (off
+    /// only to measure rebuilds without it: `cargo xtask bench failover --no-spare`).
+    pub spare: bool,
 }
 
 impl Default for Tuning {
@@ -68,6 +71,7 @@ impl Default for Tuning {
             audio_spin_us: 20,
             tick: Duration::from_millis(2),
             offline_wait_bound: Duration::from_secs(10),
+            spare: true,
         }
     }
 }

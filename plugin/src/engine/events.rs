@@ -112,6 +112,24 @@ pub enum EngineEvent {
         /// From the detection of the failure that made it necessary (0 for first spawns).
         rebuild_ns: u64,
     },
+    /// A spare worker was started; it sleeps in its sandbox until a slot needs it.
+    SpareSpawned {
+        /// The epoch it will run as.
+        epoch: u32,
+        /// Its pid.
+        pid: u32,
+        /// How long the spawn call took.
+        spawn_ns: u64,
+    },
+    /// The spare died while it waited; another replaces it.
+    SpareDied {
+        /// The epoch it would have run as.
+        epoch: u32,
+        /// Its pid.
+        pid: u32,
+        /// How it ended.
+        cause: WorkerExit,
+    },
     /// Starting a worker failed; it will be retried with backoff.
     SpawnFailed {
         /// Slot 0 or 1.
@@ -211,6 +229,18 @@ impl fmt::Display for EngineEvent {
                 "worker {slot} (epoch {epoch}) in lockstep, rebuild {:.2} ms",
                 ms(*rebuild_ns)
             ),
+            EngineEvent::SpareSpawned {
+                epoch,
+                pid,
+                spawn_ns,
+            } => write!(
+                f,
+                "spare worker (epoch {epoch}, pid {pid}) started in {:.2} ms",
+                ms(*spawn_ns)
+            ),
+            EngineEvent::SpareDied { epoch, pid, cause } => {
+                write!(f, "spare worker (epoch {epoch}, pid {pid}) died: {cause}")
+            }
             EngineEvent::SpawnFailed {
                 slot,
                 error,

@@ -185,6 +185,8 @@ pub(crate) struct Shared {
     pub slots: [SlotShared; 2],
     /// The slot whose ring the audio thread served its last block from.
     pub serving: AtomicUsize,
+    /// The spare worker's pid (0 when there is none).
+    pub spare_pid: AtomicU32,
     /// Bit `s`: the supervisor asks the worker in slot `s` for a snapshot after the next chunk.
     pub snapshot_request: AtomicU32,
     /// A fault for the next chunk (tests and benchmarks).
@@ -237,6 +239,7 @@ impl Shared {
             doorbell: Doorbell::create().map_err(EngineError::SharedMemory)?,
             slots: [slot()?, slot()?],
             serving: AtomicUsize::new(0),
+            spare_pid: AtomicU32::new(0),
             snapshot_request: AtomicU32::new(0),
             fault_request: FaultMailbox::default(),
             shutdown: AtomicBool::new(false),

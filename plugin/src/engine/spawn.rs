@@ -21,10 +21,12 @@ use std::time::{Duration, Instant};
 pub struct HandedFds {
     /// Input ring memfd.
     pub input: RawFd,
-    /// This slot's output ring memfd.
+    /// This slot's output ring memfd (a spare: slot 0's).
     pub output: RawFd,
     /// Doorbell memfd.
     pub doorbell: RawFd,
+    /// A spare's second output ring: slot 1's (`None` for a worker spawned into a slot).
+    pub spare_output: Option<RawFd>,
 }
 
 /// A running (or dead but unreaped) worker.
@@ -36,11 +38,12 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    /// Spawns `exe --slot S --epoch E --spin-us N` (named `tandem-worker` in its `argv[0]`, see
-    /// `worker_exe::exec_target` for how the embedded image is executed) and hands it `fds`.
+    /// Spawns `exe --slot S --epoch E --spin-us N` (`--spare` instead of `--slot S` for a spare,
+    /// `slot` `None`), named `tandem-worker` in its `argv[0]` (see `worker_exe::exec_target` for
+    /// how the embedded image is executed), and hands it `fds`.
     pub fn spawn(
         exe: &Path,
-        slot: usize,
+        slot: Option<usize>,
         epoch: u32,
         spin_us: u32,
         fds: &HandedFds,
@@ -50,14 +53,20 @@ impl WorkerProcess {
         let target = crate::worker_exe::exec_target(exe).map_err(io::Error::other)?;
         let mut child = Command::new(target.path())
             .arg0(crate::worker_exe::WORKER_NAME)
-            .args(["--slot", &slot.to_string(), "--epoch", &epoch.to_string()])
+            .args(match slot {
+                Some(slot) => vec!["--slot".to_string(), slot.to_string()],
+                None => vec!["--spare".to_string()],
+            })
+            .args(["--epoch", &epoch.to_string()])
             .args(["--spin-us", &spin_us.to_string()])
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
         let started = sys::pidfd_open(child.id()).and_then(|pidfd| {
-            shm::handoff::send_fds(link.as_raw_fd(), &[fds.input, fds.output, fds.doorbell])?;
+            let all = [fds.input, fds.output, fds.doorbell];
+            let handed: Vec<RawFd> = all.into_iter().chain(fds.spare_output).collect();
+            shm::handoff::send_fds(link.as_raw_fd(), &handed)?;
             Ok(pidfd)
         });
         match started {

@@ -253,7 +253,10 @@ impl EngineStatus {
                     .fallback_frames
                     .fetch_add(u64::from(*frames), Ordering::Relaxed);
             }
-            EngineEvent::StateLost { .. } | EngineEvent::ChunkQuarantined { .. } => {}
+            EngineEvent::StateLost { .. }
+            | EngineEvent::ChunkQuarantined { .. }
+            | EngineEvent::SpareSpawned { .. }
+            | EngineEvent::SpareDied { .. } => {}
         }
     }
 

@@ -17,6 +17,7 @@ use divergence::Referee;
 use quarantine::Quarantine;
 use shm::futex::monotonic_ns;
 use shm::{Bounds, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
+use spare::Spare;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ mod divergence;
 mod quarantine;
 mod served;
 mod starvation;
+mod spare;
 mod wait;
 
 /// A running worker as the supervisor tracks it.
@@ -69,6 +71,10 @@ pub(super) struct Supervisor {
     retry: [Retry; 2],
     checkpoint: Checkpoint,
     pending: Option<Pending>,
+    /// The pre-spawned spare worker, sleeping in its sandbox until a slot needs it.
+    spare: Option<Spare>,
+    /// No spare is spawned before this (a backoff after a failed one).
+    spare_not_before_ns: u64,
     scratch: Vec<u8>,
     audio_scratch: [Vec<f32>; 2],
     voice_end_scratch: [VoiceEndRecord; MAX_VOICE_ENDS],
@@ -149,6 +155,8 @@ impl Supervisor {
                 bytes: initial_state,
             },
             pending: None,
+            spare: None,
+            spare_not_before_ns: 0,
             verifier,
             next_epoch: 1,
             digest_cursor: 0,
@@ -177,6 +185,7 @@ impl Supervisor {
                     .map_err(|exit| EngineError::ExitedOnStart { slot, exit })?;
             }
         }
+        sup.spawn_spare(monotonic_ns());
         Ok(sup)
     }
 
@@ -199,9 +208,11 @@ impl Supervisor {
             self.compare_digests(now);
             self.check_served(now);
             self.checkpoint(now);
+            self.check_spare(now);
             for slot in 0..2 {
                 self.respawn_if_due(slot, now);
             }
+            self.keep_spare(now);
         }
         for slot in 0..2 {
             if let Some(w) = self.workers[slot].take() {
@@ -209,6 +220,7 @@ impl Supervisor {
                 w.process.reap();
             }
         }
+        self.drop_spare();
     }
 
     fn emit(&self, event: EngineEvent) {
@@ -635,8 +647,7 @@ impl Supervisor {
                 from_chunk: published,
             });
         }
-        let epoch = self.next_epoch;
-        self.next_epoch += 1;
+        let (epoch, spare) = self.take_spare();
         let s = &self.shared.slots[slot];
         if !s
             .output
@@ -653,15 +664,22 @@ impl Supervisor {
             input: input.fd(),
             output: s.output.fd(),
             doorbell: self.shared.doorbell.fd(),
+            spare_output: None,
         };
         let t0 = monotonic_ns();
-        let process = WorkerProcess::spawn(
-            &self.config.worker_path,
-            slot,
-            epoch,
-            self.worker_spin_us(),
-            &fds,
-        )?;
+        let process = match spare {
+            Some(process) => {
+                self.shared.input.call_spare(epoch, slot);
+                process
+            }
+            None => WorkerProcess::spawn(
+                &self.config.worker_path,
+                Some(slot),
+                epoch,
+                self.worker_spin_us(),
+                &fds,
+            )?,
+        };
         let spawn_ns = monotonic_ns() - t0;
         let pid = process.pid();
         s.pid.store(pid, Ordering::Release);

@@ -1,4 +1,4 @@
-//! `cargo xtask bench failover --kills N`: N faults across every fault kind, on a host thread
+//! `cargo xtask bench failover --kills N [--no-spare]`: N faults across every fault kind, on a host thread
 //! that calls `process()` on a real period clock; detection, switch and rebuild distributions,
 //! xruns, the frames that differ from the reference, and leaks.
 
@@ -85,6 +85,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let kills: usize = flag(args, "--kills", 90)?;
     let block: usize = flag(args, "--block", 128)?;
     let latency: u32 = flag(args, "--latency", block as u32)?;
+    let spare = !args.iter().any(|a| a == "--no-spare");
     let worker = host::build_worker()?;
     let fds_before = count_fds();
     let config = EngineConfig {
@@ -95,7 +96,11 @@ pub fn run(args: &[String]) -> Result<()> {
         worker_path: worker,
     };
     let realtime = host::try_realtime_priority();
-    let mut engine = Engine::activate_with(config, Tuning::default())?;
+    let tuning = Tuning {
+        spare,
+        ..Tuning::default()
+    };
+    let mut engine = Engine::activate_with(config, tuning)?;
     let period_ns = (block as f64 / SAMPLE_RATE as f64 * 1e9) as u64;
     let mut phrase = Phrase::new(SAMPLE_RATE);
     let mut recording = Recording::with_capacity(SAMPLE_RATE as usize * 60);
@@ -156,7 +161,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let spawned: Vec<u32> = events
         .iter()
         .filter_map(|e| match e {
-            EngineEvent::WorkerSpawned { pid, .. } => Some(*pid),
+            EngineEvent::WorkerSpawned { pid, .. } | EngineEvent::SpareSpawned { pid, .. } => {
+                Some(*pid)
+            }
             _ => None,
         })
         .collect();
@@ -223,8 +230,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let switch = Summary::new(switch_ns);
 
     println!(
-        "failover: {} trials, block {block}, latency {latency}, realtime priority {}",
+        "failover: {} trials, block {block}, latency {latency}, spare {}, realtime priority {}",
         trials.len(),
+        if spare { "on" } else { "off" },
         if realtime { "granted" } else { "not granted" }
     );
     println!("{}", header());
@@ -269,7 +277,8 @@ pub fn run(args: &[String]) -> Result<()> {
         leaked_processes,
         machine: Machine::this(),
         command: format!(
-            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}"
+            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}",
+            if spare { "" } else { " --no-spare" }
         ),
     };
     let path = json.write()?;

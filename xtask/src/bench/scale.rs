@@ -52,8 +52,12 @@ fn dsp_state_kib(n: usize) -> Result<f64> {
     Ok(grown as f64 / n as f64)
 }
 
+/// Every engine's worker processes, its spare included.
 fn all_pids(engines: &[Engine]) -> Vec<u32> {
-    engines.iter().flat_map(|e| e.worker_pids()).collect()
+    engines
+        .iter()
+        .flat_map(|e| e.worker_pids().into_iter().chain(e.spare_pid()))
+        .collect()
 }
 
 /// CPU of this process plus every listed worker, in ns.

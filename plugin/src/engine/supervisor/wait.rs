@@ -30,7 +30,7 @@ impl Supervisor {
         let tick = if joining {
             // While a newcomer is joining, look at it often: its verification is the end of
             // the rebuild.
-            Duration::from_micros(200)
+            Duration::from_micros(50)
         } else {
             self.tuning.tick
         };
@@ -98,6 +98,7 @@ impl Supervisor {
         (0..2)
             .filter(|&slot| self.workers[slot].is_none())
             .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
+            .chain(self.spare_due())
             .min()
     }
 

@@ -1,0 +1,139 @@
+//! The pre-spawned spare: one extra worker, started and sandboxed ahead of need, that sleeps
+//! (no CPU) until a slot needs a worker. The rebuild then skips `exec`, dynamic loading and
+//! the sandbox: `spawn_into` prepares the slot's output ring as for any newcomer and calls the
+//! spare into the slot (`InputRing::call_spare`); the spare drops its view of the other slot's
+//! ring, restores the checkpoint inside its sandbox, replays and joins like any newcomer, and is
+//! verified the same way. A new spare is spawned once both slots are verified again, so its
+//! spawn never delays a rebuild.
+//!
+//! A spare that dies while it waits is reaped and replaced (`EngineEvent::SpareDied`); the
+//! supervisor notices on its next pass (every pass checks the spare's pidfd).
+
+use super::{Supervisor, WorkerProcess};
+use crate::engine::events::EngineEvent;
+use crate::engine::spawn::HandedFds;
+use crate::sys;
+use shm::futex::monotonic_ns;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// A spare worker, asleep in its sandbox.
+pub(super) struct Spare {
+    process: WorkerProcess,
+    /// The epoch it was spawned with: the one it runs as once called into a slot.
+    epoch: u32,
+}
+
+/// How long to wait before spawning a spare again after one failed to spawn.
+const SPARE_RETRY_NS: u64 = 100_000_000;
+
+impl Supervisor {
+    /// Spawns a spare if there is none and both slots hold verified workers (a rebuild in
+    /// progress comes first).
+    pub(super) fn keep_spare(&mut self, now: u64) {
+        if self.spare_due().is_some_and(|due| now >= due) {
+            self.spawn_spare(now);
+        }
+    }
+
+    /// When `keep_spare` will spawn a spare: there is none and both slots hold verified
+    /// workers (after a failed spare, once its backoff ends). `None` while nothing is due.
+    pub(super) fn spare_due(&self) -> Option<u64> {
+        let settled = self
+            .workers
+            .iter()
+            .all(|w| w.as_ref().is_some_and(|w| w.verified));
+        (self.tuning.spare && self.spare.is_none() && settled).then_some(self.spare_not_before_ns)
+    }
+
+    /// Spawns a spare (at activation, next to the first workers, and by `keep_spare`). A spare
+    /// that fails to spawn is retried later; the engine runs without one meanwhile.
+    pub(super) fn spawn_spare(&mut self, now: u64) {
+        if !self.tuning.spare {
+            return;
+        }
+        let epoch = self.new_epoch();
+        let shared = self.shared.clone();
+        let fds = HandedFds {
+            input: shared.input.fd(),
+            output: shared.slots[0].output.fd(),
+            doorbell: shared.doorbell.fd(),
+            spare_output: Some(shared.slots[1].output.fd()),
+        };
+        let t0 = monotonic_ns();
+        let spawned = WorkerProcess::spawn(
+            &self.config.worker_path,
+            None,
+            epoch,
+            self.worker_spin_us(),
+            &fds,
+        );
+        match spawned {
+            Ok(process) => {
+                let pid = process.pid();
+                shared.spare_pid.store(pid, Ordering::Release);
+                self.spare = Some(Spare { process, epoch });
+                self.emit(EngineEvent::SpareSpawned {
+                    epoch,
+                    pid,
+                    spawn_ns: monotonic_ns() - t0,
+                });
+            }
+            Err(e) => {
+                self.spare_not_before_ns = now + SPARE_RETRY_NS;
+                log::warn!(
+                    "spare worker not started: {}: {e}",
+                    self.config.worker_path.display()
+                );
+            }
+        }
+    }
+
+    /// Reaps the spare if it died while waiting, so that it is replaced.
+    pub(super) fn check_spare(&mut self, now: u64) {
+        let dead = self.spare.as_ref().is_some_and(|s| {
+            let [exited] = sys::poll([Some(s.process.pidfd())], Duration::ZERO);
+            exited
+        });
+        if !dead {
+            return;
+        }
+        let spare = self.spare.take().expect("checked above");
+        self.shared.spare_pid.store(0, Ordering::Release);
+        let pid = spare.process.pid();
+        let cause = spare.process.reap();
+        // A spare that cannot even wait is as suspect as one that cannot start.
+        self.spare_not_before_ns = now + SPARE_RETRY_NS;
+        self.emit(EngineEvent::SpareDied {
+            epoch: spare.epoch,
+            pid,
+            cause,
+        });
+    }
+
+    /// The epoch and, if there is a spare, the process for the next worker spawned into a
+    /// slot: the spare's, or a new epoch and no process.
+    pub(super) fn take_spare(&mut self) -> (u32, Option<WorkerProcess>) {
+        match self.spare.take() {
+            Some(spare) => {
+                self.shared.spare_pid.store(0, Ordering::Release);
+                (spare.epoch, Some(spare.process))
+            }
+            None => (self.new_epoch(), None),
+        }
+    }
+
+    /// Kills and reaps the spare (the engine is going away).
+    pub(super) fn drop_spare(&mut self) {
+        if let Some(spare) = self.spare.take() {
+            self.shared.spare_pid.store(0, Ordering::Release);
+            spare.process.reap();
+        }
+    }
+
+    fn new_epoch(&mut self) -> u32 {
+        let epoch = self.next_epoch;
+        self.next_epoch += 1;
+        epoch
+    }
+}
