@@ -27,8 +27,8 @@ mod checkpoint;
 mod divergence;
 mod quarantine;
 mod served;
-mod starvation;
 mod spare;
+mod starvation;
 mod wait;
 
 /// A running worker as the supervisor tracks it.
