@@ -149,6 +149,14 @@ fn hangs_are_evicted() {
         true,
         inject(FaultKind::InfiniteLoop),
     );
+    // Sleeping a nanosecond at a time escapes RLIMIT_RTTIME, not the supervisor.
+    trials(
+        ProcessMode::Realtime,
+        N as u32,
+        3,
+        true,
+        inject(FaultKind::SpinSleeping),
+    );
     trials(ProcessMode::Realtime, 0, 3, true, |engine, _| {
         signal(
             engine.worker_pid(engine.serving_slot()).unwrap(),

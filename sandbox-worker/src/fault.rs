@@ -41,6 +41,9 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         FaultKind::InfiniteLoop => loop {
             std::hint::spin_loop();
         },
+        FaultKind::SpinSleeping => loop {
+            std::thread::sleep(Duration::from_nanos(1));
+        },
         FaultKind::Sleep => {
             std::thread::sleep(Duration::from_millis(arg as u64));
             Aftermath::Continue

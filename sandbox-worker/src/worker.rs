@@ -1,5 +1,5 @@
-//! The worker process: map the regions it was handed, restore its starting state, then render
-//! every chunk the plugin posts until the plugin goes away.
+//! The worker process: map the regions it was handed, enter the sandbox, restore its starting
+//! state (bytes a twin wrote), then render every chunk the plugin posts until the plugin goes away.
 
 use crate::fault::{self, Aftermath};
 use render::ChunkRenderer;
@@ -174,10 +174,6 @@ pub fn run(args: Args) -> i32 {
     if args.spare {
         return crate::spare::run(args, input, output, doorbell, renderer, snapshot);
     }
-    let restore_chunk = match restore(args, &output, &mut renderer, &mut snapshot) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
     if let Err(e) = shm::death::arm(output.death_word()) {
         // Not fatal: the supervisor then learns of our death from the pidfd only.
         eprintln!("tandem-worker: death word not armed: {e}");
@@ -185,6 +181,11 @@ pub fn run(args: Args) -> i32 {
     if let Err(code) = crate::enter_sandbox(false) {
         return code;
     }
+    // The start state is bytes a twin wrote: parse them only inside the sandbox.
+    let restore_chunk = match restore(args, &output, &mut renderer, &mut snapshot) {
+        Ok(c) => c,
+        Err(code) => std::process::exit(code),
+    };
     render_until_gone(
         args,
         &input,

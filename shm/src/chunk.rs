@@ -68,6 +68,9 @@ pub enum FaultKind {
     /// After publishing this chunk's honest digest, overwrite its finished frames (a finite
     /// change of every sample): only a check of what the plugin served can tell.
     OverwriteFinished = 13,
+    /// Never finish this chunk, sleeping 1 ns at a time: a hang that keeps resetting
+    /// `RLIMIT_RTTIME`'s count, which only the supervisor's own look at the worker ends.
+    SpinSleeping = 14,
 }
 
 impl FaultKind {
@@ -87,6 +90,7 @@ impl FaultKind {
             11 => FaultKind::FlipLowBit,
             12 => FaultKind::CrashOnNote,
             13 => FaultKind::OverwriteFinished,
+            14 => FaultKind::SpinSleeping,
             _ => return None,
         })
     }
