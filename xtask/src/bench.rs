@@ -12,6 +12,7 @@ mod report;
 mod sandbox;
 mod scale;
 pub mod schema;
+mod soak;
 
 use anyhow::{bail, Context, Result};
 use schema::Quantiles;
@@ -22,6 +23,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, three modes
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
   scale [--seconds S]                              1/4/16/32 instances: spawn, memory, CPU
+  soak [--seconds S] [--seed N]                    random faults of every kind, every frame checked
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
   sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";
 
@@ -35,6 +37,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("scale") => scale::run(&args[1..]),
         Some("report") => report::run(&args[1..]),
         Some("sandbox") => sandbox::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }
