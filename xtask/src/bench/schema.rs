@@ -471,6 +471,9 @@ pub struct Soak {
     /// Frames that differ from the reference in the double deaths' gaps in offline phases
     /// (offline waits for exact frames: goal 0).
     pub offline_gap_frames: u64,
+    /// Frames that differ from the reference while `SCHED_FIFO` hogs above the workers' priority
+    /// held every core (no engine renders without CPU), not counted as mismatches.
+    pub starved_frames: u64,
     /// Frames the fallback filled, everywhere.
     pub xrun_frames: u64,
     /// `process()` calls that gave up waiting in offline mode or took over a second (goal: 0).
@@ -478,6 +481,8 @@ pub struct Soak {
     /// Faults after which the engine was not back in lockstep (and, for a fault aimed at a
     /// worker, had not replaced it) within the settle bound, by kind (goal: none).
     pub unsettled_by_kind: BTreeMap<String, u64>,
+    /// The first unsettled faults: where the engine stood and its events since the fault.
+    pub unsettled_log: Vec<String>,
     /// Workers that died or were evicted although no fault was aimed at them (goal: 0).
     pub honest_evictions: u64,
     /// The first honest evictions, in the engine's words, with the fault in progress.

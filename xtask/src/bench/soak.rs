@@ -42,7 +42,9 @@ enum Act {
     /// Send this signal to both workers together.
     Double(i32),
     /// One CPU hog per core for a moment, at this `SCHED_FIFO` priority (0: normal class; the
-    /// workers run at 5 and the supervisor at 6 when granted, the host thread at 20).
+    /// workers run at 5 and the supervisor at 6 when granted, the host thread at 20). Above the
+    /// workers it starves them: realtime audio cannot be on time then, so the frames that differ
+    /// in its window are counted apart (`starved_frames`), not as mismatches.
     Overload(i32),
     /// The host stops calling `process()` for 20..300 ms, then resumes on a fresh clock.
     HostStall,
@@ -96,7 +98,10 @@ const fn inject(name: &'static str, kind: FaultKind, arg: u32, expect: Expect) -
 /// Every fault the soak commits, equally likely. One line per kind.
 const FAULTS: &[Fault] = &[
     fault("sigkill", Act::Signal(libc::SIGKILL), Expect::Eviction),
-    fault("sigsegv", Act::Signal(libc::SIGSEGV), Expect::Eviction),
+    // Not SIGSEGV or SIGBUS from outside: Rust's stack-overflow handler swallows the first one
+    // not caused by a fault (it restores the default action and returns).
+    fault("sigabrt", Act::Signal(libc::SIGABRT), Expect::Eviction),
+    fault("sigterm", Act::Signal(libc::SIGTERM), Expect::Eviction),
     fault("sigstop", Act::Signal(libc::SIGSTOP), Expect::Eviction),
     inject("segv", FaultKind::Segv, 0, Expect::Eviction),
     inject("abort", FaultKind::Abort, 0, Expect::Eviction),
@@ -160,8 +165,7 @@ struct Played {
 struct Window {
     start: u64,
     end: u64,
-    kind: &'static str,
-    double: bool,
+    fault: &'static Fault,
     offline: bool,
 }
 
@@ -184,6 +188,8 @@ struct InFlight {
     undo_at_ns: u64,
     since_ns: u64,
     offline: bool,
+    /// The activation's events before the fault.
+    events_before: usize,
 }
 
 /// What the whole soak counts.
@@ -197,10 +203,12 @@ struct Totals {
     mismatched_served: u64,
     mismatched_by_kind: BTreeMap<String, u64>,
     gap_ms: Vec<f64>,
+    starved_frames: u64,
     offline_gap_frames: u64,
     xrun_frames: u64,
     stuck_waits: u64,
     unsettled_by_kind: BTreeMap<String, u64>,
+    unsettled_log: Vec<String>,
     honest_evictions: u64,
     honest_eviction_log: Vec<String>,
     state_lost: u64,
@@ -272,7 +280,7 @@ impl Chaos {
         let mut events: Vec<EngineEvent> = Vec::new();
         let mut targeted: BTreeSet<u32> = BTreeSet::new();
         let mut in_flight: Option<InFlight> = None;
-        let mut last_fault = "none";
+        let mut context = format!("no fault yet, {mode:?}, block {block}, L {latency}");
         let mut next_fault_block = 20 + self.rng.below(100);
         let mut reset_next = false;
         let mut t = now_ns();
@@ -307,7 +315,7 @@ impl Chaos {
             out[0].extend_from_slice(&l);
             out[1].extend_from_slice(&r);
             if b.is_multiple_of(64) {
-                self.take_events(&engine, &mut events, &targeted, last_fault);
+                self.take_events(&engine, &mut events, &targeted, &context);
             }
             let failures = engine.stats().failures.load(Ordering::Relaxed);
             let now = now_ns();
@@ -332,11 +340,25 @@ impl Chaos {
                     windows.push(Window {
                         start: f.window_start,
                         end: frame + 2 * block as u64,
-                        kind: f.fault.name,
-                        double: matches!(f.fault.act, Act::Double(_)),
+                        fault: f.fault,
                         offline: f.offline,
                     });
                     if !settled {
+                        self.take_events(&engine, &mut events, &targeted, &context);
+                        let recent: Vec<String> = events[f.events_before..]
+                            .iter()
+                            .filter(|e| !matches!(e, EngineEvent::Xrun { .. }))
+                            .map(|e| e.to_string())
+                            .collect();
+                        if self.totals.unsettled_log.len() < 20 {
+                            self.totals.unsettled_log.push(format!(
+                                "{context}: lockstep {}, failures {} (before {}); since: {}",
+                                engine.in_lockstep(),
+                                failures,
+                                f.failures_before,
+                                recent.join("; ")
+                            ));
+                        }
                         *self
                             .totals
                             .unsettled_by_kind
@@ -353,7 +375,6 @@ impl Chaos {
                     // Land it at a random moment inside the period.
                     host::sleep_until(now_ns() + self.rng.below(period_ns / 2));
                 }
-                last_fault = f.name;
                 *self
                     .totals
                     .faults_by_kind
@@ -364,6 +385,13 @@ impl Chaos {
                     Aim::Either => self.rng.below(2) as usize,
                 };
                 let target = engine.worker_pid(slot).unwrap_or(0);
+                self.take_events(&engine, &mut events, &targeted, &context);
+                let events_before = events.len();
+                context = format!(
+                    "last fault {} on slot {slot} (pid {target}), {mode:?}, block {block}, \
+                     L {latency}, frame {frame}",
+                    f.name
+                );
                 let mut undo = Undo::Nothing;
                 let mut undo_in_ms = 0;
                 match f.act {
@@ -424,6 +452,7 @@ impl Chaos {
                 }
                 let now = now_ns();
                 in_flight = Some(InFlight {
+                    events_before,
                     fault: f,
                     window_start: frame + block as u64,
                     failures_before: failures,
@@ -447,13 +476,12 @@ impl Chaos {
             windows.push(Window {
                 start: f.window_start,
                 end: u64::MAX,
-                kind: f.fault.name,
-                double: matches!(f.fault.act, Act::Double(_)),
+                fault: f.fault,
                 offline: f.offline,
             });
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        self.take_events(&engine, &mut events, &targeted, last_fault);
+        self.take_events(&engine, &mut events, &targeted, &context);
         host::normal_priority();
         drop(engine);
         self.count_leaked(&events);
@@ -476,7 +504,7 @@ impl Chaos {
         engine: &Engine,
         events: &mut Vec<EngineEvent>,
         targeted: &BTreeSet<u32>,
-        last_fault: &str,
+        context: &str,
     ) {
         for e in engine.drain_events() {
             let pid = match &e {
@@ -490,7 +518,7 @@ impl Chaos {
                 if self.totals.honest_eviction_log.len() < 50 {
                     self.totals
                         .honest_eviction_log
-                        .push(format!("{e} (last fault: {last_fault})"));
+                        .push(format!("{e} ({context})"));
                 }
             }
             events.push(e);
@@ -554,13 +582,16 @@ impl Chaos {
                 let window = windows
                     .iter()
                     .position(|w| w.start <= frame && frame < w.end);
-                match window {
-                    Some(i) if windows[i].double => gaps[i] += 1,
+                match window.map(|i| (i, windows[i].fault.act)) {
+                    Some((i, Act::Double(_))) => gaps[i] += 1,
+                    Some((_, Act::Overload(priority))) if priority > 0 => {
+                        self.totals.starved_frames += 1
+                    }
                     _ => {
                         self.totals.mismatched += 1;
                         let fallback = k >= block - p.fallback as usize;
                         self.totals.mismatched_served += (!fallback) as u64;
-                        let kind = window.map_or("none", |i| windows[i].kind);
+                        let kind = window.map_or("none", |i| windows[i].fault.name);
                         *self
                             .totals
                             .mismatched_by_kind
@@ -571,7 +602,7 @@ impl Chaos {
             }
         }
         for (w, gap) in windows.iter().zip(gaps) {
-            if w.double {
+            if matches!(w.fault.act, Act::Double(_)) {
                 self.totals
                     .gap_ms
                     .push(gap as f64 / SAMPLE_RATE as f64 * 1e3);
@@ -622,10 +653,12 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_served_frames: t.mismatched_served,
         mismatched_by_kind: t.mismatched_by_kind,
         gap_ms: gap,
+        starved_frames: t.starved_frames,
         offline_gap_frames: t.offline_gap_frames,
         xrun_frames: t.xrun_frames,
         stuck_waits: t.stuck_waits,
         unsettled_by_kind: t.unsettled_by_kind,
+        unsettled_log: t.unsettled_log,
         honest_evictions: t.honest_evictions,
         honest_eviction_log: t.honest_eviction_log,
         state_lost: t.state_lost,
@@ -671,9 +704,15 @@ fn print_summary(s: &schema::Soak) {
         "double-death gap: p50 {:.2} ms, max {:.2} ms (n={}); offline gap frames {}",
         s.gap_ms.p50, s.gap_ms.max, s.gap_ms.n, s.offline_gap_frames
     );
-    println!("xrun frames: {}", s.xrun_frames);
+    println!(
+        "xrun frames: {}; frames differing while real-time hogs starved the workers: {}",
+        s.xrun_frames, s.starved_frames
+    );
     println!("stuck waits (goal 0): {}", s.stuck_waits);
     println!("unsettled faults (goal none): {:?}", s.unsettled_by_kind);
+    for line in s.unsettled_log.iter().take(10) {
+        println!("  {line}");
+    }
     println!("honest evictions (goal 0): {}", s.honest_evictions);
     for line in s.honest_eviction_log.iter().take(10) {
         println!("  {line}");
