@@ -478,6 +478,8 @@ pub struct Soak {
     pub xrun_frames: u64,
     /// `process()` calls that gave up waiting in offline mode or took over a second (goal: 0).
     pub stuck_waits: u64,
+    /// The first stuck waits: how long, the fallback, and the fault in progress.
+    pub stuck_log: Vec<String>,
     /// Faults after which the engine was not back in lockstep (and, for a fault aimed at a
     /// worker, had not replaced it) within the settle bound, by kind (goal: none).
     pub unsettled_by_kind: BTreeMap<String, u64>,

@@ -207,6 +207,7 @@ struct Totals {
     offline_gap_frames: u64,
     xrun_frames: u64,
     stuck_waits: u64,
+    stuck_log: Vec<String>,
     unsettled_by_kind: BTreeMap<String, u64>,
     unsettled_log: Vec<String>,
     honest_evictions: u64,
@@ -304,7 +305,16 @@ impl Chaos {
             let report = engine.process(ev, params, None, [&mut l, &mut r]);
             let took = now_ns() - t0;
             let gave_up = mode == ProcessMode::Offline && report.fallback_frames > 0;
-            self.totals.stuck_waits += (gave_up || took > STUCK_NS) as u64;
+            if gave_up || took > STUCK_NS {
+                self.totals.stuck_waits += 1;
+                if self.totals.stuck_log.len() < 20 {
+                    self.totals.stuck_log.push(format!(
+                        "{:.3} s, {} fallback frames at frame {frame} ({context})",
+                        took as f64 / 1e9,
+                        report.fallback_frames
+                    ));
+                }
+            }
             self.totals.xrun_frames += report.fallback_frames as u64;
             played.push(Played {
                 events: ev.to_vec(),
@@ -657,6 +667,7 @@ pub fn run(args: &[String]) -> Result<()> {
         offline_gap_frames: t.offline_gap_frames,
         xrun_frames: t.xrun_frames,
         stuck_waits: t.stuck_waits,
+        stuck_log: t.stuck_log,
         unsettled_by_kind: t.unsettled_by_kind,
         unsettled_log: t.unsettled_log,
         honest_evictions: t.honest_evictions,
@@ -709,6 +720,9 @@ fn print_summary(s: &schema::Soak) {
         s.xrun_frames, s.starved_frames
     );
     println!("stuck waits (goal 0): {}", s.stuck_waits);
+    for line in &s.stuck_log {
+        println!("  {line}");
+    }
     println!("unsettled faults (goal none): {:?}", s.unsettled_by_kind);
     for line in s.unsettled_log.iter().take(10) {
         println!("  {line}");
