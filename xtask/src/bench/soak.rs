@@ -169,14 +169,14 @@ struct Window {
     offline: bool,
 }
 
-/// Something a fault started that ends a moment later.
-enum Undo {
-    /// `SIGCONT` the stalled worker.
-    Continue(OwnedFd),
-    /// Stop the CPU hogs.
-    Hogs(host::Pressure),
-    /// Nothing.
-    Nothing,
+/// Runs `undo` on a thread of its own `ms` milliseconds from now: the end of a stall or of a
+/// CPU burst must not wait for the host thread, which may itself be waiting in `process()` for
+/// the worker the fault holds up.
+fn undo_later(ms: u64, undo: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        undo();
+    })
 }
 
 /// The fault in progress.
@@ -184,7 +184,8 @@ struct InFlight {
     fault: &'static Fault,
     window_start: u64,
     failures_before: u64,
-    undo: Undo,
+    /// What ends the fault's stall or burst, on its own thread.
+    undo: Option<std::thread::JoinHandle<()>>,
     undo_at_ns: u64,
     since_ns: u64,
     offline: bool,
@@ -330,19 +331,12 @@ impl Chaos {
             let failures = engine.stats().failures.load(Ordering::Relaxed);
             let now = now_ns();
             if let Some(f) = &mut in_flight {
-                if now >= f.undo_at_ns {
-                    match std::mem::replace(&mut f.undo, Undo::Nothing) {
-                        Undo::Continue(pidfd) => host::signal(&pidfd, libc::SIGCONT),
-                        Undo::Hogs(hogs) => drop(hogs),
-                        Undo::Nothing => {}
-                    }
-                }
                 let needed = match (f.fault.expect, f.fault.act) {
                     (Expect::Nothing, _) => 0,
                     (Expect::Eviction, Act::Double(_)) => 2,
                     (Expect::Eviction, _) => 1,
                 };
-                let undone = matches!(f.undo, Undo::Nothing);
+                let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
                 let settled =
                     undone && engine.in_lockstep() && failures >= f.failures_before + needed;
                 let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
@@ -402,7 +396,7 @@ impl Chaos {
                      L {latency}, frame {frame}",
                     f.name
                 );
-                let mut undo = Undo::Nothing;
+                let mut undo = None;
                 let mut undo_in_ms = 0;
                 match f.act {
                     Act::Signal(sig) => {
@@ -419,8 +413,10 @@ impl Chaos {
                         targeted.insert(target);
                         if let Some(pidfd) = host::child_pidfd(target) {
                             host::signal(&pidfd, libc::SIGSTOP);
-                            undo = Undo::Continue(pidfd);
                             undo_in_ms = 2 + self.rng.below(38);
+                            undo = Some(undo_later(undo_in_ms, move || {
+                                host::signal(&pidfd, libc::SIGCONT)
+                            }));
                         }
                     }
                     Act::Double(sig) => {
@@ -438,12 +434,13 @@ impl Chaos {
                         }
                     }
                     Act::Overload(priority) => {
-                        undo = Undo::Hogs(host::Pressure::start_at(host::cores(), priority));
+                        let hogs = host::Pressure::start_at(host::cores(), priority);
                         undo_in_ms = if priority > 0 {
                             20 + self.rng.below(80)
                         } else {
                             100 + self.rng.below(500)
                         };
+                        undo = Some(undo_later(undo_in_ms, move || drop(hogs)));
                     }
                     Act::HostStall => {
                         std::thread::sleep(std::time::Duration::from_millis(
@@ -479,9 +476,9 @@ impl Chaos {
             }
         }
         // A fault still in flight (the soak's end) keeps its window to the end.
-        if let Some(f) = in_flight.take() {
-            if let Undo::Continue(pidfd) = &f.undo {
-                host::signal(pidfd, libc::SIGCONT);
+        if let Some(mut f) = in_flight.take() {
+            if let Some(undo) = f.undo.take() {
+                let _ = undo.join();
             }
             windows.push(Window {
                 start: f.window_start,
