@@ -257,6 +257,14 @@ pub fn pss_kib(pid: &str) -> Option<u64> {
 /// so a recycled pid of somebody else's process is never signalled). Returns the pidfd if the
 /// signal was sent: it becomes readable once the process has exited.
 pub fn kill_child(pid: u32) -> Option<OwnedFd> {
+    let fd = child_pidfd(pid)?;
+    tandem::sys::pidfd_kill(fd.as_fd());
+    Some(fd)
+}
+
+/// A pidfd on `pid` if it is a live child of this process: a handle that signals that very
+/// process, never a successor with a recycled pid.
+pub fn child_pidfd(pid: u32) -> Option<OwnedFd> {
     if pid == 0 {
         return None;
     }
@@ -270,11 +278,22 @@ pub fn kill_child(pid: u32) -> Option<OwnedFd> {
     // The pidfd still unreadable after reading `stat` means its process was alive throughout,
     // so `stat` described that very process and not a successor with a recycled pid.
     let ours = !exited(&fd, 0) && ppid == Some(std::process::id());
-    if !ours {
-        return None;
+    ours.then_some(fd)
+}
+
+/// Sends `signal` to the process behind `pidfd` (best effort: an exited process needs none).
+pub fn signal(pidfd: &OwnedFd, signal: i32) {
+    // SAFETY: pidfd_send_signal on a pidfd we keep open for the call; a null siginfo is allowed
+    // and nothing else is dereferenced.
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
     }
-    tandem::sys::pidfd_kill(fd.as_fd());
-    Some(fd)
 }
 
 /// Waits up to `timeout_ms` for the process behind `pidfd` to exit; true if it has.
@@ -298,6 +317,12 @@ impl Pressure {
     /// Starts `threads` spinners (none for 0). They drop to `SCHED_OTHER` first, whatever the
     /// spawning thread's class, so they compete like a busy DAW's other work would.
     pub fn start(threads: usize) -> Pressure {
+        Self::start_at(threads, 0)
+    }
+
+    /// As [`Pressure::start`], the spinners at `SCHED_FIFO` `priority` when it is above 0 and
+    /// granted (a real-time hog, like another plugin's audio work), else in the normal class.
+    pub fn start_at(threads: usize, priority: i32) -> Pressure {
         use std::sync::atomic::{AtomicBool, Ordering};
         let stop = std::sync::Arc::new(AtomicBool::new(false));
         let threads = (0..threads)
@@ -307,6 +332,14 @@ impl Pressure {
                     .name(format!("pressure-{i}"))
                     .spawn(move || {
                         normal_priority();
+                        if priority > 0 {
+                            let param = libc::sched_param {
+                                sched_priority: priority,
+                            };
+                            // SAFETY: sched_setscheduler on the calling thread (0) with a param
+                            // we own.
+                            unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+                        }
                         let mut x = 0u64;
                         while !stop.load(Ordering::Relaxed) {
                             x = std::hint::black_box(x.wrapping_mul(6364136223846793005) + 1);

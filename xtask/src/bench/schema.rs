@@ -441,3 +441,72 @@ pub struct Bounce {
 impl BenchFile for Bounce {
     const NAME: &'static str = "bounce";
 }
+
+// ---- bench soak -------------------------------------------------------------------------------
+
+/// `soak.json`: random faults of every kind, realtime and offline, every frame checked against
+/// the in-process reference.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Soak {
+    /// Wall seconds the soak ran.
+    pub seconds: f64,
+    /// Audio seconds played through the engines.
+    pub audio_seconds: f64,
+    /// The seed of the fault schedule and the configurations.
+    pub seed: u64,
+    /// Engines activated (the first one and every reactivation).
+    pub activations: usize,
+    /// Faults committed, every kind.
+    pub faults_total: u64,
+    /// Faults committed, by kind.
+    pub faults_by_kind: BTreeMap<String, u64>,
+    /// Faults that took both workers at once.
+    pub double_deaths: u64,
+    /// Frames that differ from the reference outside the double-death gaps (goal: 0).
+    pub mismatched_frames: u64,
+    /// Of those, frames the engine served from a ring as exact (goal: 0; the others were the
+    /// engine's declared fallback, an xrun).
+    pub mismatched_served_frames: u64,
+    /// [`Soak::mismatched_frames`] by the fault whose window they fell in (`none`: outside every
+    /// fault's window).
+    pub mismatched_by_kind: BTreeMap<String, u64>,
+    /// The audible gap of each double death: its frames that differ from the reference.
+    pub gap_ms: Quantiles,
+    /// Frames that differ from the reference in the double deaths' gaps in offline phases
+    /// (offline waits for exact frames: goal 0).
+    pub offline_gap_frames: u64,
+    /// Frames that differ from the reference while `SCHED_FIFO` hogs above the workers' priority
+    /// held every core (no engine renders without CPU), not counted as mismatches.
+    pub starved_frames: u64,
+    /// Frames the fallback filled, everywhere.
+    pub xrun_frames: u64,
+    /// `process()` calls that gave up waiting in offline mode or took over a second (goal: 0).
+    pub stuck_waits: u64,
+    /// The first stuck waits: how long, the fallback, and the fault in progress.
+    pub stuck_log: Vec<String>,
+    /// Faults after which the engine was not back in lockstep (and, for a fault aimed at a
+    /// worker, had not replaced it) within the settle bound, by kind (goal: none).
+    pub unsettled_by_kind: BTreeMap<String, u64>,
+    /// The first unsettled faults: where the engine stood and its events since the fault.
+    pub unsettled_log: Vec<String>,
+    /// Workers that died or were evicted although no fault was aimed at them (goal: 0).
+    pub honest_evictions: u64,
+    /// The first honest evictions, in the engine's words, with the fault in progress.
+    pub honest_eviction_log: Vec<String>,
+    /// Times no checkpoint was usable and the workers restarted from a fresh state.
+    pub state_lost: u64,
+    /// File descriptors left open after the last engine was dropped (goal: 0).
+    pub leaked_fds: usize,
+    /// Worker processes alive after their engine was dropped (goal: 0).
+    pub leaked_processes: usize,
+    /// Whether the host thread got `SCHED_FIFO`.
+    pub realtime_priority: bool,
+    /// Where it ran.
+    pub machine: Machine,
+    /// The command that reproduces the run.
+    pub command: String,
+}
+
+impl BenchFile for Soak {
+    const NAME: &'static str = "soak";
+}

@@ -1,0 +1,748 @@
+//! `cargo xtask bench soak [--seconds S] [--seed N]`: the chaos soak. The real engine plays the
+//! dense 16-voice phrase, on a period clock in realtime phases and flat out in offline phases,
+//! while a seeded schedule commits a random fault from [`FAULTS`] whenever the engine has settled
+//! from the last one: every fault the worker knows (`shm::FaultKind`), signals, double deaths,
+//! stalls, CPU bursts, resets, realtime/offline switches and reactivations (a new engine with a
+//! new block size and latency, the reference from a fresh state).
+//!
+//! Every output frame is compared, bit for bit, with the in-process reference
+//! (`ReferenceEngine`) fed the same blocks, replayed after each activation from a recording.
+//! Each fault opens a window of output frames that closes when the engine has settled (back in
+//! lockstep, the target replaced); frames that differ inside a double death's window are its
+//! gap, every other differing frame is a mismatch (goal 0), attributed to the window's fault.
+//! The engine's own declared fallback (an xrun's fade) is told apart from audio it served as
+//! exact. Also counted: offline waits that gave up (`stuck_waits`), workers that died or were
+//! evicted with no fault aimed at them (`honest_evictions`), and fds and processes left behind.
+//!
+//! Adding a fault kind is one line in [`FAULTS`].
+
+use super::host::{self, now_ns, Phrase};
+use super::schema::{self, BenchFile, Machine};
+use super::{flag, Summary};
+use anyhow::{ensure, Result};
+use dsp::{Event, N_PARAMS};
+use shm::FaultKind;
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::Ordering;
+use tandem::engine::{Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
+use test_support::Rng;
+
+const SAMPLE_RATE: f32 = 48_000.0;
+
+/// How a fault is committed.
+#[derive(Clone, Copy, Debug)]
+enum Act {
+    /// Send this signal to the target worker.
+    Signal(i32),
+    /// Ask the target worker to commit this fault, with this argument, in its next chunk.
+    Inject(FaultKind, u32),
+    /// `SIGSTOP` the target and `SIGCONT` it 2..40 ms later: slow, not hung.
+    Stall,
+    /// Send this signal to both workers together.
+    Double(i32),
+    /// One CPU hog per core for a moment, at this `SCHED_FIFO` priority (0: normal class; the
+    /// workers run at 5 and the supervisor at 6 when granted, the host thread at 20). Above the
+    /// workers it starves them: realtime audio cannot be on time then, so the frames that differ
+    /// in its window are counted apart (`starved_frames`), not as mismatches.
+    Overload(i32),
+    /// The host stops calling `process()` for 20..300 ms, then resumes on a fresh clock.
+    HostStall,
+    /// `reset()` the engine (and the reference before the same block).
+    Reset,
+    /// Switch between realtime and offline.
+    SwitchMode,
+    /// Drop the engine and activate a new one with a new configuration.
+    Reactivate,
+}
+
+/// Which worker a fault is aimed at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Aim {
+    /// Either slot, at random.
+    Either,
+    /// The one serving: only the audio thread reads what this fault corrupts.
+    Serving,
+}
+
+/// What has to happen before the engine counts as settled from a fault.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// The target (both, for a double) dies or is evicted, and is replaced.
+    Eviction,
+    /// Nothing needs to fail; the engine only has to be in lockstep.
+    Nothing,
+}
+
+/// One kind of fault the soak commits.
+struct Fault {
+    name: &'static str,
+    act: Act,
+    aim: Aim,
+    expect: Expect,
+}
+
+const fn fault(name: &'static str, act: Act, expect: Expect) -> Fault {
+    Fault {
+        name,
+        act,
+        aim: Aim::Either,
+        expect,
+    }
+}
+
+const fn inject(name: &'static str, kind: FaultKind, arg: u32, expect: Expect) -> Fault {
+    fault(name, Act::Inject(kind, arg), expect)
+}
+
+/// Every fault the soak commits, equally likely. One line per kind.
+const FAULTS: &[Fault] = &[
+    fault("sigkill", Act::Signal(libc::SIGKILL), Expect::Eviction),
+    // Not SIGSEGV or SIGBUS from outside: Rust's stack-overflow handler swallows the first one
+    // not caused by a fault (it restores the default action and returns).
+    fault("sigabrt", Act::Signal(libc::SIGABRT), Expect::Eviction),
+    fault("sigterm", Act::Signal(libc::SIGTERM), Expect::Eviction),
+    fault("sigstop", Act::Signal(libc::SIGSTOP), Expect::Eviction),
+    inject("segv", FaultKind::Segv, 0, Expect::Eviction),
+    inject("abort", FaultKind::Abort, 0, Expect::Eviction),
+    inject("panic", FaultKind::Panic, 0, Expect::Eviction),
+    inject("exit0", FaultKind::Exit0, 0, Expect::Eviction),
+    inject("loop", FaultKind::InfiniteLoop, 0, Expect::Eviction),
+    inject("sleep_short", FaultKind::Sleep, 5, Expect::Nothing),
+    inject("sleep_hang", FaultKind::Sleep, 400, Expect::Eviction),
+    inject("bad_fields", FaultKind::BadFields, 0, Expect::Eviction),
+    inject("nan", FaultKind::NaN, 0, Expect::Eviction),
+    Fault {
+        aim: Aim::Serving,
+        ..inject(
+            "bad_voice_ends",
+            FaultKind::BadVoiceEnds,
+            0,
+            Expect::Eviction,
+        )
+    },
+    inject("mute_digests", FaultKind::MuteDigests, 0, Expect::Eviction),
+    inject("flip_low_bit", FaultKind::FlipLowBit, 0, Expect::Eviction),
+    // Only what the plugin served is checked against the digest: aim at the serving worker.
+    Fault {
+        aim: Aim::Serving,
+        ..inject(
+            "overwrite_finished",
+            FaultKind::OverwriteFinished,
+            0,
+            Expect::Eviction,
+        )
+    },
+    inject("spin_sleeping", FaultKind::SpinSleeping, 0, Expect::Eviction),
+    fault("stall", Act::Stall, Expect::Nothing),
+    fault(
+        "double_sigkill",
+        Act::Double(libc::SIGKILL),
+        Expect::Eviction,
+    ),
+    fault(
+        "double_sigstop",
+        Act::Double(libc::SIGSTOP),
+        Expect::Eviction,
+    ),
+    fault("overload", Act::Overload(0), Expect::Nothing),
+    fault("overload_rt", Act::Overload(10), Expect::Nothing),
+    fault("host_stall", Act::HostStall, Expect::Nothing),
+    fault("reset", Act::Reset, Expect::Nothing),
+    fault("switch_mode", Act::SwitchMode, Expect::Nothing),
+    fault("reactivate", Act::Reactivate, Expect::Nothing),
+];
+
+/// How long a fault may take to settle before it counts as unsettled (and the engine is
+/// replaced, so the soak goes on). A liveness bound, generous on a loaded machine.
+const SETTLE_BOUND_NS: u64 = 10_000_000_000;
+
+/// The longest audio one activation plays, so its recording stays small.
+const MAX_SEGMENT_FRAMES: u64 = 60 * SAMPLE_RATE as u64;
+
+/// A `process()` call this long is stuck, whatever the mode.
+const STUCK_NS: u64 = 1_000_000_000;
+
+/// One block as played, for the reference replay.
+struct Played {
+    events: Vec<Event>,
+    params: [f32; N_PARAMS],
+    /// `reset()` was called before this block.
+    reset: bool,
+    /// The engine's declared fallback: the block's last `fallback` frames.
+    fallback: u32,
+}
+
+/// The output frames from a fault until the engine settled from it.
+struct Window {
+    start: u64,
+    end: u64,
+    fault: &'static Fault,
+    offline: bool,
+}
+
+/// Runs `undo` on a thread of its own `ms` milliseconds from now: the end of a stall or of a
+/// CPU burst must not wait for the host thread, which may itself be waiting in `process()` for
+/// the worker the fault holds up.
+fn undo_later(ms: u64, undo: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        undo();
+    })
+}
+
+/// The fault in progress.
+struct InFlight {
+    fault: &'static Fault,
+    window_start: u64,
+    failures_before: u64,
+    /// What ends the fault's stall or burst, on its own thread.
+    undo: Option<std::thread::JoinHandle<()>>,
+    undo_at_ns: u64,
+    since_ns: u64,
+    offline: bool,
+    /// The activation's events before the fault.
+    events_before: usize,
+}
+
+/// What the whole soak counts.
+#[derive(Default)]
+struct Totals {
+    audio_frames: u64,
+    activations: usize,
+    faults_by_kind: BTreeMap<String, u64>,
+    double_deaths: u64,
+    mismatched: u64,
+    mismatched_served: u64,
+    mismatched_by_kind: BTreeMap<String, u64>,
+    gap_ms: Vec<f64>,
+    starved_frames: u64,
+    offline_gap_frames: u64,
+    xrun_frames: u64,
+    stuck_waits: u64,
+    stuck_log: Vec<String>,
+    unsettled_by_kind: BTreeMap<String, u64>,
+    unsettled_log: Vec<String>,
+    honest_evictions: u64,
+    honest_eviction_log: Vec<String>,
+    state_lost: u64,
+    leaked_processes: usize,
+    realtime_priority: bool,
+}
+
+/// One activation's configuration, drawn at random.
+fn draw_config(rng: &mut Rng, worker: &std::path::Path) -> EngineConfig {
+    let block = [64usize, 128, 256, 512][rng.below(4) as usize];
+    // Mostly one block of latency (the default), sometimes two, sometimes none.
+    let latency = match rng.below(6) {
+        0 => 0,
+        1 => 2 * block as u32,
+        _ => block as u32,
+    };
+    let mode = if rng.below(3) == 0 {
+        ProcessMode::Offline
+    } else {
+        ProcessMode::Realtime
+    };
+    EngineConfig {
+        sample_rate: SAMPLE_RATE,
+        max_block: block,
+        latency,
+        mode,
+        worker_path: worker.to_path_buf(),
+    }
+}
+
+fn count_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// The soak's state across activations.
+struct Chaos {
+    rng: Rng,
+    worker: std::path::PathBuf,
+    deadline_ns: u64,
+    totals: Totals,
+}
+
+impl Chaos {
+    /// Plays one activation until a reactivation, its recording's cap, an unsettled fault or the
+    /// deadline; then checks it against the reference.
+    fn activation(&mut self) -> Result<()> {
+        let config = draw_config(&mut self.rng, &self.worker);
+        let (block, latency) = (config.max_block, config.latency);
+        // Activate as a DAW does, from a thread in the normal class; play from a real-time one.
+        host::normal_priority();
+        let mut engine = Engine::activate_with(config.clone(), Tuning::default())?;
+        let up_since = now_ns();
+        while !engine.in_lockstep() {
+            ensure!(
+                now_ns() - up_since < SETTLE_BOUND_NS,
+                "the engine did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.totals.realtime_priority |= host::try_realtime_priority();
+        self.totals.activations += 1;
+        let mut mode = config.mode;
+        let period_ns = (block as f64 / SAMPLE_RATE as f64 * 1e9) as u64;
+        let mut phrase = Phrase::new(SAMPLE_RATE);
+        let mut played: Vec<Played> = Vec::new();
+        let mut out: [Vec<f32>; 2] = [Vec::new(), Vec::new()];
+        let (mut l, mut r) = (vec![0.0; block], vec![0.0; block]);
+        let mut windows: Vec<Window> = Vec::new();
+        let mut events: Vec<EngineEvent> = Vec::new();
+        let mut targeted: BTreeSet<u32> = BTreeSet::new();
+        let mut in_flight: Option<InFlight> = None;
+        let mut context = format!("no fault yet, {mode:?}, block {block}, L {latency}");
+        let mut next_fault_block = 20 + self.rng.below(100);
+        let mut reset_next = false;
+        let mut t = now_ns();
+        let mut reactivate = false;
+        loop {
+            let b = played.len() as u64;
+            let frame = b * block as u64;
+            if mode == ProcessMode::Realtime {
+                t += period_ns;
+                // A host that fell far behind (a stall, an offline phase) restarts its clock.
+                if now_ns() > t + 8 * period_ns {
+                    t = now_ns();
+                }
+                host::sleep_until(t);
+            }
+            if reset_next {
+                engine.reset();
+            }
+            let (ev, params) = phrase.block(block);
+            let t0 = now_ns();
+            let report = engine.process(ev, params, None, [&mut l, &mut r]);
+            let took = now_ns() - t0;
+            let gave_up = mode == ProcessMode::Offline && report.fallback_frames > 0;
+            if gave_up || took > STUCK_NS {
+                self.totals.stuck_waits += 1;
+                if self.totals.stuck_log.len() < 20 {
+                    self.totals.stuck_log.push(format!(
+                        "{:.3} s, {} fallback frames at frame {frame} ({context})",
+                        took as f64 / 1e9,
+                        report.fallback_frames
+                    ));
+                }
+            }
+            self.totals.xrun_frames += report.fallback_frames as u64;
+            played.push(Played {
+                events: ev.to_vec(),
+                params: *params,
+                reset: std::mem::take(&mut reset_next),
+                fallback: report.fallback_frames,
+            });
+            out[0].extend_from_slice(&l);
+            out[1].extend_from_slice(&r);
+            if b.is_multiple_of(64) {
+                self.take_events(&engine, &mut events, &targeted, &context);
+            }
+            let failures = engine.stats().failures.load(Ordering::Relaxed);
+            let now = now_ns();
+            if let Some(f) = &mut in_flight {
+                let needed = match (f.fault.expect, f.fault.act) {
+                    (Expect::Nothing, _) => 0,
+                    (Expect::Eviction, Act::Double(_)) => 2,
+                    (Expect::Eviction, _) => 1,
+                };
+                let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
+                let settled =
+                    undone && engine.in_lockstep() && failures >= f.failures_before + needed;
+                let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
+                if settled || late {
+                    windows.push(Window {
+                        start: f.window_start,
+                        end: frame + 2 * block as u64,
+                        fault: f.fault,
+                        offline: f.offline,
+                    });
+                    if !settled {
+                        self.take_events(&engine, &mut events, &targeted, &context);
+                        let recent: Vec<String> = events[f.events_before..]
+                            .iter()
+                            .filter(|e| !matches!(e, EngineEvent::Xrun { .. }))
+                            .map(|e| e.to_string())
+                            .collect();
+                        if self.totals.unsettled_log.len() < 20 {
+                            self.totals.unsettled_log.push(format!(
+                                "{context}: lockstep {}, failures {} (before {}); since: {}",
+                                engine.in_lockstep(),
+                                failures,
+                                f.failures_before,
+                                recent.join("; ")
+                            ));
+                        }
+                        *self
+                            .totals
+                            .unsettled_by_kind
+                            .entry(f.fault.name.to_string())
+                            .or_default() += 1;
+                        reactivate = true;
+                    }
+                    in_flight = None;
+                    next_fault_block = b + 10 + self.rng.below(150);
+                }
+            } else if b >= next_fault_block && !reactivate {
+                let f = &FAULTS[self.rng.below(FAULTS.len() as u64) as usize];
+                if mode == ProcessMode::Realtime {
+                    // Land it at a random moment inside the period.
+                    host::sleep_until(now_ns() + self.rng.below(period_ns / 2));
+                }
+                *self
+                    .totals
+                    .faults_by_kind
+                    .entry(f.name.to_string())
+                    .or_default() += 1;
+                let slot = match f.aim {
+                    Aim::Serving => engine.serving_slot(),
+                    Aim::Either => self.rng.below(2) as usize,
+                };
+                let target = engine.worker_pid(slot).unwrap_or(0);
+                self.take_events(&engine, &mut events, &targeted, &context);
+                let events_before = events.len();
+                context = format!(
+                    "last fault {} on slot {slot} (pid {target}), {mode:?}, block {block}, \
+                     L {latency}, frame {frame}",
+                    f.name
+                );
+                let mut undo = None;
+                let mut undo_in_ms = 0;
+                match f.act {
+                    Act::Signal(sig) => {
+                        targeted.insert(target);
+                        if let Some(pidfd) = host::child_pidfd(target) {
+                            host::signal(&pidfd, sig);
+                        }
+                    }
+                    Act::Inject(kind, arg) => {
+                        targeted.insert(target);
+                        engine.inject_fault(slot, kind as u32, arg);
+                    }
+                    Act::Stall => {
+                        targeted.insert(target);
+                        if let Some(pidfd) = host::child_pidfd(target) {
+                            host::signal(&pidfd, libc::SIGSTOP);
+                            undo_in_ms = 2 + self.rng.below(38);
+                            undo = Some(undo_later(undo_in_ms, move || {
+                                host::signal(&pidfd, libc::SIGCONT)
+                            }));
+                        }
+                    }
+                    Act::Double(sig) => {
+                        self.totals.double_deaths += 1;
+                        let pidfds: Vec<OwnedFd> = engine
+                            .worker_pids()
+                            .into_iter()
+                            .inspect(|p| {
+                                targeted.insert(*p);
+                            })
+                            .filter_map(host::child_pidfd)
+                            .collect();
+                        for pidfd in &pidfds {
+                            host::signal(pidfd, sig);
+                        }
+                    }
+                    Act::Overload(priority) => {
+                        let hogs = host::Pressure::start_at(host::cores(), priority);
+                        undo_in_ms = if priority > 0 {
+                            20 + self.rng.below(80)
+                        } else {
+                            100 + self.rng.below(500)
+                        };
+                        undo = Some(undo_later(undo_in_ms, move || drop(hogs)));
+                    }
+                    Act::HostStall => {
+                        std::thread::sleep(std::time::Duration::from_millis(
+                            20 + self.rng.below(280),
+                        ));
+                    }
+                    Act::Reset => reset_next = true,
+                    Act::SwitchMode => {
+                        mode = match mode {
+                            ProcessMode::Realtime => ProcessMode::Offline,
+                            ProcessMode::Offline => ProcessMode::Realtime,
+                        };
+                        engine.set_mode(mode);
+                    }
+                    Act::Reactivate => reactivate = true,
+                }
+                let now = now_ns();
+                in_flight = Some(InFlight {
+                    events_before,
+                    fault: f,
+                    window_start: frame + block as u64,
+                    failures_before: failures,
+                    undo,
+                    undo_at_ns: now + undo_in_ms * 1_000_000,
+                    since_ns: now,
+                    offline: mode == ProcessMode::Offline,
+                });
+            }
+            let full = out[0].len() as u64 >= MAX_SEGMENT_FRAMES;
+            let done = in_flight.is_none() && (reactivate || full || now >= self.deadline_ns);
+            if done || now >= self.deadline_ns + SETTLE_BOUND_NS {
+                break;
+            }
+        }
+        // A fault still in flight (the soak's end) keeps its window to the end.
+        if let Some(mut f) = in_flight.take() {
+            if let Some(undo) = f.undo.take() {
+                let _ = undo.join();
+            }
+            windows.push(Window {
+                start: f.window_start,
+                end: u64::MAX,
+                fault: f.fault,
+                offline: f.offline,
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        self.take_events(&engine, &mut events, &targeted, &context);
+        host::normal_priority();
+        drop(engine);
+        self.count_leaked(&events);
+        self.totals.audio_frames += out[0].len() as u64;
+        let lost_at: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
+                _ => None,
+            })
+            .collect();
+        self.totals.state_lost += lost_at.len() as u64;
+        self.compare(&played, &out, &windows, &lost_at, block, latency)
+    }
+
+    /// Moves the engine's events into `events`, counting deaths and evictions of workers no
+    /// fault was aimed at.
+    fn take_events(
+        &mut self,
+        engine: &Engine,
+        events: &mut Vec<EngineEvent>,
+        targeted: &BTreeSet<u32>,
+        context: &str,
+    ) {
+        for e in engine.drain_events() {
+            let pid = match &e {
+                EngineEvent::WorkerDied { pid, .. } | EngineEvent::WorkerEvicted { pid, .. } => {
+                    *pid
+                }
+                _ => 0,
+            };
+            if pid != 0 && !targeted.contains(&pid) {
+                self.totals.honest_evictions += 1;
+                if self.totals.honest_eviction_log.len() < 50 {
+                    self.totals
+                        .honest_eviction_log
+                        .push(format!("{e} ({context})"));
+                }
+            }
+            events.push(e);
+        }
+    }
+
+    /// Counts the workers an engine spawned that are still alive a second after it was dropped.
+    fn count_leaked(&mut self, events: &[EngineEvent]) {
+        let spawned: Vec<u32> = events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::WorkerSpawned { pid, .. } => Some(*pid),
+                _ => None,
+            })
+            .collect();
+        let alive = || {
+            spawned
+                .iter()
+                .filter(|p| host::child_pidfd(**p).is_some())
+                .count()
+        };
+        let since = now_ns();
+        while alive() > 0 && now_ns() - since < 1_000_000_000 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.totals.leaked_processes += alive();
+    }
+
+    /// Replays the activation's blocks through the reference and sorts every differing frame:
+    /// a double death's gap, or a mismatch (served as exact, or the engine's declared fallback).
+    fn compare(
+        &mut self,
+        played: &[Played],
+        out: &[Vec<f32>; 2],
+        windows: &[Window],
+        lost_at: &[u64],
+        block: usize,
+        latency: u32,
+    ) -> Result<()> {
+        let mut reference = ReferenceEngine::new(SAMPLE_RATE, block, latency)?;
+        let (mut l, mut r) = (vec![0.0; block], vec![0.0; block]);
+        let mut gaps = vec![0u64; windows.len()];
+        for (b, p) in played.iter().enumerate() {
+            // One chunk per block here (blocks of at most 512 frames, few events), so a chunk
+            // index is a block index: the workers restarted from a fresh state at this block.
+            if lost_at.contains(&(b as u64)) {
+                reference = ReferenceEngine::new(SAMPLE_RATE, block, latency)?;
+            }
+            if p.reset {
+                reference.reset();
+            }
+            reference.process(&p.events, &p.params, None, [&mut l, &mut r]);
+            for k in 0..block {
+                let f = b * block + k;
+                let same =
+                    out[0][f].to_bits() == l[k].to_bits() && out[1][f].to_bits() == r[k].to_bits();
+                if same {
+                    continue;
+                }
+                let frame = f as u64;
+                let window = windows
+                    .iter()
+                    .position(|w| w.start <= frame && frame < w.end);
+                match window.map(|i| (i, windows[i].fault.act)) {
+                    Some((i, Act::Double(_))) => gaps[i] += 1,
+                    Some((_, Act::Overload(priority))) if priority > 0 => {
+                        self.totals.starved_frames += 1
+                    }
+                    _ => {
+                        self.totals.mismatched += 1;
+                        let fallback = k >= block - p.fallback as usize;
+                        self.totals.mismatched_served += (!fallback) as u64;
+                        let kind = window.map_or("none", |i| windows[i].fault.name);
+                        *self
+                            .totals
+                            .mismatched_by_kind
+                            .entry(kind.to_string())
+                            .or_default() += 1;
+                    }
+                }
+            }
+        }
+        for (w, gap) in windows.iter().zip(gaps) {
+            if matches!(w.fault.act, Act::Double(_)) {
+                self.totals
+                    .gap_ms
+                    .push(gap as f64 / SAMPLE_RATE as f64 * 1e3);
+                if w.offline {
+                    self.totals.offline_gap_frames += gap;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Entry point.
+pub fn run(args: &[String]) -> Result<()> {
+    let seconds: f64 = flag(args, "--seconds", 600.0)?;
+    let seed: u64 = flag(args, "--seed", 1)?;
+    let worker = host::build_worker()?;
+    let fds_before = count_fds();
+    let started = now_ns();
+    let mut soak = Chaos {
+        rng: Rng::new(seed),
+        worker,
+        deadline_ns: started + (seconds * 1e9) as u64,
+        totals: Totals::default(),
+    };
+    println!(
+        "soak: {seconds} s, seed {seed}, {} fault kinds",
+        FAULTS.len()
+    );
+    while now_ns() < soak.deadline_ns {
+        soak.activation()?;
+    }
+    let wall_s = (now_ns() - started) as f64 / 1e9;
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let leaked_fds = count_fds().saturating_sub(fds_before);
+    let t = soak.totals;
+    let gap = Summary::new(t.gap_ms.clone()).quantiles();
+    let faults_total: u64 = t.faults_by_kind.values().sum();
+    let json = schema::Soak {
+        seconds: wall_s,
+        audio_seconds: t.audio_frames as f64 / SAMPLE_RATE as f64,
+        seed,
+        activations: t.activations,
+        faults_total,
+        faults_by_kind: t.faults_by_kind,
+        double_deaths: t.double_deaths,
+        mismatched_frames: t.mismatched,
+        mismatched_served_frames: t.mismatched_served,
+        mismatched_by_kind: t.mismatched_by_kind,
+        gap_ms: gap,
+        starved_frames: t.starved_frames,
+        offline_gap_frames: t.offline_gap_frames,
+        xrun_frames: t.xrun_frames,
+        stuck_waits: t.stuck_waits,
+        stuck_log: t.stuck_log,
+        unsettled_by_kind: t.unsettled_by_kind,
+        unsettled_log: t.unsettled_log,
+        honest_evictions: t.honest_evictions,
+        honest_eviction_log: t.honest_eviction_log,
+        state_lost: t.state_lost,
+        leaked_fds,
+        leaked_processes: t.leaked_processes,
+        realtime_priority: t.realtime_priority,
+        machine: Machine::this(),
+        command: format!("cargo xtask bench soak --seconds {seconds} --seed {seed}"),
+    };
+    print_summary(&json);
+    let path = json.write()?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn print_summary(s: &schema::Soak) {
+    println!(
+        "{:.0} s wall, {:.0} s of audio, {} activations, realtime priority {}",
+        s.seconds,
+        s.audio_seconds,
+        s.activations,
+        if s.realtime_priority {
+            "granted"
+        } else {
+            "not granted"
+        }
+    );
+    println!(
+        "faults: {} ({} double deaths)",
+        s.faults_total, s.double_deaths
+    );
+    for (kind, n) in &s.faults_by_kind {
+        println!("  {kind:<16} {n}");
+    }
+    println!(
+        "mismatched frames (goal 0): {} ({} served as exact, the rest declared fallback)",
+        s.mismatched_frames, s.mismatched_served_frames
+    );
+    for (kind, n) in &s.mismatched_by_kind {
+        println!("  in the window of {kind:<16} {n}");
+    }
+    println!(
+        "double-death gap: p50 {:.2} ms, max {:.2} ms (n={}); offline gap frames {}",
+        s.gap_ms.p50, s.gap_ms.max, s.gap_ms.n, s.offline_gap_frames
+    );
+    println!(
+        "xrun frames: {}; frames differing while real-time hogs starved the workers: {}",
+        s.xrun_frames, s.starved_frames
+    );
+    println!("stuck waits (goal 0): {}", s.stuck_waits);
+    for line in &s.stuck_log {
+        println!("  {line}");
+    }
+    println!("unsettled faults (goal none): {:?}", s.unsettled_by_kind);
+    for line in s.unsettled_log.iter().take(10) {
+        println!("  {line}");
+    }
+    println!("honest evictions (goal 0): {}", s.honest_evictions);
+    for line in s.honest_eviction_log.iter().take(10) {
+        println!("  {line}");
+    }
+    println!("state lost (fresh restarts): {}", s.state_lost);
+    println!(
+        "leaked fds: {}, leaked processes: {}",
+        s.leaked_fds, s.leaked_processes
+    );
+}
