@@ -213,15 +213,21 @@ impl Engine {
                 let generation = self.shared.slots[slot].generation.load();
                 let seen = self.seen[slot];
                 let live = generation.state != SlotState::Empty && seen.epoch == generation.epoch;
-                let behind = self.chunker.next_index() - seen.chunks > chunk_limit
-                    || head - seen.frames > frame_limit;
+                let (chunks_behind, frames_behind) =
+                    (self.chunker.next_index() - seen.chunks, head - seen.frames);
+                let behind = chunks_behind > chunk_limit || frames_behind > frame_limit;
+                // Whatever its state, no live worker is lapped: past seven eighths of the ring
+                // wait, which gives the supervisor time to rebuild a starved one at three
+                // quarters (a supervisor starved itself may be late).
+                let near_lap = chunks_behind * 8 > ring.record_count as u64 * 7
+                    || frames_behind * 8 > ring.audio_capacity as u64 * 7;
                 // A verified worker behind a verified twin is starved, not rebuilding: the
                 // supervisor replaces it before the ring laps it (`Supervisor::left_behind`),
                 // and the render does not slow to its pace.
                 let twin_live =
                     self.shared.slots[1 - slot].generation.load().state == SlotState::Live;
                 let rebuilding = generation.state == SlotState::Joining || !twin_live;
-                if live && !seen.bad && behind && rebuilding {
+                if live && !seen.bad && ((behind && rebuilding) || near_lap) {
                     lagging = true;
                 }
             }

@@ -493,6 +493,9 @@ pub struct Soak {
     pub honest_evictions: u64,
     /// The first honest evictions, in the engine's words, with the fault in progress.
     pub honest_eviction_log: Vec<String>,
+    /// Workers left far behind their twin (starved) and rebuilt near the head before the input
+    /// ring could lap them (`EvictReason::FellBehind`): the engine's remedy, not a loss.
+    pub catch_up_rebuilds: u64,
     /// Times no checkpoint was usable and the workers restarted from a fresh state.
     pub state_lost: u64,
     /// File descriptors left open after the last engine was dropped (goal: 0).
