@@ -180,7 +180,10 @@ fn fifty_openings_leak_nothing() {
     }
     let (fds_after, heap_after) = (gui::fd_count(), gui::heap_in_use());
     eprintln!("fds {fds} -> {fds_after}, heap in use {heap} -> {heap_after} bytes");
-    assert_eq!(gui::thread_count(), threads, "threads");
+    // Fewer is no leak: a thread of an earlier test's editor may still have been ending when
+    // the count was taken.
+    let threads_after = gui::thread_count();
+    assert!(threads_after <= threads, "threads {threads} -> {threads_after}");
     assert_eq!(fds_after, fds, "file descriptors");
     // One whole editor (egui context, font atlas, GL objects) is megabytes, so leaking the
     // editor, its window or its GL context would exceed this bound many times over. What stays
