@@ -24,6 +24,8 @@ pub enum Aftermath {
     FlipLowBit,
     /// Overwrite this chunk's frames after publishing its digest.
     OverwriteFinished,
+    /// From now on, keep the CPU busy between chunks instead of sleeping.
+    HogBetweenChunks,
 }
 
 /// Commits `kind`. Crashes and hangs do not return.
@@ -54,6 +56,7 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         FaultKind::MuteDigests => Aftermath::MuteDigests,
         FaultKind::FlipLowBit => Aftermath::FlipLowBit,
         FaultKind::OverwriteFinished => Aftermath::OverwriteFinished,
+        FaultKind::HogBetweenChunks => Aftermath::HogBetweenChunks,
         // Not aimed at one worker: `crash_on_note` applies it to every chunk.
         FaultKind::CrashOnNote => Aftermath::Continue,
     }
@@ -71,4 +74,14 @@ pub fn crash_on_note(chunk: &Chunk, key: u32) {
     if plays_key {
         std::process::abort();
     }
+}
+
+/// `HogBetweenChunks`: a millisecond of busy CPU, then a 1 ns sleep, which resets the kernel's
+/// `RLIMIT_RTTIME` count.
+pub fn hog_a_millisecond() {
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(1) {
+        std::hint::spin_loop();
+    }
+    std::thread::sleep(Duration::from_nanos(1));
 }

@@ -272,6 +272,8 @@ pub struct RenderLoop<'a> {
     mute_digests: bool,
     /// Set by an injected `BadVoiceEnds` fault: from then on, malformed voice-end tables.
     bad_ends: bool,
+    /// Set by an injected `HogBetweenChunks` fault: from then on, busy between chunks.
+    hog: bool,
     /// The chunk to render without its events (the supervisor's quarantine; `u64::MAX`: none).
     quarantined: u64,
 }
@@ -312,6 +314,7 @@ impl<'a> RenderLoop<'a> {
             rogue: false,
             mute_digests: false,
             bad_ends: false,
+            hog: false,
             quarantined: output.quarantined_chunk(),
         }
     }
@@ -335,6 +338,7 @@ impl<'a> RenderLoop<'a> {
                     );
                     return EXIT_LAPPED;
                 }
+                Step::NotYet if self.hog => fault::hog_a_millisecond(),
                 Step::NotYet => {
                     if !wait_for_chunk(self.input, self.output, self.next, spin) && parent_gone() {
                         return EXIT_PARENT_GONE;
@@ -382,6 +386,7 @@ impl<'a> RenderLoop<'a> {
                     Aftermath::MuteDigests => self.mute_digests = true,
                     Aftermath::FlipLowBit => flip = true,
                     Aftermath::OverwriteFinished => overwrite = true,
+                    Aftermath::HogBetweenChunks => self.hog = true,
                 },
                 None => crate::attempt_escape(f.kind, self.input, output),
             }

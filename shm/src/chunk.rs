@@ -71,6 +71,10 @@ pub enum FaultKind {
     /// Never finish this chunk, sleeping 1 ns at a time: a hang that keeps resetting
     /// `RLIMIT_RTTIME`'s count, which only the supervisor's own look at the worker ends.
     SpinSleeping = 14,
+    /// From this chunk on, render every chunk on time but keep the CPU busy between chunks,
+    /// sleeping 1 ns every millisecond (so `RLIMIT_RTTIME` never fires): only a CPU budget
+    /// stops it.
+    HogBetweenChunks = 15,
 }
 
 impl FaultKind {
@@ -91,6 +95,7 @@ impl FaultKind {
             12 => FaultKind::CrashOnNote,
             13 => FaultKind::OverwriteFinished,
             14 => FaultKind::SpinSleeping,
+            15 => FaultKind::HogBetweenChunks,
             _ => return None,
         })
     }

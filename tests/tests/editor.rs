@@ -183,7 +183,10 @@ fn fifty_openings_leak_nothing() {
     // Fewer is no leak: a thread of an earlier test's editor may still have been ending when
     // the count was taken.
     let threads_after = gui::thread_count();
-    assert!(threads_after <= threads, "threads {threads} -> {threads_after}");
+    assert!(
+        threads_after <= threads,
+        "threads {threads} -> {threads_after}"
+    );
     assert_eq!(fds_after, fds, "file descriptors");
     // One whole editor (egui context, font atlas, GL objects) is megabytes, so leaking the
     // editor, its window or its GL context would exceed this bound many times over. What stays

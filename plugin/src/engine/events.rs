@@ -57,6 +57,9 @@ pub enum EvictReason {
     /// It fell so far behind its serving twin (starved, or outrun by a host rendering faster
     /// than real time) that the input ring would lap it: rebuilt from a checkpoint to catch up.
     FellBehind,
+    /// It used far more CPU than its twin for the same work (a worker that keeps a core busy
+    /// between chunks): see `supervisor/cpu_budget.rs`.
+    CpuBudget,
 }
 
 /// Something the supervisor did or saw; timestamps are CLOCK_MONOTONIC nanoseconds.
@@ -202,6 +205,7 @@ impl fmt::Display for EngineEvent {
                     EvictReason::Rogue(r) => format!("rogue ({r})"),
                     EvictReason::Divergence => "diverged from its twin".to_string(),
                     EvictReason::FellBehind => "fell behind; rebuilt to catch up".to_string(),
+                    EvictReason::CpuBudget => "used far more CPU than its twin".to_string(),
                 };
                 write!(f, "worker {slot} (epoch {epoch}, pid {pid}) evicted: {why}")
             }

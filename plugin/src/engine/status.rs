@@ -240,6 +240,10 @@ impl EngineStatus {
                         FaultKind::Hung,
                         String::from("fell behind; rebuilt to catch up"),
                     ),
+                    EvictReason::CpuBudget => (
+                        FaultKind::Rogue,
+                        String::from("used far more CPU than its twin"),
+                    ),
                 };
                 self.fault(*slot, kind, cause, *detected_ns);
             }

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod checkpoint;
+mod cpu_budget;
 mod divergence;
 mod quarantine;
 mod served;
@@ -85,6 +86,8 @@ pub(super) struct Supervisor {
     xrun_lines: RateLimit,
     /// The kernel has no `futex_waitv`: poll the pidfds on the tick instead (`wait.rs`).
     futex_waitv_missing: bool,
+    /// The CPU budget's current window (`cpu_budget.rs`).
+    cpu_window: Option<cpu_budget::CpuWindow>,
     /// Crashes by chunk and the chunk whose events rebuilds skip (`quarantine.rs`).
     quarantine: Quarantine,
     /// The third opinion on a finite divergence (`divergence.rs`).
@@ -163,6 +166,7 @@ impl Supervisor {
             last_checkpoint_frame: 0,
             xrun_lines: RateLimit::new(XRUN_LOG_INTERVAL),
             futex_waitv_missing: false,
+            cpu_window: None,
             quarantine: Quarantine::default(),
             referee,
             served_cursor: 0,
@@ -207,6 +211,7 @@ impl Supervisor {
             }
             self.compare_digests(now);
             self.check_served(now);
+            self.check_cpu_budget(now);
             self.checkpoint(now);
             self.check_spare(now);
             for slot in 0..2 {

@@ -35,11 +35,11 @@ const STALL_LIMIT: Duration = STARTUP_BOUND;
 
 /// What the kernel says about a process: its run state and its scheduling times.
 #[derive(Clone, Copy, Debug)]
-struct Sched {
+pub(super) struct Sched {
     /// The state letter of `/proc/<pid>/stat` (`R`, `S`, `D`, `T`, ...).
     state: u8,
     /// CPU time it has run, in ns.
-    ran_ns: u64,
+    pub ran_ns: u64,
     /// Time it has waited on a run queue for a core, in ns.
     queued_ns: u64,
 }
@@ -47,7 +47,7 @@ struct Sched {
 impl Sched {
     /// Reads the process's state and scheduling times; `None` if it is gone or `/proc` does
     /// not say.
-    fn of(pid: u32) -> Option<Sched> {
+    pub fn of(pid: u32) -> Option<Sched> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         // The command name may hold spaces and parentheses: the state follows the last ')'.
         let state = *stat.rsplit_once(')')?.1.trim_start().as_bytes().first()?;

@@ -1,0 +1,80 @@
+//! A CPU budget the supervisor enforces, measured against the twin.
+//!
+//! `RLIMIT_RTTIME` stops a real-time worker that runs 2 s without blocking, but a hostile
+//! worker can reset the kernel's count with a 1 ns sleep now and then and keep a core to itself
+//! while it renders every chunk on time, so neither the hang check nor the digests see anything.
+//! Twins do identical work on identical input, so the honest one is the measure: once a second,
+//! with both workers verified throughout and caught up at both ends of the window, a worker whose own CPU time (`/proc/<pid>/schedstat`,
+//! which it cannot lie about) exceeds [`TWIN_FACTOR`] times its twin's plus [`SLACK`] of the
+//! window is evicted (`EvictReason::CpuBudget`). An honest worker never comes near that: a
+//! starved one has less CPU than its twin, not more, and both render the same chunks.
+
+use super::starvation::Sched;
+use super::Supervisor;
+use crate::engine::events::EvictReason;
+
+/// How often the two workers' CPU times are compared.
+const WINDOW_NS: u64 = 1_000_000_000;
+/// A worker may use this many times its twin's CPU time...
+const TWIN_FACTOR: u64 = 3;
+/// ...plus this fraction (1/N) of the window.
+const SLACK: u64 = 4;
+/// Behind for longer than this, a worker is not caught up (rendering a chunk takes far less).
+const LAG_NS: u64 = 10_000_000;
+
+/// Both workers' CPU times at the start of a window.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CpuWindow {
+    at: u64,
+    epochs: [u32; 2],
+    ran_ns: [u64; 2],
+}
+
+impl Supervisor {
+    /// Compares the two verified workers' CPU use once a window and evicts one that used far
+    /// more than its twin.
+    pub(super) fn check_cpu_budget(&mut self, now: u64) {
+        if self
+            .cpu_window
+            .is_some_and(|w| now.saturating_sub(w.at) < WINDOW_NS)
+        {
+            return;
+        }
+        let (Some(a), Some(b)) = (&self.workers[0], &self.workers[1]) else {
+            self.cpu_window = None;
+            return;
+        };
+        // Judge only windows both workers begin and end caught up: then both rendered the same
+        // chunks in between and did the same work (a starved or outrun worker is behind).
+        let lagging = |w: &super::Worker| {
+            w.behind_since
+                .is_some_and(|s| now.saturating_sub(s) > LAG_NS)
+        };
+        if !(a.verified && b.verified) || lagging(a) || lagging(b) {
+            self.cpu_window = None;
+            return;
+        }
+        let epochs = [a.epoch, b.epoch];
+        let (Some(sa), Some(sb)) = (Sched::of(a.process.pid()), Sched::of(b.process.pid())) else {
+            self.cpu_window = None;
+            return;
+        };
+        let sample = CpuWindow {
+            at: now,
+            epochs,
+            ran_ns: [sa.ran_ns, sb.ran_ns],
+        };
+        let previous = self.cpu_window.replace(sample);
+        let Some(start) = previous.filter(|p| p.epochs == epochs) else {
+            return;
+        };
+        let window = now.saturating_sub(start.at);
+        let used = [0, 1].map(|s| sample.ran_ns[s].saturating_sub(start.ran_ns[s]));
+        for slot in 0..2 {
+            if used[slot] > used[1 - slot] * TWIN_FACTOR + window / SLACK {
+                self.cpu_window = None;
+                return self.evict(slot, EvictReason::CpuBudget, now);
+            }
+        }
+    }
+}

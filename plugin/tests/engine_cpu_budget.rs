@@ -1,0 +1,78 @@
+//! A worker that renders every chunk on time but keeps a core busy between chunks, sleeping
+//! 1 ns now and then so that `RLIMIT_RTTIME` never fires, is stopped by the CPU budget the
+//! supervisor enforces against its twin (docs/ARCHITECTURE.md, "Failure detection and
+//! rebuild"); the honest twin stays and the output stays exact. Played at the audio clock's
+//! pace, as a live host does, so that the honest twin mostly sleeps.
+
+mod common;
+use common::*;
+use dsp::{Event, EventKind};
+use shm::FaultKind;
+use std::time::{Duration, Instant};
+use tandem::engine::{EngineEvent, EvictReason, ProcessMode, ReferenceEngine};
+
+const N: usize = 256;
+
+#[test]
+fn a_worker_that_hogs_a_core_between_chunks_is_evicted_and_the_output_stays_exact() {
+    let mut engine = engine(ProcessMode::Realtime, N, N as u32);
+    assert!(wait_for_lockstep(&mut engine, N));
+    let _ = engine.drain_events();
+    let mut reference = ReferenceEngine::new(SR, N, N as u32).unwrap();
+    let params = test_support::default_params();
+    let chord: Vec<Event> = [60u8, 64, 67]
+        .into_iter()
+        .map(|key| Event {
+            offset: 0,
+            kind: EventKind::NoteOn { key, velocity: 0.8 },
+        })
+        .collect();
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    let period = Duration::from_secs_f64(N as f64 / SR as f64);
+    let start = Instant::now();
+    let mut hog = None;
+    // Up to 20 s of audio; stops two seconds after the eviction.
+    let max_blocks = 20 * SR as usize / N;
+    let mut stop_at = max_blocks;
+    for b in 0..max_blocks {
+        if b == stop_at {
+            break;
+        }
+        if b == 20 {
+            let slot = 1 - engine.serving_slot();
+            hog = engine.worker_pid(slot);
+            engine.inject_fault(slot, FaultKind::HogBetweenChunks as u32, 0);
+        }
+        let events: &[Event] = if b == 0 { &chord } else { &[] };
+        engine.process(events, &params, None, [&mut l, &mut r]);
+        got.extend_from_slice(&l);
+        got.extend_from_slice(&r);
+        reference.process(events, &params, None, [&mut l, &mut r]);
+        want.extend_from_slice(&l);
+        want.extend_from_slice(&r);
+        let evicted = engine.drain_events().into_iter().any(|e| {
+            matches!(
+                e,
+                EngineEvent::WorkerEvicted {
+                    reason: EvictReason::CpuBudget,
+                    pid,
+                    ..
+                } if Some(pid) == hog
+            )
+        });
+        if evicted {
+            stop_at = b + 2 * SR as usize / N;
+        }
+        // The host's period clock.
+        let due = start + period * (b as u32 + 1);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    assert!(
+        stop_at < max_blocks,
+        "the hog was not evicted for its CPU: {:#?}",
+        engine.drain_log()
+    );
+    assert!(peak(&want) > 0.01);
+    assert_eq!(differing(&got, &want), 0);
+}
