@@ -125,6 +125,14 @@ impl Engine {
         let silent = (self.silent_before as i64 - want).clamp(0, n as i64) as usize;
         out_l[..silent].fill(0.0);
         out_r[..silent].fill(0.0);
+        // No worker served those frames: say so in the served log, whose older entries for
+        // the same frames would otherwise be checked against the workers' digests.
+        let first = (-want).clamp(0, silent as i64) as usize;
+        self.shared.served.record(
+            (want + first as i64) as u64,
+            0,
+            [&out_l[first..silent], &out_r[first..silent]],
+        );
         let mut report = BlockReport::default();
         if silent < n {
             let start = (want + silent as i64) as u64;

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use tandem::engine::{ProcessMode, ReferenceEngine};
+use tandem::engine::{EngineEvent, ProcessMode, ReferenceEngine};
 
 const N: usize = 128;
 
@@ -17,10 +17,12 @@ fn reset_mid_stream(mode: ProcessMode, latency: u32) {
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
     let (mut wl, mut wr) = (vec![0.0; N], vec![0.0; N]);
     let (mut ul, mut ur) = (vec![0.0; N], vec![0.0; N]);
-    let reset_at = 200;
+    // Past the served log's first lap (about a second), so the frames the reset silences have
+    // older entries there that must not be checked against the workers' digests.
+    let reset_at = 600;
     let reset_frame = (reset_at * N) as i64;
     let mut stale_peak = 0.0f32;
-    for b in 0..400 {
+    for b in 0..800 {
         if b == reset_at {
             engine.reset();
             reference.reset();
@@ -45,6 +47,14 @@ fn reset_mid_stream(mode: ProcessMode, latency: u32) {
         stale_peak > 0.0,
         "the pipeline held sound at the reset, or this test proves nothing"
     );
+    // Time for the supervisor to check the last chunks delivered.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let evicted: Vec<_> = engine
+        .drain_events()
+        .into_iter()
+        .filter(|e| matches!(e, EngineEvent::WorkerEvicted { .. }))
+        .collect();
+    assert!(evicted.is_empty(), "honest workers evicted: {evicted:?}");
 }
 
 #[test]
