@@ -76,9 +76,16 @@ impl Supervisor {
                     // Nor one whose chunk the twin rendered but the digest comparison has not
                     // judged yet: a divergence found there later could mean it came from the
                     // wrong worker (`divergence.rs` replays from it).
+                    // A twin a quarter of the input ring behind the chunk (starved, soon
+                    // rebuilt to catch up) is not waited for: checkpoints that lag as far as it
+                    // does would leave a double death none that the ring still holds.
+                    let near = |t: &super::Worker| {
+                        let done = t.progress.map_or(t.floor_chunks, |p| p.chunks_done);
+                        done + self.shared.input.config().record_count as u64 / 4 > chunk
+                    };
                     let twin_renders_it = self.workers[1 - slot]
                         .as_ref()
-                        .is_some_and(|t| t.floor_chunks <= chunk);
+                        .is_some_and(|t| t.floor_chunks <= chunk && near(t));
                     if twin_renders_it && self.digest_cursor <= chunk {
                         return;
                     }
