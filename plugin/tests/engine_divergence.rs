@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use shm::FaultKind;
 use std::time::{Duration, Instant};
-use tandem::engine::{EngineEvent, EvictReason, ProcessMode};
+use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode};
 
 const N: usize = 256;
 
@@ -30,24 +30,7 @@ fn a_serving_worker_that_flips_a_bit_is_the_one_evicted() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let t0 = Instant::now();
-        while engine
-            .stats()
-            .failures
-            .load(std::sync::atomic::Ordering::Relaxed)
-            < 1
-            && t0.elapsed() < Duration::from_secs(20)
-        {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let events = engine.drain_events();
-        let evicted: Vec<_> = events
-            .iter()
-            .filter_map(|e| match e {
-                EngineEvent::WorkerEvicted { pid, reason, .. } => Some((*pid, *reason)),
-                _ => None,
-            })
-            .collect();
+        let (events, evicted) = evictions_after_a_failure(&engine, Duration::from_secs(20));
         assert_eq!(
             evicted,
             vec![(flipper, EvictReason::Divergence)],
@@ -76,24 +59,7 @@ fn a_worker_that_overwrites_finished_frames_is_evicted() {
             engine.inject_fault(slot, FaultKind::OverwriteFinished as u32, 0);
         }
     });
-    let t0 = Instant::now();
-    while engine
-        .stats()
-        .failures
-        .load(std::sync::atomic::Ordering::Relaxed)
-        < 1
-        && t0.elapsed() < Duration::from_secs(5)
-    {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let events = engine.drain_events();
-    let evicted: Vec<_> = events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::WorkerEvicted { pid, reason, .. } => Some((*pid, *reason)),
-            _ => None,
-        })
-        .collect();
+    let (events, evicted) = evictions_after_a_failure(&engine, Duration::from_secs(5));
     let expected = vec![(rogue, EvictReason::Rogue(shm::Rogue::ServedDiffers))];
     assert_eq!(evicted, expected, "{events:#?}");
     // Blocks hold both channels (2N samples); chunk `at` is delivered in block `at + 1`.
@@ -102,4 +68,31 @@ fn a_worker_that_overwrites_finished_frames_is_evicted() {
         let differs = differing(&both.got[block(k)], &both.want[block(k)]);
         assert!(differs == 0 || k == at + 1, "block {k} differs");
     }
+}
+
+/// Waits (up to `patience`, a liveness bound) until the engine has seen a worker failure, then
+/// returns its events and, of those, the evictions as (pid, reason).
+fn evictions_after_a_failure(
+    engine: &Engine,
+    patience: Duration,
+) -> (Vec<EngineEvent>, Vec<(u32, EvictReason)>) {
+    let t0 = Instant::now();
+    while engine
+        .stats()
+        .failures
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 1
+        && t0.elapsed() < patience
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let events = engine.drain_events();
+    let evicted = events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkerEvicted { pid, reason, .. } => Some((*pid, *reason)),
+            _ => None,
+        })
+        .collect();
+    (events, evicted)
 }
