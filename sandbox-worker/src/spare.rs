@@ -57,10 +57,6 @@ pub(crate) fn run(
         slot: slot as u32,
         ..args
     };
-    let restore_chunk = match worker::restore(args, &output, &mut renderer, &mut snapshot) {
-        Ok(c) => c,
-        Err(code) => std::process::exit(code),
-    };
     worker::render_until_gone(
         args,
         &input,
@@ -68,7 +64,6 @@ pub(crate) fn run(
         &doorbell,
         &mut renderer,
         &mut snapshot,
-        restore_chunk,
     )
 }
 

@@ -181,11 +181,6 @@ pub fn run(args: Args) -> i32 {
     if let Err(code) = crate::enter_sandbox(false) {
         return code;
     }
-    // The start state is bytes a twin wrote: parse them only inside the sandbox.
-    let restore_chunk = match restore(args, &output, &mut renderer, &mut snapshot) {
-        Ok(c) => c,
-        Err(code) => std::process::exit(code),
-    };
     render_until_gone(
         args,
         &input,
@@ -193,7 +188,6 @@ pub fn run(args: Args) -> i32 {
         &doorbell,
         &mut renderer,
         &mut snapshot,
-        restore_chunk,
     )
 }
 
@@ -225,16 +219,20 @@ pub(crate) fn restore(
 }
 
 /// Runs the render loop from the chunk after `restore_chunk` and exits the process with its
-/// status.
+/// status. Called inside the sandbox: it first restores the start state, bytes a twin wrote,
+/// which are parsed only there.
 pub(crate) fn render_until_gone(
     args: Args,
     input: &InputRing,
     output: &OutputRing,
     doorbell: &Doorbell,
     renderer: &mut ChunkRenderer,
-    snapshot: &mut [u8],
-    restore_chunk: Option<u64>,
+    snapshot: &mut Vec<u8>,
 ) -> ! {
+    let restore_chunk = match restore(args, output, renderer, snapshot) {
+        Ok(c) => c,
+        Err(code) => std::process::exit(code),
+    };
     let code = RenderLoop::new(
         args,
         input,
