@@ -27,7 +27,7 @@ mod supervisor;
 mod voice_end;
 
 pub use chunker::Chunker;
-pub use config::{EngineConfig, EngineError, ProcessMode, Tuning, MAX_BLOCK};
+pub use config::{EngineConfig, EngineError, ProcessMode, Protection, Tuning, MAX_BLOCK};
 pub use events::{EngineEvent, EvictReason, Stats, WorkerExit};
 pub use reference::ReferenceEngine;
 pub use status::{EngineStatus, FaultKind, FaultView, StatusSnapshot, WorkerState, WorkerView};

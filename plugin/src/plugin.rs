@@ -239,6 +239,7 @@ impl Plugin for Tandem {
                 .params
                 .latency_frames(self.block_sizes.activate(max_block as u32)),
             mode: engine_mode(buffer_config.process_mode),
+            protection: crate::engine::Protection::Lockstep,
             worker_path,
         };
         let keep = match &mut self.engine {

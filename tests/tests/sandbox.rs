@@ -36,6 +36,7 @@ fn engine() -> Engine {
         max_block: N,
         latency: 0,
         mode: ProcessMode::Realtime,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: tandem::worker_exe::worker_path()
             .expect("tandem-worker not found: cargo build -p sandbox-worker"),
     };

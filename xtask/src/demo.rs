@@ -75,6 +75,7 @@ pub fn run(args: &[String]) -> Result<()> {
         max_block: block,
         latency,
         mode,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path,
     };
     println!(

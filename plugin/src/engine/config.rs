@@ -20,6 +20,20 @@ pub enum ProcessMode {
     Offline,
 }
 
+/// How the engine guards the sound against a faulty worker; the musician's choice between
+/// safety and CPU (docs/ARCHITECTURE.md, "Protection").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protection {
+    /// Two workers render every chunk in lockstep: any single-worker fault, wrong bits
+    /// included, is inaudible. About twice the CPU of one worker.
+    #[default]
+    Lockstep,
+    /// One worker renders; a sandboxed standby sleeps and takes over from a recent checkpoint
+    /// when it dies, hangs or goes rogue. About the CPU of one worker; finite wrong bits are
+    /// found only by a periodic audit, later.
+    Eco,
+}
+
 /// Everything `Engine::activate` needs; two activations with equal configs may share workers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EngineConfig {
@@ -33,6 +47,8 @@ pub struct EngineConfig {
     pub mode: ProcessMode,
     /// The worker executable (may be `/proc/self/fd/N` for an embedded worker).
     pub worker_path: PathBuf,
+    /// Lockstep or Eco; fixed between activations, like the latency.
+    pub protection: Protection,
 }
 
 /// Knobs with sensible defaults; tests and benchmarks change them, hosts never need to.

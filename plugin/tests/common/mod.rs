@@ -13,6 +13,7 @@ pub fn config(mode: ProcessMode, max_block: usize, latency: u32) -> EngineConfig
         max_block,
         latency,
         mode,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: tandem::worker_exe::worker_path().expect("build tandem-worker first"),
     }
 }

@@ -139,6 +139,7 @@ pub fn run(args: &[String]) -> Result<()> {
         max_block: block,
         latency: block as u32,
         mode: ProcessMode::Offline,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: worker,
     };
     let mut engine = Engine::activate_with(config, Tuning::default())?;

@@ -93,6 +93,7 @@ pub fn run(args: &[String]) -> Result<()> {
         max_block: block,
         latency,
         mode: ProcessMode::Realtime,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: worker,
     };
     let realtime = host::try_realtime_priority();

@@ -89,6 +89,7 @@ fn measure(
         max_block: block,
         latency: block as u32,
         mode: ProcessMode::Realtime,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: worker.to_path_buf(),
     };
     let mut renderer = match mode {

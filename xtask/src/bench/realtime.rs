@@ -86,6 +86,7 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
         max_block: s.block,
         latency: s.latency,
         mode: ProcessMode::Realtime,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: worker.to_path_buf(),
     };
     let pressure = host::Pressure::start(if s.pressure { host::cores() } else { 0 });

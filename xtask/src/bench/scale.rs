@@ -118,6 +118,7 @@ fn measure(
         max_block: BLOCK,
         latency: BLOCK as u32,
         mode: ProcessMode::Realtime,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: worker.to_path_buf(),
     };
     let pss_before = self_pss();

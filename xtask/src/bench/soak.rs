@@ -257,6 +257,7 @@ fn draw_config(rng: &mut Rng, worker: &std::path::Path) -> EngineConfig {
         max_block: block,
         latency,
         mode,
+        protection: tandem::engine::Protection::Lockstep,
         worker_path: worker.to_path_buf(),
     }
 }
