@@ -1,18 +1,21 @@
 //! The editor: every parameter as a knob or selector, laid out along the signal path, the
-//! presets, the output level, and the protection panel that shows the two workers at work.
+//! presets, the output level, and the protection panel that shows the workers at work and
+//! chooses between Lockstep and Eco.
 //!
 //! It is an egui app on nice-plug-egui (baseview: X11 and OpenGL on Linux). Nothing here runs
 //! on the audio thread. Parameter changes go through the host with nice-plug's `ParamSetter`
 //! (begin, set, end: one automation gesture per drag), so hosts record them and the audio
 //! thread sees them as ordinary parameter changes. What the panel shows comes from the
-//! [`EngineStatus`] the supervisor keeps and from one atomic the audio thread raises per block
-//! ([`OutputMeter`]).
+//! [`EngineStatus`] the supervisor keeps, from the [`RunningEngine`] the plugin keeps, and from
+//! one atomic the audio thread raises per block ([`OutputMeter`]).
 
 mod controls;
 pub mod layout;
 mod presets;
 mod protection;
 mod style;
+
+pub use protection::RunningEngine;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -67,6 +70,7 @@ pub fn default_state() -> Arc<EguiEditorState> {
 pub fn create(
     params: Arc<TandemParams>,
     status: EngineStatus,
+    running: Arc<RunningEngine>,
     meter: Arc<OutputMeter>,
     state: Arc<EguiEditorState>,
 ) -> Option<EguiEditor<App>> {
@@ -77,6 +81,7 @@ pub fn create(
         App {
             params,
             status,
+            running,
             meter,
             gui: None,
             controls: controls::Controls::default(),
@@ -91,6 +96,7 @@ pub fn create(
 pub struct App {
     params: Arc<TandemParams>,
     status: EngineStatus,
+    running: Arc<RunningEngine>,
     meter: Arc<OutputMeter>,
     /// The host connection of the open window; `None` while closed.
     gui: Option<GuiContext>,
@@ -154,7 +160,15 @@ impl NiceEguiApp for App {
         }
 
         let snapshot = self.status.snapshot();
-        protection::panel(ui, layout::PROTECTION, &snapshot, &mut self.cpu);
+        protection::panel(
+            ui,
+            layout::PROTECTION,
+            &snapshot,
+            &self.running,
+            &mut self.cpu,
+            params,
+            &setter,
+        );
         ui.ctx().request_repaint_after(REFRESH);
     }
 

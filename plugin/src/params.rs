@@ -11,9 +11,10 @@
 //! they are, stepped values as integers, choices as their index, toggles as 0 or 1. Smoothing is
 //! the DSP's job (it is part of the state both workers share), so these parameters have none.
 //!
-//! Besides the synth's parameters there is one plugin setting, [`LATENCY_ID`]: the latency `L`
-//! in frames (docs/ARCHITECTURE.md, "Timing"), non-automatable, saved with the project, and applied when
-//! the host restarts the plugin.
+//! Besides the synth's parameters there are two plugin settings, both non-automatable, saved with
+//! the project, and applied when the host restarts the plugin: [`LATENCY_ID`], the latency `L` in
+//! frames (docs/ARCHITECTURE.md, "Timing"), and [`PROTECTION_ID`], Lockstep or Eco (the engine's
+//! `Protection`, docs/ARCHITECTURE.md, "Protection").
 
 mod text;
 
@@ -24,6 +25,8 @@ use dsp::{ParamId, ParamKind, N_PARAMS};
 use nice_plug::plugin::{ParamValue, PluginState};
 use nice_plug::prelude::*;
 
+use crate::engine::Protection;
+
 /// Stable id of the latency setting.
 pub const LATENCY_ID: &str = "latency";
 /// The latency setting's value for "one host block": `L` equals the host's largest block.
@@ -32,6 +35,32 @@ pub const LATENCY_ONE_BLOCK: i32 = -1;
 pub const MAX_LATENCY: i32 = 4096;
 /// The latency setting of a new instance. See [`TandemParams::latency_frames`] for why.
 pub const DEFAULT_LATENCY: i32 = LATENCY_ONE_BLOCK;
+
+/// Stable id of the protection setting.
+pub const PROTECTION_ID: &str = "protection";
+
+/// The protection setting as the host shows and saves it: by name, and by a stable id in the
+/// project (so the variants may be reordered). The engine's [`Protection`] is what it selects.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtectionSetting {
+    /// Two workers render in lockstep ([`Protection::Lockstep`]).
+    #[id = "lockstep"]
+    #[name = "Lockstep"]
+    Lockstep,
+    /// One worker renders, a standby sleeps ([`Protection::Eco`]).
+    #[id = "eco"]
+    #[name = "Eco"]
+    Eco,
+}
+
+impl From<ProtectionSetting> for Protection {
+    fn from(setting: ProtectionSetting) -> Protection {
+        match setting {
+            ProtectionSetting::Lockstep => Protection::Lockstep,
+            ProtectionSetting::Eco => Protection::Eco,
+        }
+    }
+}
 
 /// Key of the persisted field that marks a state as Tandem's own.
 pub const STATE_VERSION_KEY: &str = "tandem_state_version";
@@ -98,6 +127,8 @@ pub struct TandemParams {
     synth: Box<[SynthParam]>,
     /// The latency setting: frames, or [`LATENCY_ONE_BLOCK`].
     pub latency: IntParam,
+    /// The protection setting; see [`TandemParams::protection`].
+    pub protection: EnumParam<ProtectionSetting>,
     /// The name of the preset last loaded (empty: none), saved with the project. Only the main
     /// and GUI threads touch it.
     preset: Mutex<String>,
@@ -139,9 +170,12 @@ impl TandemParams {
                 .contains(&frames)
                 .then_some(frames as i32)
         }));
+        let protection =
+            EnumParam::new("Protection", ProtectionSetting::Lockstep).non_automatable();
         TandemParams {
             synth,
             latency,
+            protection,
             preset: Mutex::new(String::new()),
         }
     }
@@ -246,6 +280,12 @@ impl TandemParams {
             frames => frames.clamp(0, MAX_LATENCY) as u32,
         }
     }
+
+    /// The protection the next activation runs with. Lockstep by default, and for projects
+    /// saved before the setting existed (see [`filter_state`]).
+    pub fn protection(&self) -> Protection {
+        self.protection.value().into()
+    }
 }
 
 /// Builds the host parameter for one table entry.
@@ -338,7 +378,7 @@ fn build(id: ParamId) -> SynthParam {
 }
 
 // SAFETY: every `ParamPtr` handed out points into `self.synth` (a boxed slice that is never
-// resized or moved out of) or at `self.latency`, so it stays valid as long as `self`, which the
+// resized or moved out of) or at `self.latency` or `self.protection`, so it stays valid as long as `self`, which the
 // wrappers keep alive in an `Arc` for as long as they use the pointers.
 unsafe impl Params for TandemParams {
     fn param_map(&self) -> Vec<(String, ParamPtr, String)> {
@@ -353,6 +393,11 @@ unsafe impl Params for TandemParams {
             })
             .collect();
         map.push((LATENCY_ID.to_owned(), self.latency.as_ptr(), String::new()));
+        map.push((
+            PROTECTION_ID.to_owned(),
+            self.protection.as_ptr(),
+            String::new(),
+        ));
         map
     }
 
@@ -379,7 +424,8 @@ unsafe impl Params for TandemParams {
 /// and empty it, so loading it changes nothing and the plugin keeps its current sound. In our own
 /// states, entries of the wrong type or with non-finite values are dropped and numbers are clamped
 /// into range, so nothing a file says can put an out-of-range target in front of the workers.
-/// Returns whether the state is accepted.
+/// A state saved before the protection setting existed gets Lockstep, what it ran with then,
+/// rather than keeping whatever this instance had. Returns whether the state is accepted.
 pub fn filter_state(state: &mut PluginState) -> bool {
     let version = state.fields.get(STATE_VERSION_KEY).map(|v| v.trim());
     if version != Some(STATE_VERSION.to_string().as_str()) {
@@ -400,6 +446,10 @@ pub fn filter_state(state: &mut PluginState) -> bool {
         }
         kept
     });
+    state
+        .params
+        .entry(PROTECTION_ID.to_owned())
+        .or_insert_with(|| ParamValue::I32(ProtectionSetting::Lockstep.to_index() as i32));
     true
 }
 
@@ -409,6 +459,18 @@ fn sanitize_entry(key: &str, value: &mut ParamValue) -> bool {
         return match value {
             ParamValue::I32(frames) => {
                 *frames = (*frames).clamp(LATENCY_ONE_BLOCK, MAX_LATENCY);
+                true
+            }
+            _ => false,
+        };
+    }
+    if key == PROTECTION_ID {
+        return match value {
+            ParamValue::String(id) => ProtectionSetting::ids()
+                .unwrap_or_default()
+                .contains(&&**id),
+            ParamValue::I32(index) => {
+                *index = (*index).clamp(0, ProtectionSetting::variants().len() as i32 - 1);
                 true
             }
             _ => false,
@@ -445,11 +507,12 @@ mod tests {
     fn one_host_param_per_table_entry_with_stable_ids() {
         let params = TandemParams::new();
         let map = params.param_map();
-        assert_eq!(map.len(), N_PARAMS + 1);
+        assert_eq!(map.len(), N_PARAMS + 2);
         for (i, id) in ParamId::ALL.iter().enumerate() {
             assert_eq!(map[i].0, id.info().id);
         }
         assert_eq!(map[N_PARAMS].0, LATENCY_ID);
+        assert_eq!(map[N_PARAMS + 1].0, PROTECTION_ID);
         let mut ids: Vec<_> = map.iter().map(|(id, _, _)| id.clone()).collect();
         ids.sort();
         ids.dedup();
@@ -536,7 +599,7 @@ mod tests {
             );
             assert_eq!(
                 flags.contains(ParamFlags::NON_AUTOMATABLE),
-                id == LATENCY_ID,
+                id == LATENCY_ID || id == PROTECTION_ID,
                 "{id}"
             );
         }
@@ -556,6 +619,22 @@ mod tests {
             assert_eq!(ptr.preview_plain(n), LATENCY_ONE_BLOCK as f32);
             assert_eq!(ptr.string_to_normalized_value("99999"), None);
         }
+    }
+
+    #[test]
+    fn protection_setting_is_shown_by_name_and_defaults_to_lockstep() {
+        let params = TandemParams::new();
+        assert_eq!(params.protection(), Protection::Lockstep);
+        let ptr = params.protection.as_ptr();
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(ptr.normalized_value_to_string(0.0, true), "Lockstep");
+            assert_eq!(ptr.normalized_value_to_string(1.0, true), "Eco");
+            assert_eq!(ptr.string_to_normalized_value("Eco"), Some(1.0));
+        }
+        // SAFETY: as above.
+        unsafe { ptr._internal_set_normalized_value(1.0) };
+        assert_eq!(params.protection(), Protection::Eco);
     }
 
     fn own_state() -> PluginState {
@@ -597,6 +676,7 @@ mod tests {
             ("bypass", ParamValue::Bool(true)),
             ("no_such_param", ParamValue::F32(1.0)),
             (LATENCY_ID, ParamValue::I32(-50)),
+            (PROTECTION_ID, ParamValue::String(String::from("eco"))),
         ];
         for (k, v) in entries {
             state.params.insert(k.to_owned(), v);
@@ -614,5 +694,36 @@ mod tests {
             get(LATENCY_ID),
             Some(ParamValue::I32(LATENCY_ONE_BLOCK))
         ));
+        assert!(matches!(get(PROTECTION_ID), Some(ParamValue::String(id)) if id == "eco"));
+
+        for (value, kept) in [
+            (ParamValue::String(String::from("turbo")), None),
+            (ParamValue::F32(1.0), None),
+            (ParamValue::I32(7), Some(ParamValue::I32(1))),
+        ] {
+            let mut state = own_state();
+            state.params.insert(PROTECTION_ID.to_owned(), value);
+            assert!(filter_state(&mut state));
+            // A value we cannot read is dropped and the setting is Lockstep, as in an old project.
+            let want = kept.unwrap_or(ParamValue::I32(0));
+            assert_eq!(
+                format!("{:?}", state.params.get(PROTECTION_ID)),
+                format!("{:?}", Some(&want))
+            );
+        }
+    }
+
+    #[test]
+    fn a_state_from_before_the_protection_setting_loads_as_lockstep() {
+        let mut state = own_state();
+        state
+            .params
+            .insert(String::from("cutoff"), ParamValue::F32(100.0));
+        assert!(filter_state(&mut state));
+        assert!(matches!(
+            state.params.get(PROTECTION_ID),
+            Some(ParamValue::I32(0))
+        ));
+        assert_eq!(ProtectionSetting::Lockstep.to_index(), 0);
     }
 }

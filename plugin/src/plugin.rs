@@ -7,8 +7,8 @@
 //! 1. **Instantiate** (`Default`): parameters at their defaults, buffers for events allocated.
 //!    No processes yet, so scanning a plugin folder stays cheap.
 //! 2. **Activate** (main thread): build the [`EngineConfig`] from the host's sample rate, largest
-//!    block, process mode and our latency setting (by default one block: the block size the host
-//!    actually uses, see `block_size`). An engine with the same config is kept (hosts
+//!    block, process mode, our latency setting (by default one block: the block size the host
+//!    actually uses, see `block_size`) and our protection setting (Lockstep or Eco). An engine with the same config is kept (hosts
 //!    reactivate after loading state, and respawning the workers there would be wasted work);
 //!    one that only differs in realtime/offline mode is switched in place; anything else replaces
 //!    it. Report the latency `L` to the host. On failure (no worker executable, no shared
@@ -38,7 +38,7 @@ use nice_plug::prelude::*;
 
 use nice_plug_egui::{EguiEditor, EguiEditorState};
 
-use crate::editor::{self, OutputMeter};
+use crate::editor::{self, OutputMeter, RunningEngine};
 use crate::engine::{self, Engine, EngineConfig, EngineStatus, ProcessMode as EngineMode, Tuning};
 use crate::params::{self, TandemParams};
 use crate::worker_exe;
@@ -54,6 +54,8 @@ pub struct Tandem {
     engine: Option<Engine>,
     /// What every engine of this instance reports to the editor's protection panel.
     status: EngineStatus,
+    /// The running engine's protection and standby, for the same panel.
+    running: Arc<RunningEngine>,
     /// The output's peak level for the editor's meter.
     meter: Arc<OutputMeter>,
     /// The editor's size and zoom, and whether it is open.
@@ -71,8 +73,8 @@ pub struct Tandem {
     has_input: bool,
     /// The block sizes the host advertises and uses, which the default latency follows.
     block_sizes: BlockSizes,
-    /// Whether we already asked the host to restart for a changed latency.
-    latency_change_requested: bool,
+    /// Whether we already asked the host to restart for a changed latency or protection.
+    restart_requested: bool,
     /// Events dropped because a block had more than [`MAX_EVENTS`].
     dropped_events: u64,
     /// Frames the engine filled with its fallback (realtime xruns), reported on the main thread.
@@ -87,6 +89,7 @@ impl Default for Tandem {
             params: Arc::new(TandemParams::new()),
             engine: None,
             status: EngineStatus::new(),
+            running: Arc::new(RunningEngine::default()),
             meter: Arc::new(OutputMeter::default()),
             editor_state: editor::default_state(),
             events: Vec::with_capacity(MAX_EVENTS),
@@ -95,7 +98,7 @@ impl Default for Tandem {
             input: [Vec::new(), Vec::new()],
             has_input: false,
             block_sizes: BlockSizes::default(),
-            latency_change_requested: false,
+            restart_requested: false,
             dropped_events: 0,
             late_frames: 0,
             voice_capacity: 0,
@@ -199,6 +202,7 @@ impl Plugin for Tandem {
         editor::create(
             self.params.clone(),
             self.status.clone(),
+            self.running.clone(),
             self.meter.clone(),
             self.editor_state.clone(),
         )
@@ -239,7 +243,7 @@ impl Plugin for Tandem {
                 .params
                 .latency_frames(self.block_sizes.activate(max_block as u32)),
             mode: engine_mode(buffer_config.process_mode),
-            protection: crate::engine::Protection::Lockstep,
+            protection: self.params.protection(),
             worker_path,
         };
         let keep = match &mut self.engine {
@@ -263,13 +267,15 @@ impl Plugin for Tandem {
             {
                 Ok(engine) => {
                     log::info!(
-                        "Tandem: workers {:?} up at {} Hz, blocks up to {}, latency {} frames, {:?}",
+                        "Tandem: workers {:?} up at {} Hz, blocks up to {}, latency {} frames, {:?}, {:?}",
                         engine.worker_pids(),
                         config.sample_rate,
                         config.max_block,
                         config.latency,
-                        config.mode
+                        config.mode,
+                        config.protection
                     );
+                    self.running.started(config.protection);
                     self.engine = Some(engine);
                 }
                 Err(e) => {
@@ -280,7 +286,7 @@ impl Plugin for Tandem {
         }
         self.has_input = audio_io_layout.main_input_channels.is_some();
         self.input = [vec![0.0; max_block], vec![0.0; max_block]];
-        self.latency_change_requested = false;
+        self.restart_requested = false;
         context.set_latency_samples(config.latency);
         true
     }
@@ -317,16 +323,18 @@ impl Plugin for Tandem {
             return ProcessStatus::KeepAlive;
         };
 
-        // A changed latency setting, or a block size in use that the default latency should
-        // follow, takes effect at the next activation, so ask the host for one (thread-safe in
-        // both formats). The new latency is reported from `activate`, the only place CLAP
-        // allows it to change.
+        // A changed latency or protection setting, or a block size in use that the default
+        // latency should follow, takes effect at the next activation, so ask the host for one
+        // (thread-safe in both formats). The new latency is reported from `activate`, the only
+        // place CLAP allows it to change.
         self.block_sizes.saw(frames);
         let max_block = engine.config().max_block;
         let wanted = self.params.latency_frames(self.block_sizes.wanted());
-        if wanted != engine.config().latency && !self.latency_change_requested {
+        let changed = wanted != engine.config().latency
+            || self.params.protection() != engine.config().protection;
+        if changed && !self.restart_requested {
             context.request_restart();
-            self.latency_change_requested = true;
+            self.restart_requested = true;
         }
 
         let channels = buffer.as_slice();
@@ -396,6 +404,7 @@ impl Plugin for Tandem {
                 .chain(right.iter())
                 .fold(0.0f32, |m, s| m.max(s.abs()));
             self.meter.record(peak);
+            self.running.standby(engine.spare_pid());
         }
         // CLAP voice-info: the voices a note may take is the polyphony setting.
         let capacity = self.targets[ParamId::Polyphony.index()] as u32;

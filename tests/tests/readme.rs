@@ -1,8 +1,11 @@
 //! The README's parameter table is the parameter table in code (`dsp::ParamId::ALL` and its
-//! `ParamInfo`): same ids, names, ranges, defaults and kinds, in the same order. A parameter
-//! added, renamed or re-ranged in `dsp` fails here until the README says the same.
+//! `ParamInfo`, then the plugin's protection setting): same ids, names, ranges, defaults and
+//! kinds, in the same order. A parameter added, renamed or re-ranged fails here until the README
+//! says the same.
 
 use dsp::{ParamId, ParamKind};
+use nice_plug::prelude::Param;
+use tandem::params::{TandemParams, PROTECTION_ID};
 
 /// The rows of the table under `## Parameters`, as written.
 fn readme_rows() -> Vec<String> {
@@ -40,9 +43,26 @@ fn row(id: ParamId) -> String {
     )
 }
 
+/// The row the README should have for the protection setting: a choice, by its index.
+fn protection_row() -> String {
+    let params = TandemParams::new();
+    let setting = &params.protection;
+    let steps = setting.step_count().expect("a choice has steps");
+    let names: Vec<String> = (0..=steps)
+        .map(|i| setting.normalized_value_to_string(i as f32 / steps as f32, false))
+        .collect();
+    let default = (setting.default_normalized_value() * steps as f32).round();
+    format!(
+        "| `{PROTECTION_ID}` | {} | 0 .. {steps} | {default} | {} |",
+        setting.name(),
+        names.join(" / ")
+    )
+}
+
 #[test]
 fn readme_parameter_table_is_the_code_table() {
-    let want: Vec<String> = ParamId::ALL.into_iter().map(row).collect();
+    let mut want: Vec<String> = ParamId::ALL.into_iter().map(row).collect();
+    want.push(protection_row());
     assert_eq!(
         readme_rows().join("\n"),
         want.join("\n"),

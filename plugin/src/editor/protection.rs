@@ -1,17 +1,62 @@
-//! The protection panel (both workers, failovers, the last fault, xruns, latency, CPU), the
-//! output meter and the scale buttons.
+//! The protection panel (the Lockstep / Eco selector, both workers or the active worker and its
+//! standby, failovers, the last fault, xruns, latency, CPU), the output meter and the scale
+//! buttons.
 //!
-//! Everything comes from a [`StatusSnapshot`] of the supervisor's atomics, the meter's atomic
-//! and, for each worker's CPU load, its `/proc/<pid>/stat`; nothing here waits for the audio
-//! thread or the supervisor.
+//! Everything comes from a [`StatusSnapshot`] of the supervisor's atomics, the [`RunningEngine`]
+//! the plugin keeps, the meter's atomic and, for each worker's CPU load, its
+//! `/proc/<pid>/stat`; nothing here waits for the audio thread or the supervisor.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use egui::{self, pos2, vec2, Align2, Color32, FontId, Rect, Stroke, StrokeKind, Ui};
+use nice_plug::prelude::ParamSetter;
 
 use super::style::{self, BAD, DIM, GOOD, OUTLINE, PANEL, SMALL, TEXT, TRACK, WARN};
 use super::SCALES;
-use crate::engine::{FaultKind, StatusSnapshot, WorkerState};
+use crate::engine::{FaultKind, Protection, StatusSnapshot, WorkerState};
+use crate::params::{ProtectionSetting, TandemParams};
+
+/// What the panel needs of the running engine besides its status: the protection it runs, which
+/// differs from the setting until the host restarts the plugin, and the pid of its standby (the
+/// engine's spare). The plugin writes both, the protection at activation and the pid once per
+/// block while the editor is open (two relaxed atomics); the editor reads them.
+#[derive(Debug, Default)]
+pub struct RunningEngine {
+    eco: AtomicBool,
+    standby_pid: AtomicU32,
+}
+
+impl RunningEngine {
+    /// Main thread, at activation: the protection the engine now runs.
+    pub fn started(&self, protection: Protection) {
+        self.eco
+            .store(protection == Protection::Eco, Ordering::Relaxed);
+    }
+
+    /// Audio thread: the standby's pid (`Engine::spare_pid`), if one waits.
+    pub fn standby(&self, pid: Option<u32>) {
+        self.standby_pid.store(pid.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    fn protection(&self) -> Protection {
+        if self.eco.load(Ordering::Relaxed) {
+            Protection::Eco
+        } else {
+            Protection::Lockstep
+        }
+    }
+}
+
+/// The trade-off of each protection, in one line.
+fn hint(protection: Protection) -> &'static str {
+    match protection {
+        Protection::Lockstep => "Two workers render every block: any fault is inaudible.",
+        Protection::Eco => {
+            "About half the CPU; wrong but finite output is found only later, by the audit."
+        }
+    }
+}
 
 /// How long a fault is shown as an event (a red banner and a red worker) after it happened.
 const EVENT_NS: u64 = 6_000_000_000;
@@ -190,25 +235,90 @@ fn clock_ticks_per_second() -> f32 {
     }
 }
 
+/// The Lockstep / Eco buttons on the panel's title row: a click on the other one sets the
+/// setting in one host gesture. Then the trade-off of the chosen one, or, while the engine still
+/// runs the other, when the choice applies.
+fn selector(
+    ui: &mut Ui,
+    rect: Rect,
+    params: &TandemParams,
+    setter: &ParamSetter,
+    running: Protection,
+    show_hint: bool,
+) {
+    let chosen = params.protection.value();
+    let mut x = rect.min.x + 110.0;
+    for (setting, label) in [
+        (ProtectionSetting::Lockstep, "Lockstep"),
+        (ProtectionSetting::Eco, "Eco"),
+    ] {
+        let button = egui::Button::new(label).selected(chosen == setting);
+        let at = Rect::from_min_size(pos2(x, rect.min.y + 3.0), vec2(70.0, 20.0));
+        if ui
+            .put(at, button)
+            .on_hover_text(hint(setting.into()))
+            .clicked()
+            && chosen != setting
+        {
+            setter.begin_set_parameter(&params.protection);
+            setter.set_parameter(&params.protection, setting);
+            setter.end_set_parameter(&params.protection);
+        }
+        x += 74.0;
+    }
+    if !show_hint {
+        return;
+    }
+    let wanted: Protection = chosen.into();
+    let (text, colour) = if wanted == running {
+        (String::from(hint(wanted)), DIM)
+    } else {
+        (
+            format!("{wanted:?} from the next activation (the host restarts the plugin)."),
+            WARN,
+        )
+    };
+    ui.painter().text(
+        pos2(x + 6.0, rect.min.y + 13.0),
+        Align2::LEFT_CENTER,
+        text,
+        FontId::proportional(SMALL),
+        colour,
+    );
+}
+
 /// The panel along the bottom.
-pub fn panel(ui: &mut Ui, rect: Rect, status: &StatusSnapshot, cpu: &mut CpuLoad) {
-    style::section(ui, rect, "Protection: two sandboxed workers in lockstep");
+pub fn panel(
+    ui: &mut Ui,
+    rect: Rect,
+    status: &StatusSnapshot,
+    running: &RunningEngine,
+    cpu: &mut CpuLoad,
+    params: &TandemParams,
+    setter: &ParamSetter,
+) {
+    style::section(ui, rect, "Protection");
     let recent_fault = status
         .last_fault
         .as_ref()
         .filter(|f| status.at_ns.saturating_sub(f.detected_ns) < EVENT_NS);
+    let protection = running.protection();
+    selector(ui, rect, params, setter, protection, recent_fault.is_none());
 
     let tile_w = 200.0;
-    for slot in 0..2 {
+    let tiles = tiles(status, running, protection);
+    for (i, shown) in tiles.into_iter().enumerate() {
         let tile = Rect::from_min_size(
             pos2(
-                rect.min.x + 12.0 + slot as f32 * (tile_w + 10.0),
+                rect.min.x + 12.0 + i as f32 * (tile_w + 10.0),
                 rect.min.y + 30.0,
             ),
             vec2(tile_w, rect.height() - 42.0),
         );
-        let flash = recent_fault.is_some_and(|f| f.slot == slot);
-        worker_tile(ui, tile, slot, status, cpu, flash);
+        let flash = shown
+            .slot
+            .is_some_and(|slot| recent_fault.is_some_and(|f| f.slot == slot));
+        worker_tile(ui, tile, i, &shown, status.at_ns, cpu, flash);
     }
 
     let x = rect.min.x + 12.0 + 2.0 * (tile_w + 10.0) + 8.0;
@@ -329,10 +439,16 @@ pub fn panel(ui: &mut Ui, rect: Rect, status: &StatusSnapshot, cpu: &mut CpuLoad
         painter.text(
             banner.center(),
             Align2::CENTER_CENTER,
-            format!(
-                "FAULT: worker {} lost, its twin kept playing",
-                worker_name(fault.slot)
-            ),
+            match protection {
+                Protection::Lockstep => format!(
+                    "FAULT: worker {} lost, its twin kept playing",
+                    worker_name(fault.slot)
+                ),
+                Protection::Eco => format!(
+                    "FAULT: worker {} lost, the standby took over",
+                    worker_name(fault.slot)
+                ),
+            },
             FontId::proportional(SMALL),
             Color32::WHITE,
         );
@@ -357,21 +473,75 @@ fn ago_text(seconds: f64) -> String {
     }
 }
 
+/// What one tile shows: a worker slot, or (in Eco) the standby.
+struct Tile {
+    /// "Worker A", "Standby".
+    title: String,
+    /// The word and colour of its state.
+    state: (&'static str, Color32),
+    /// The slot it shows (`None`: the standby, which has none until it takes over).
+    slot: Option<usize>,
+    pid: u32,
+    spawned_ns: u64,
+}
+
+/// The two tiles: in Lockstep both worker slots; in Eco the slot that holds the active worker
+/// and the standby, which sleeps and is no fault (an empty second slot is how Eco runs).
+fn tiles(status: &StatusSnapshot, running: &RunningEngine, protection: Protection) -> [Tile; 2] {
+    let slot_tile = |slot: usize, title: String| {
+        let worker = status.workers[slot];
+        Tile {
+            title,
+            state: match worker.state {
+                WorkerState::Live => ("LIVE", GOOD),
+                WorkerState::Joining => ("JOINING", WARN),
+                WorkerState::Dead => ("DEAD", BAD),
+                WorkerState::Stopped => ("STOPPED", DIM),
+            },
+            slot: Some(slot),
+            pid: worker.pid,
+            spawned_ns: worker.spawned_ns,
+        }
+    };
+    match protection {
+        Protection::Lockstep => {
+            [0, 1].map(|slot| slot_tile(slot, format!("Worker {}", worker_name(slot))))
+        }
+        Protection::Eco => {
+            // The active worker: the slot that holds one (after a takeover, maybe B).
+            let active = (0..2).find(|&s| status.workers[s].pid != 0).unwrap_or(0);
+            let pid = running.standby_pid.load(Ordering::Relaxed);
+            let standby = Tile {
+                title: String::from("Standby"),
+                state: if !status.running {
+                    ("STOPPED", DIM)
+                } else if pid != 0 {
+                    ("ASLEEP", GOOD)
+                } else {
+                    ("STARTING", WARN)
+                },
+                slot: None,
+                pid: if status.running { pid } else { 0 },
+                spawned_ns: 0,
+            };
+            [
+                slot_tile(active, format!("Worker {} (active)", worker_name(active))),
+                standby,
+            ]
+        }
+    }
+}
+
 fn worker_tile(
     ui: &Ui,
     tile: Rect,
-    slot: usize,
-    status: &StatusSnapshot,
+    index: usize,
+    shown: &Tile,
+    at_ns: u64,
     cpu: &mut CpuLoad,
     flash: bool,
 ) {
-    let worker = status.workers[slot];
-    let (word, colour) = match worker.state {
-        WorkerState::Live => ("LIVE", GOOD),
-        WorkerState::Joining => ("JOINING", WARN),
-        WorkerState::Dead => ("DEAD", BAD),
-        WorkerState::Stopped => ("STOPPED", DIM),
-    };
+    let (word, colour) = shown.state;
     let painter = ui.painter();
     let fill = if flash {
         BAD.gamma_multiply(0.25)
@@ -390,31 +560,31 @@ fn worker_tile(
     painter.text(
         pos2(left, tile.min.y + 10.0),
         Align2::LEFT_TOP,
-        format!("Worker {}", worker_name(slot)),
+        &shown.title,
         FontId::proportional(14.0),
         TEXT,
     );
-    painter.circle_filled(pos2(tile.max.x - 86.0, tile.min.y + 18.0), 5.0, colour);
+    painter.circle_filled(pos2(tile.max.x - 76.0, tile.min.y + 18.0), 5.0, colour);
     painter.text(
-        pos2(tile.max.x - 76.0, tile.min.y + 11.0),
+        pos2(tile.max.x - 66.0, tile.min.y + 11.0),
         Align2::LEFT_TOP,
         word,
         FontId::proportional(SMALL),
         colour,
     );
-    let running = worker.pid != 0;
-    let uptime = if running && worker.spawned_ns > 0 {
-        let s = status.at_ns.saturating_sub(worker.spawned_ns) as f64 / 1e9;
+    let running = shown.pid != 0;
+    let uptime = if running && shown.spawned_ns > 0 {
+        let s = at_ns.saturating_sub(shown.spawned_ns) as f64 / 1e9;
         uptime_text(s)
     } else {
         String::from("-")
     };
-    let load = cpu.update(slot, worker.pid).map_or_else(
+    let load = cpu.update(index, shown.pid).map_or_else(
         || String::from("-"),
         |l| format!("{:.0} % of a core", l * 100.0),
     );
     let pid = if running {
-        worker.pid.to_string()
+        shown.pid.to_string()
     } else {
         String::from("-")
     };
