@@ -1,10 +1,13 @@
 //! Reactivation starts clean: the plugin keeps its engine across a deactivate/activate with the
 //! same configuration (its workers just sleep), and nothing rendered before comes out after,
-//! though the latency pipeline held it (docs/ARCHITECTURE.md, "Timing").
+//! though the latency pipeline held it (docs/ARCHITECTURE.md, "Timing"). A changed protection
+//! setting takes effect at the next activation, with the same sound.
 //!
 //! Needs `cargo xtask bundle tandem --release` first (`cargo xtask test` does it).
 
-use tandem_tests::{isolated_clap, load_entry, serial, worker_pids, Instance, Phrase, RenderSetup};
+use tandem_tests::{
+    isolated_clap, load_entry, serial, spare_pids, worker_pids, Instance, Phrase, RenderSetup,
+};
 
 #[test]
 fn a_reactivated_instance_renders_as_a_fresh_one() {
@@ -28,4 +31,57 @@ fn a_reactivated_instance_renders_as_a_fresh_one() {
         None,
         "the second activation heard audio from the first"
     );
+}
+
+/// Lockstep, then Eco, then Lockstep again in one instance, the setting changed while it plays
+/// (as from the editor): the plugin asks the host for a restart, the next activation runs the
+/// new protection, and every stage sounds bit for bit like a fresh instance. Mid-render, Lockstep
+/// has two workers in their slots, Eco one, each with one spare (Eco's standby) asleep beside it.
+#[test]
+fn switching_protection_at_reactivation_keeps_the_sound() {
+    let _guard = serial();
+    let entry = load_entry(isolated_clap());
+    let phrase = Phrase::chords(0.95);
+    let setup = RenderSetup::offline(256);
+    let reference = Instance::new(&entry).render(setup, &phrase, |_| {});
+    assert!(reference.rms() > 1e-3);
+
+    let mut instance = Instance::new(&entry);
+    let stages = [("Lockstep", 0.0, 2), ("Eco", 1.0, 1), ("Lockstep", 0.0, 2)];
+    for (i, &(name, _, slot_workers)) in stages.iter().enumerate() {
+        let (processor, _) = instance.activate(setup);
+        let mut seen = None;
+        let (processor, render) = instance.process(processor, setup, &phrase, |frame| {
+            if seen.is_none() && frame >= 24_000 {
+                seen = Some((worker_pids().len(), spare_pids().len()));
+            }
+        });
+        assert_eq!(
+            render.first_difference(&reference),
+            None,
+            "{name} (stage {i}) differs from the reference"
+        );
+        assert_eq!(
+            seen,
+            Some((slot_workers, 1)),
+            "{name} (stage {i}): (workers in slots, spares) mid-render"
+        );
+        let processor = match stages.get(i + 1) {
+            Some(&(next, value, _)) => {
+                let mut change = Phrase::chords(0.02);
+                change
+                    .automation
+                    .push((0, String::from("Protection"), value));
+                let before = instance.restart_requests();
+                let (processor, _) = instance.process(processor, setup, &change, |_| {});
+                assert!(
+                    instance.restart_requests() > before,
+                    "switching to {next} needs a restart"
+                );
+                processor
+            }
+            None => processor,
+        };
+        instance.deactivate(processor);
+    }
 }
