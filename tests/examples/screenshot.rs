@@ -3,7 +3,8 @@
 //! The real Tandem.clap plays chords in the CLAP test host, paced to about real time, with its
 //! editor open on a private Xvfb server. `editor.png` is taken while it plays;
 //! `editor-failover.png` half a second after one worker was SIGKILLed, with the fault showing in
-//! the protection panel. Usage: `screenshot <folder>` (default `target/screenshots`).
+//! the protection panel; `editor-eco.png` after the protection was switched to Eco (the active
+//! worker and its standby). Usage: `screenshot <folder>` (default `target/screenshots`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -35,8 +36,7 @@ fn main() {
         (2 * second, dir.join("editor.png")),
         (3 * second + second / 2, dir.join("editor-failover.png")),
     ];
-    instance.render(setup, &phrase, |frame| {
-        killer.on_block(frame);
+    let shoot = |shots: &mut Vec<(u64, PathBuf)>, frame: u64| {
         if let Some(i) = shots.iter().position(|(at, _)| frame >= *at) {
             let (_, path) = shots.remove(i);
             screen.capture(&window).save_png(&path);
@@ -44,6 +44,16 @@ fn main() {
         }
         // Pace the render to real time so the editor redraws as it would in a DAW.
         std::thread::sleep(Duration::from_secs_f64(block as f64 / SAMPLE_RATE));
+    };
+    instance.render(setup, &phrase, |frame| {
+        killer.on_block(frame);
+        shoot(&mut shots, frame);
+    });
+    // Eco from the next activation, as a click on its button would set it.
+    instance.set_params(&[("Protection", 1.0)]);
+    let mut shots = vec![(second + second / 2, dir.join("editor-eco.png"))];
+    instance.render(setup, &Phrase::chords(2.5), |frame| {
+        shoot(&mut shots, frame)
     });
     gui::close_editor(&mut instance);
 }
