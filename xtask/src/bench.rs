@@ -20,10 +20,12 @@ use schema::Quantiles;
 
 const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   bounce [--seconds S] [--block N]                 long dense offline bounce (default 600 s)
-  failover [--kills N] [--block N] [--latency N] [--no-spare]   detection, switch, rebuild under faults
-  overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, three modes
+  failover [--kills N] [--block N] [--latency N] [--no-spare] [--protection eco]
+                                                   detection, switch, rebuild under faults
+  overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, four modes
   poison [--trials N] [--block N] [--latency N]    audible gap of a note that kills every worker
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
+                                                   (kills in Lockstep and in Eco)
   scale [--seconds S] [--counts N,..] [--pressure T] 1/4/16/32 instances: spawn, memory, CPU
   soak [--seconds S] [--seed N]                    random faults of every kind, every frame checked
   report [--quick]                                 all of the above, docs/PERFORMANCE.md

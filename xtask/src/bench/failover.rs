@@ -1,9 +1,11 @@
-//! `cargo xtask bench failover --kills N [--no-spare]`: N faults across every fault kind, on a host thread
-//! that calls `process()` on a real period clock; detection, switch and rebuild distributions,
-//! xruns, the frames that differ from the reference, and leaks.
+//! `cargo xtask bench failover --kills N [--no-spare] [--protection eco]`: N faults across every
+//! fault kind, on a host thread that calls `process()` on a real period clock; detection, switch
+//! and rebuild distributions, xruns, the frames that differ from the reference (by the fault
+//! they follow), and leaks. Each fault hits the worker the audio thread serves from (in Eco, the
+//! active one). Lockstep writes `failover.json`, Eco `failover-eco.json`, with the same fields.
 
 use super::host::{self, now_ns, Phrase, Recording};
-use super::schema::{self, BenchFile, Machine};
+use super::schema::{self, Machine, Protection};
 use super::{flag, header, Summary};
 use anyhow::{bail, Result};
 use shm::FaultKind;
@@ -86,6 +88,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let block: usize = flag(args, "--block", 128)?;
     let latency: u32 = flag(args, "--latency", block as u32)?;
     let spare = !args.iter().any(|a| a == "--no-spare");
+    let protection = Protection::from_args(args)?;
     let worker = host::build_worker()?;
     let fds_before = count_fds();
     let config = EngineConfig {
@@ -93,7 +96,7 @@ pub fn run(args: &[String]) -> Result<()> {
         max_block: block,
         latency,
         mode: ProcessMode::Realtime,
-        protection: tandem::engine::Protection::Lockstep,
+        protection: protection.into(),
         worker_path: worker,
     };
     let realtime = host::try_realtime_priority();
@@ -123,7 +126,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .stats()
             .failures
             .load(std::sync::atomic::Ordering::Relaxed);
-        let settled = engine.in_lockstep() && failures >= failures_seen;
+        let settled = host::protected(&engine) && failures >= failures_seen;
         if b >= next_fault_block && settled {
             if trials.len() == kills {
                 break;
@@ -175,7 +178,18 @@ pub fn run(args: &[String]) -> Result<()> {
         .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
         .count();
     let leaked_fds = count_fds().saturating_sub(fds_before);
-    let gap = recording.differing_frames(SAMPLE_RATE, block, latency)?;
+    let differing = recording.differing_frame_list(SAMPLE_RATE, block, latency)?;
+    let gap = differing.len() as u64;
+    // Each differing frame belongs to the last fault committed in or before its block.
+    let mut gap_by_kind: BTreeMap<String, u64> = KINDS.iter().map(|k| (k.to_string(), 0)).collect();
+    for &frame in &differing {
+        let kind = trials
+            .iter()
+            .rev()
+            .find(|t| t.frame <= frame + block as u64)
+            .map_or("none", |t| t.kind);
+        *gap_by_kind.entry(kind.to_string()).or_default() += 1;
+    }
 
     // Match each trial with the supervisor's view of it.
     let mut detection_us = Vec::new();
@@ -231,8 +245,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let switch = Summary::new(switch_ns);
 
     println!(
-        "failover: {} trials, block {block}, latency {latency}, spare {}, realtime priority {}",
+        "failover: {} trials, {}, block {block}, latency {latency}, spare {}, realtime priority {}",
         trials.len(),
+        protection.name(),
         if spare { "on" } else { "off" },
         if realtime { "granted" } else { "not granted" }
     );
@@ -255,16 +270,21 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     println!("gap frames (vs reference): {gap}");
+    for (kind, frames) in &gap_by_kind {
+        println!("  after {kind}: {frames}");
+    }
     println!("xrun frames: {xrun_frames}");
     println!("leaked fds: {leaked_fds}, leaked processes: {leaked_processes}");
     println!("prototype (Python): detection 2.97 ms, switch 9 us, rebuild 3-4 ms");
     let json = schema::Failover {
+        protection,
         trials: trials.len(),
         block,
         latency,
         sample_rate: SAMPLE_RATE,
         realtime_priority: realtime,
         gap_frames_total: gap,
+        gap_frames_by_kind: gap_by_kind,
         detection_us: detection.quantiles(),
         hang_detection_ms: hang.quantiles(),
         switch_ns: switch.quantiles(),
@@ -278,11 +298,15 @@ pub fn run(args: &[String]) -> Result<()> {
         leaked_processes,
         machine: Machine::this(),
         command: format!(
-            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}",
-            if spare { "" } else { " --no-spare" }
+            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}{}",
+            if spare { "" } else { " --no-spare" },
+            match protection {
+                Protection::Lockstep => "",
+                Protection::Eco => " --protection eco",
+            }
         ),
     };
-    let path = json.write()?;
+    let path = json.write_for_protection()?;
     println!("wrote {}", path.display());
     Ok(())
 }

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use dsp::{Event, EventKind, ParamId, N_PARAMS};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use tandem::engine::{Engine, ReferenceEngine};
+use tandem::engine::{Engine, Protection, ReferenceEngine};
 
 /// Builds the release worker the benchmarks spawn and returns its path.
 pub fn build_worker() -> Result<PathBuf> {
@@ -21,6 +21,18 @@ pub fn build_worker() -> Result<PathBuf> {
     path.is_file()
         .then_some(path.clone())
         .with_context(|| format!("{} was not built", path.display()))
+}
+
+/// Whether `engine` is fully protected again, after its start or a fault: in Lockstep both
+/// slots hold verified workers; in Eco the slot it serves from holds a worker and a standby (the
+/// spare) waits behind it, so the next fault is covered too.
+pub fn protected(engine: &Engine) -> bool {
+    match engine.config().protection {
+        Protection::Lockstep => engine.in_lockstep(),
+        Protection::Eco => {
+            engine.worker_pid(engine.serving_slot()).is_some() && engine.spare_pid().is_some()
+        }
+    }
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds (the clock the engine's events use).
@@ -160,16 +172,30 @@ impl Recording {
 
     /// Frames (either channel) that differ from the in-process reference render.
     pub fn differing_frames(&self, sample_rate: f32, block: usize, latency: u32) -> Result<u64> {
+        Ok(self
+            .differing_frame_list(sample_rate, block, latency)?
+            .len() as u64)
+    }
+
+    /// The frames (either channel) that differ from the in-process reference render, in order.
+    pub fn differing_frame_list(
+        &self,
+        sample_rate: f32,
+        block: usize,
+        latency: u32,
+    ) -> Result<Vec<u64>> {
         let mut reference = ReferenceEngine::new(sample_rate, block, latency)?;
         let (mut l, mut r) = (vec![0.0; block], vec![0.0; block]);
         let mut frame = 0usize;
-        let mut differing = 0u64;
+        let mut differing = Vec::new();
         for (events, params) in &self.blocks {
             reference.process(events, params, None, [&mut l, &mut r]);
             for k in 0..block {
                 let same = self.out[0][frame + k].to_bits() == l[k].to_bits()
                     && self.out[1][frame + k].to_bits() == r[k].to_bits();
-                differing += (!same) as u64;
+                if !same {
+                    differing.push((frame + k) as u64);
+                }
             }
             frame += block;
         }

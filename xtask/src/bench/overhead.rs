@@ -1,5 +1,5 @@
 //! `cargo xtask bench overhead [--seconds S] [--rounds R] [--block N] [--mode M]`: what isolation
-//! costs, in CPU and on the audio thread, for the same 16-voice passage rendered three ways.
+//! costs, in CPU and on the audio thread, for the same 16-voice passage rendered four ways.
 //! `--block` and `--mode` restrict the run to one block size or one mode (for profiling);
 //! `--spin-us N` and `--tick-ms N` change the engine's `Tuning` (worker spin before sleeping,
 //! supervisor tick) to find where the time goes. The report uses the defaults.
@@ -10,7 +10,10 @@
 //!   timeout too long to ever evict it, so one sandboxed worker renders and the audio thread
 //!   waits for that one alone: isolation without failover, as DAW sandboxes do it. The engine has
 //!   no one-worker knob; see the report for what this stand-in does and does not include;
-//! - `lockstep`: the engine as shipped, both workers rendering.
+//! - `eco`: the engine in Eco protection: one active worker renders, a sandboxed standby sleeps
+//!   and (as the engine decides) audits now and then; its CPU is counted, the supervisor's
+//!   checkpoint work is in this process's;
+//! - `lockstep`: the engine in Lockstep (the default), both workers rendering.
 //!
 //! Each mode runs on the same host loop: an absolute `clock_nanosleep` period clock, the host
 //! thread at `SCHED_FIFO` when granted, latency one block (the plugin's default). We measure at
@@ -20,10 +23,11 @@
 //!
 //! CPU counts every process: this process's own time (`getrusage`, every thread: host,
 //! supervisor) plus each worker's exact runtime from `/proc/<pid>/task/*/schedstat`, read just
-//! before the engine is dropped. Audio-thread time is the wall time of each `process()` call.
+//! before the engine is dropped; the workers are those in the two slots and the spare (asleep
+//! in Lockstep, Eco's standby). Audio-thread time is the wall time of each `process()` call.
 
 use super::host::{self, now_ns, Phrase};
-use super::schema::{self, BenchFile, CpuParts, Machine, Mode, OverheadRecord};
+use super::schema::{self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection};
 use super::{flag, Summary};
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -40,7 +44,7 @@ struct Window {
     audio_frames: u64,
     /// CPU of this process (host thread, supervisor, everything) over the window.
     plugin_ns: u64,
-    /// CPU of each worker over the window, in slot order.
+    /// CPU of each worker over the window: slot 0, slot 1, the spare.
     worker_ns: Vec<u64>,
     block_ns: Vec<f64>,
     xrun_frames: u64,
@@ -67,10 +71,11 @@ impl Renderer {
         (fallback, now_ns() - t0)
     }
 
-    fn pids(&self) -> Vec<u32> {
+    /// The worker processes: slot 0, slot 1 and the spare (`None`: there is none).
+    fn pids(&self) -> Vec<Option<u32>> {
         match self {
             Renderer::InProcess(_) => Vec::new(),
-            Renderer::Engine(e) => (0..2).filter_map(|s| e.worker_pid(s)).collect(),
+            Renderer::Engine(e) => vec![e.worker_pid(0), e.worker_pid(1), e.spare_pid()],
         }
     }
 }
@@ -89,7 +94,12 @@ fn measure(
         max_block: block,
         latency: block as u32,
         mode: ProcessMode::Realtime,
-        protection: tandem::engine::Protection::Lockstep,
+        protection: if mode == Mode::Eco {
+            Protection::Eco
+        } else {
+            Protection::Lockstep
+        }
+        .into(),
         worker_path: worker.to_path_buf(),
     };
     let mut renderer = match mode {
@@ -98,7 +108,7 @@ fn measure(
             block,
             block as u32,
         )?)),
-        Mode::Lockstep => {
+        Mode::Lockstep | Mode::Eco => {
             Renderer::Engine(Box::new(Engine::activate_with(config, tuning.clone())?))
         }
         Mode::SingleWorker => Renderer::Engine(Box::new(Engine::activate_with(
@@ -115,7 +125,8 @@ fn measure(
     let (mut l, mut r) = (vec![0.0; block], vec![0.0; block]);
     let realtime = host::try_realtime_priority();
     let mut t = now_ns();
-    // Warm up: 0.3 s, and until both workers are verified.
+    // Warm up: 0.3 s, and until the engine is fully protected (both workers verified; in Eco
+    // the active worker and its standby).
     let warm_blocks = (0.3 * SAMPLE_RATE as f64 / block as f64) as u64;
     let mut b = 0u64;
     loop {
@@ -124,14 +135,14 @@ fn measure(
         renderer.process(&mut phrase, &mut l, &mut r);
         b += 1;
         let settled = match &renderer {
-            Renderer::Engine(e) => e.in_lockstep(),
+            Renderer::Engine(e) => host::protected(e),
             Renderer::InProcess(_) => true,
         };
         if b >= warm_blocks && settled {
             break;
         }
         if b > warm_blocks + 20 * SAMPLE_RATE as u64 / block as u64 {
-            anyhow::bail!("{mode} at {block} frames never reached lockstep");
+            anyhow::bail!("{mode} at {block} frames never became fully protected");
         }
     }
     if mode == Mode::SingleWorker {
@@ -155,10 +166,8 @@ fn measure(
         block_ns: Vec::with_capacity(blocks as usize),
         ..Window::default()
     };
-    let workers0: Vec<u64> = pids
-        .iter()
-        .map(|&p| host::pid_cpu_ns(p).unwrap_or(0))
-        .collect();
+    let cpu_ns = |pid: Option<u32>| pid.and_then(host::pid_cpu_ns);
+    let workers0: Vec<Option<u64>> = pids.iter().map(|&p| cpu_ns(p)).collect();
     let plugin0 = host::self_cpu_ns();
     for _ in 0..blocks {
         t += period_ns;
@@ -172,7 +181,10 @@ fn measure(
     w.worker_ns = pids
         .iter()
         .zip(&workers0)
-        .map(|(&p, &before)| host::pid_cpu_ns(p).unwrap_or(before) - before)
+        .map(|(&p, &before)| match before {
+            Some(before) => cpu_ns(p).unwrap_or(before) - before,
+            None => 0,
+        })
         .collect();
     w.audio_frames = blocks * block as u64;
     if realtime {
@@ -243,16 +255,26 @@ pub fn run(args: &[String]) -> Result<()> {
         "overhead: {seconds} s x {rounds} rounds per mode and block, latency one block, period clock"
     );
     println!(
-        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>6}",
-        "mode", "block", "cpu/audio", "x in-proc", "p50 us", "p99 us", "max us", "xruns"
+        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "mode",
+        "block",
+        "cpu/audio",
+        "x in-proc",
+        "x single",
+        "p50 us",
+        "p99 us",
+        "max us",
+        "xruns"
     );
     for r in &result {
         println!(
-            "{:<14} {:>5} {:>10.4} {:>9.2} {:>9.1} {:>9.1} {:>9.1} {:>6}",
+            "{:<14} {:>5} {:>10.4} {:>9.2} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>6}",
             r.mode,
             r.block,
             r.cpu_per_audio_s,
             r.cpu_vs_in_process.unwrap_or(f64::NAN),
+            r.cpu_vs_single_worker
+                .map_or(String::new(), |x| format!("{x:.3}")),
             r.audio_thread_us.p50,
             r.audio_thread_us.p99,
             r.audio_thread_us.max,
@@ -282,7 +304,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
 /// One record per mode and block size, every round pooled.
 fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
-    let mut out = Vec::new();
+    let mut out: Vec<OverheadRecord> = Vec::new();
     let mut in_process_cpu = std::collections::BTreeMap::new();
     for &block in &BLOCKS {
         for mode in Mode::ALL {
@@ -297,7 +319,7 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
             let audio_s =
                 ws.iter().map(|w| w.audio_frames).sum::<u64>() as f64 / SAMPLE_RATE as f64;
             let plugin_s = ws.iter().map(|w| w.plugin_ns).sum::<u64>() as f64 / 1e9;
-            let workers_s: Vec<f64> = (0..2)
+            let workers_s: Vec<f64> = (0..3)
                 .map(|i| {
                     ws.iter()
                         .map(|w| w.worker_ns.get(i).copied().unwrap_or(0))
@@ -314,15 +336,24 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
                     .flat_map(|w| w.block_ns.iter().map(|ns| ns / 1e3))
                     .collect(),
             );
-            // Lockstep minus the mean of its two workers: the estimate of one worker's cost, to
-            // compare with the stopped-standby measurement.
+            // Lockstep minus the mean of its two slots' workers: the estimate of one worker's
+            // cost, to compare with the stopped-standby measurement.
             let single_worker_by_subtraction = (mode == Mode::Lockstep)
-                .then(|| cpu - workers_s.iter().sum::<f64>() / 2.0 / audio_s);
+                .then(|| cpu - (workers_s[0] + workers_s[1]) / 2.0 / audio_s);
+            // Eco against isolation without failover, measured in the same run.
+            let cpu_vs_single_worker = (mode == Mode::Eco)
+                .then(|| {
+                    out.iter()
+                        .find(|r| r.mode == Mode::SingleWorker && r.block == block)
+                        .map(|single| cpu / single.cpu_per_audio_s)
+                })
+                .flatten();
             out.push(OverheadRecord {
                 mode,
                 block,
                 cpu_per_audio_s: cpu,
                 cpu_vs_in_process: in_process_cpu.get(&block).map(|base| cpu / base),
+                cpu_vs_single_worker,
                 cpu_parts_per_audio_s: CpuParts {
                     plugin_process: plugin_s / audio_s,
                     workers: workers_s.iter().map(|s| s / audio_s).collect(),

@@ -1,7 +1,8 @@
 //! `cargo xtask bench realtime [--seconds N] [--block N]`: a simulated host calling `process()`
-//! on a real period clock, in sixteen scenarios: blocks of 64 and 256 frames, latency 0 and one
-//! block, without and with CPU pressure, without and with a SIGKILL of the serving worker every
-//! two seconds.
+//! on a real period clock, in twenty-four scenarios: blocks of 64 and 256 frames, latency 0 and
+//! one block, without and with CPU pressure, without and with a SIGKILL of the serving worker
+//! every two seconds; the scenarios with kills run in both protections (Lockstep, then Eco, whose
+//! serving worker is the active one), the others in Lockstep.
 //!
 //! The host thread sleeps on an absolute `clock_nanosleep` period clock at `SCHED_FIFO` (when
 //! granted), like a DAW's audio thread. The engine is activated before the thread raises its
@@ -16,7 +17,7 @@
 //! same recorded input. Kills also give detection and rebuild samples.
 
 use super::host::{self, now_ns, Phrase, Recording};
-use super::schema::{self, BenchFile, Machine};
+use super::schema::{self, BenchFile, Machine, Protection};
 use super::{flag, Summary};
 use anyhow::{Context, Result};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -31,6 +32,7 @@ const KILL_EVERY_S: u64 = 2;
 /// One scenario's settings.
 #[derive(Clone, Copy, Debug)]
 struct Scenario {
+    protection: Protection,
     block: usize,
     latency: u32,
     pressure: bool,
@@ -41,7 +43,8 @@ struct Scenario {
 #[derive(Default)]
 struct Live {
     serving_pid: AtomicU32,
-    in_lockstep: AtomicBool,
+    /// [`host::protected`]: a kill now is covered.
+    protected: AtomicBool,
     stop: AtomicBool,
     /// (pid, CLOCK_MONOTONIC ns when the kill returned, ns when our own pidfd on it became
     /// readable, as seen by the normal-priority killer thread polling it).
@@ -64,7 +67,7 @@ fn killer(live: Arc<Live>) {
             host::sleep_until((now_ns() + 20_000_000).min(next));
         }
         next += KILL_EVERY_S * 1_000_000_000;
-        if !live.in_lockstep.load(Ordering::Acquire) {
+        if !live.protected.load(Ordering::Acquire) {
             continue;
         }
         let pid = live.serving_pid.load(Ordering::Acquire);
@@ -86,15 +89,15 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
         max_block: s.block,
         latency: s.latency,
         mode: ProcessMode::Realtime,
-        protection: tandem::engine::Protection::Lockstep,
+        protection: s.protection.into(),
         worker_path: worker.to_path_buf(),
     };
     let pressure = host::Pressure::start(if s.pressure { host::cores() } else { 0 });
     let mut engine = Engine::activate_with(config, Tuning::default())?;
-    // Start the clock once both workers are up, so the figures are about steady state and not
+    // Start the clock once the workers are up, so the figures are about steady state and not
     // about the first exec.
     let up_since = now_ns();
-    while !engine.in_lockstep() {
+    while !host::protected(&engine) {
         anyhow::ensure!(
             now_ns() - up_since < 5_000_000_000,
             "the engine did not come up"
@@ -135,8 +138,8 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
         let slot = engine.serving_slot();
         live.serving_pid
             .store(engine.worker_pid(slot).unwrap_or(0), Ordering::Release);
-        live.in_lockstep
-            .store(engine.in_lockstep(), Ordering::Release);
+        live.protected
+            .store(host::protected(&engine), Ordering::Release);
         t += period_ns;
     }
     let steal_ms = host::steal_ms() - steal0;
@@ -216,6 +219,7 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
     let detection = Summary::new(detection_us.clone());
     let rebuild = Summary::new(rebuild_ms.clone());
     Ok(schema::Scenario {
+        protection: s.protection,
         block: s.block,
         latency: s.latency,
         pressure: s.pressure,
@@ -246,7 +250,8 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
 pub fn run(args: &[String]) -> Result<()> {
     let seconds: f64 = flag(args, "--seconds", 60.0)?;
     let only_block: usize = flag(args, "--block", 0)?;
-    // `--only BLOCK,LATENCY,PRESSURE,KILLS` (0/1 for the booleans) runs one scenario.
+    // `--only BLOCK,LATENCY,PRESSURE,KILLS` (0/1 for the booleans) runs one scenario (with
+    // kills, in both protections).
     let only: Option<Vec<usize>> = args
         .iter()
         .position(|a| a == "--only")
@@ -265,12 +270,20 @@ pub fn run(args: &[String]) -> Result<()> {
                     if only.as_ref().is_some_and(|o| o[..] != key[..]) {
                         continue;
                     }
-                    scenarios.push(Scenario {
-                        block,
-                        latency,
-                        pressure,
-                        kills,
-                    });
+                    let protections: &[Protection] = if kills {
+                        &Protection::ALL
+                    } else {
+                        &[Protection::Lockstep]
+                    };
+                    for &protection in protections {
+                        scenarios.push(Scenario {
+                            protection,
+                            block,
+                            latency,
+                            pressure,
+                            kills,
+                        });
+                    }
                 }
             }
         }
@@ -281,7 +294,8 @@ pub fn run(args: &[String]) -> Result<()> {
         host::cores()
     );
     println!(
-        "{:>5} {:>7} {:>8} {:>5} {:>10} {:>8} {:>9} {:>10} {:>9} {:>9}",
+        "{:>8} {:>5} {:>7} {:>8} {:>5} {:>10} {:>8} {:>9} {:>10} {:>9} {:>9}",
+        "protect",
         "block",
         "latency",
         "pressure",
@@ -304,7 +318,8 @@ pub fn run(args: &[String]) -> Result<()> {
             .map_err(|_| anyhow::anyhow!("the host thread panicked"))?
             .with_context(|| format!("scenario {s:?}"))?;
         println!(
-            "{:>5} {:>7} {:>8} {:>5} {:>10} {:>8} {:>9} {:>10} {:>9.1} {:>9.1}",
+            "{:>8} {:>5} {:>7} {:>8} {:>5} {:>10} {:>8} {:>9} {:>10} {:>9.1} {:>9.1}",
+            s.protection.name(),
             s.block,
             s.latency,
             s.pressure,

@@ -19,9 +19,15 @@ pub trait BenchFile: Serialize + DeserializeOwned {
 
     /// Writes this to `NAME.json` in [`json_dir`] and returns the path.
     fn write(&self) -> Result<PathBuf> {
+        self.write_as(Self::NAME)
+    }
+
+    /// Writes this to `name.json` in [`json_dir`] (a variant of the benchmark, such as
+    /// `failover-eco`) and returns the path.
+    fn write_as(&self, name: &str) -> Result<PathBuf> {
         let dir = json_dir();
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.json", Self::NAME));
+        let path = dir.join(format!("{name}.json"));
         std::fs::write(&path, serde_json::to_string_pretty(self)?)
             .with_context(|| format!("writing {}", path.display()))?;
         Ok(path)
@@ -102,6 +108,51 @@ impl Machine {
     }
 }
 
+/// The engine's protection as the benchmarks' files name it (`"lockstep"`, `"eco"`); files
+/// written before Eco existed are Lockstep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protection {
+    /// Two workers in lockstep.
+    #[default]
+    Lockstep,
+    /// One active worker and a sleeping standby.
+    Eco,
+}
+
+impl Protection {
+    /// Both, Lockstep first.
+    pub const ALL: [Protection; 2] = [Protection::Lockstep, Protection::Eco];
+
+    /// The name used in JSON, on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protection::Lockstep => "lockstep",
+            Protection::Eco => "eco",
+        }
+    }
+
+    /// Parses `--protection NAME` (default Lockstep).
+    pub fn from_args(args: &[String]) -> anyhow::Result<Protection> {
+        match args.iter().position(|a| a == "--protection") {
+            None => Ok(Protection::Lockstep),
+            Some(i) => Protection::ALL
+                .into_iter()
+                .find(|p| args.get(i + 1).is_some_and(|a| a == p.name()))
+                .with_context(|| "--protection is lockstep or eco"),
+        }
+    }
+}
+
+impl From<Protection> for tandem::engine::Protection {
+    fn from(p: Protection) -> tandem::engine::Protection {
+        match p {
+            Protection::Lockstep => tandem::engine::Protection::Lockstep,
+            Protection::Eco => tandem::engine::Protection::Eco,
+        }
+    }
+}
+
 /// CPU split between the plugin's process and its workers; `W` is one figure per worker
 /// (`Vec<f64>`) or their sum (`f64`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -114,9 +165,12 @@ pub struct CpuParts<W> {
 
 // ---- bench failover ---------------------------------------------------------------------------
 
-/// `failover.json`: faults of every kind on a period clock.
+/// `failover.json` (Lockstep) and `failover-eco.json`: faults of every kind on a period clock.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Failover {
+    /// The engine's protection.
+    #[serde(default)]
+    pub protection: Protection,
     /// Faults committed.
     pub trials: usize,
     /// Block size in frames.
@@ -129,6 +183,10 @@ pub struct Failover {
     pub realtime_priority: bool,
     /// Frames (either channel) that differ from the in-process reference.
     pub gap_frames_total: u64,
+    /// [`Failover::gap_frames_total`] by the kind of the fault whose window (from the block it
+    /// was committed in to the next fault) they fall in; `none` before the first.
+    #[serde(default)]
+    pub gap_frames_by_kind: BTreeMap<String, u64>,
     /// Kill to detection, signal faults only.
     pub detection_us: Quantiles,
     /// Fault to detection of a hang (SIGSTOP, endless loop).
@@ -155,6 +213,17 @@ impl BenchFile for Failover {
     const NAME: &'static str = "failover";
 }
 
+impl Failover {
+    /// Writes this where its protection's file goes: `failover.json` for Lockstep (the file
+    /// the report reads), `failover-eco.json` for Eco.
+    pub fn write_for_protection(&self) -> Result<PathBuf> {
+        match self.protection {
+            Protection::Lockstep => self.write(),
+            Protection::Eco => self.write_as(&format!("{}-eco", Self::NAME)),
+        }
+    }
+}
+
 // ---- bench overhead ---------------------------------------------------------------------------
 
 /// How `bench overhead` renders the passage.
@@ -165,13 +234,20 @@ pub enum Mode {
     InProcess,
     /// The engine with its standby stopped: one worker renders.
     SingleWorker,
-    /// The engine as shipped, both workers rendering.
+    /// The engine in Lockstep, both workers rendering.
     Lockstep,
+    /// The engine in Eco: one worker renders, a standby sleeps.
+    Eco,
 }
 
 impl Mode {
     /// Every mode, in the order each block size runs them.
-    pub const ALL: [Mode; 3] = [Mode::InProcess, Mode::SingleWorker, Mode::Lockstep];
+    pub const ALL: [Mode; 4] = [
+        Mode::InProcess,
+        Mode::SingleWorker,
+        Mode::Eco,
+        Mode::Lockstep,
+    ];
 
     /// The name used in JSON, on the command line and in the report.
     pub fn name(self) -> &'static str {
@@ -179,6 +255,7 @@ impl Mode {
             Mode::InProcess => "in_process",
             Mode::SingleWorker => "single_worker",
             Mode::Lockstep => "lockstep",
+            Mode::Eco => "eco",
         }
     }
 }
@@ -232,7 +309,11 @@ pub struct OverheadRecord {
     /// [`OverheadRecord::cpu_per_audio_s`] over in-process's at the same block (`null` when
     /// in-process did not run).
     pub cpu_vs_in_process: Option<f64>,
-    /// The same, split by process; one figure per worker.
+    /// Eco only: [`OverheadRecord::cpu_per_audio_s`] over single_worker's at the same block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_vs_single_worker: Option<f64>,
+    /// The same, split by process; one figure per worker process: slot 0, slot 1, the spare
+    /// (Eco's standby; files from before Eco have the two slots only).
     pub cpu_parts_per_audio_s: CpuParts<Vec<f64>>,
     /// Wall time of each `process()` call.
     pub audio_thread_us: Quantiles,
@@ -278,6 +359,9 @@ impl BenchFile for Realtime {
 /// One realtime scenario and what it measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Scenario {
+    /// The engine's protection.
+    #[serde(default)]
+    pub protection: Protection,
     /// Block size in frames.
     pub block: usize,
     /// The engine's latency in frames.
@@ -456,6 +540,9 @@ pub struct Soak {
     pub seed: u64,
     /// Engines activated (the first one and every reactivation).
     pub activations: usize,
+    /// Of those, engines in Eco protection (the others ran Lockstep).
+    #[serde(default)]
+    pub eco_activations: usize,
     /// Faults committed, every kind.
     pub faults_total: u64,
     /// Faults committed, by kind.

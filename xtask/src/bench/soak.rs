@@ -3,12 +3,14 @@
 //! while a seeded schedule commits a random fault from [`FAULTS`] whenever the engine has settled
 //! from the last one: every fault the worker knows (`shm::FaultKind`), signals, double deaths,
 //! stalls, CPU bursts, resets, realtime/offline switches and reactivations (a new engine with a
-//! new block size and latency, the reference from a fresh state).
+//! new block size, latency and protection, the reference from a fresh state). In Eco a fault
+//! aimed at either worker hits the active one (the other slot is empty), and a double death
+//! kills the active worker and its standby.
 //!
 //! Every output frame is compared, bit for bit, with the in-process reference
 //! (`ReferenceEngine`) fed the same blocks, replayed after each activation from a recording.
-//! Each fault opens a window of output frames that closes when the engine has settled (back in
-//! lockstep, the target replaced); frames that differ inside a double death's window are its
+//! Each fault opens a window of output frames that closes when the engine has settled (fully
+//! protected again, `host::protected`, the target replaced); frames that differ inside a double death's window are its
 //! gap, every other differing frame is a mismatch (goal 0), attributed to the window's fault.
 //! The engine's own declared fallback (an xrun's fade) is told apart from audio it served as
 //! exact. Also counted: offline waits that gave up (`stuck_waits`), workers that died or were
@@ -17,7 +19,7 @@
 //! Adding a fault kind is one line in [`FAULTS`].
 
 use super::host::{self, now_ns, Phrase};
-use super::schema::{self, BenchFile, Machine};
+use super::schema::{self, BenchFile, Machine, Protection};
 use super::{flag, Summary};
 use anyhow::{ensure, Result};
 use dsp::{Event, N_PARAMS};
@@ -72,7 +74,7 @@ enum Aim {
 enum Expect {
     /// The target (both, for a double) dies or is evicted, and is replaced.
     Eviction,
-    /// Nothing needs to fail; the engine only has to be in lockstep.
+    /// Nothing needs to fail; the engine only has to be fully protected.
     Nothing,
 }
 
@@ -203,6 +205,8 @@ struct InFlight {
     fault: &'static Fault,
     window_start: u64,
     failures_before: u64,
+    /// Failures the fault must cause before the engine counts as settled.
+    failures_needed: u64,
     /// What ends the fault's stall or burst, on its own thread.
     undo: Option<std::thread::JoinHandle<()>>,
     undo_at_ns: u64,
@@ -217,6 +221,7 @@ struct InFlight {
 struct Totals {
     audio_frames: u64,
     activations: usize,
+    eco_activations: usize,
     faults_by_kind: BTreeMap<String, u64>,
     double_deaths: u64,
     mismatched: u64,
@@ -252,12 +257,13 @@ fn draw_config(rng: &mut Rng, worker: &std::path::Path) -> EngineConfig {
     } else {
         ProcessMode::Realtime
     };
+    let protection = Protection::ALL[rng.below(2) as usize];
     EngineConfig {
         sample_rate: SAMPLE_RATE,
         max_block: block,
         latency,
         mode,
-        protection: tandem::engine::Protection::Lockstep,
+        protection: protection.into(),
         worker_path: worker.to_path_buf(),
     }
 }
@@ -284,7 +290,7 @@ impl Chaos {
         host::normal_priority();
         let mut engine = Engine::activate_with(config.clone(), Tuning::default())?;
         let up_since = now_ns();
-        while !engine.in_lockstep() {
+        while !host::protected(&engine) {
             ensure!(
                 now_ns() - up_since < SETTLE_BOUND_NS,
                 "the engine did not come up"
@@ -293,6 +299,8 @@ impl Chaos {
         }
         self.totals.realtime_priority |= host::try_realtime_priority();
         self.totals.activations += 1;
+        let eco = config.protection == tandem::engine::Protection::Eco;
+        self.totals.eco_activations += eco as usize;
         let mut mode = config.mode;
         let period_ns = (block as f64 / SAMPLE_RATE as f64 * 1e9) as u64;
         let mut phrase = Phrase::new(SAMPLE_RATE);
@@ -303,7 +311,10 @@ impl Chaos {
         let mut events: Vec<EngineEvent> = Vec::new();
         let mut targeted: BTreeSet<u32> = BTreeSet::new();
         let mut in_flight: Option<InFlight> = None;
-        let mut context = format!("no fault yet, {mode:?}, block {block}, L {latency}");
+        let mut context = format!(
+            "no fault yet, {:?}, {mode:?}, block {block}, L {latency}",
+            config.protection
+        );
         let mut next_fault_block = 20 + self.rng.below(100);
         let mut reset_next = false;
         let mut t = now_ns();
@@ -352,14 +363,10 @@ impl Chaos {
             let failures = engine.stats().failures.load(Ordering::Relaxed);
             let now = now_ns();
             if let Some(f) = &mut in_flight {
-                let needed = match (f.fault.expect, f.fault.act) {
-                    (Expect::Nothing, _) => 0,
-                    (Expect::Eviction, Act::Double(_)) => 2,
-                    (Expect::Eviction, _) => 1,
-                };
                 let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
-                let settled =
-                    undone && engine.in_lockstep() && failures >= f.failures_before + needed;
+                let settled = undone
+                    && host::protected(&engine)
+                    && failures >= f.failures_before + f.failures_needed;
                 let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
                 if settled || late {
                     windows.push(Window {
@@ -377,8 +384,8 @@ impl Chaos {
                             .collect();
                         if self.totals.unsettled_log.len() < 20 {
                             self.totals.unsettled_log.push(format!(
-                                "{context}: lockstep {}, failures {} (before {}); since: {}",
-                                engine.in_lockstep(),
+                                "{context}: protected {}, failures {} (before {}); since: {}",
+                                host::protected(&engine),
                                 failures,
                                 f.failures_before,
                                 recent.join("; ")
@@ -406,16 +413,20 @@ impl Chaos {
                     .entry(f.name.to_string())
                     .or_default() += 1;
                 let slot = match f.aim {
-                    Aim::Serving => engine.serving_slot(),
-                    Aim::Either => self.rng.below(2) as usize,
+                    Aim::Either if !eco => self.rng.below(2) as usize,
+                    Aim::Either | Aim::Serving => engine.serving_slot(),
+                };
+                let mut failures_needed = match f.expect {
+                    Expect::Nothing => 0,
+                    Expect::Eviction => 1,
                 };
                 let target = engine.worker_pid(slot).unwrap_or(0);
                 self.take_events(&engine, &mut events, &targeted, &context);
                 let events_before = events.len();
                 context = format!(
-                    "last fault {} on slot {slot} (pid {target}), {mode:?}, block {block}, \
+                    "last fault {} on slot {slot} (pid {target}), {:?}, {mode:?}, block {block}, \
                      L {latency}, frame {frame}",
-                    f.name
+                    f.name, config.protection
                 );
                 let mut undo = None;
                 let mut undo_in_ms = 0;
@@ -442,8 +453,14 @@ impl Chaos {
                     }
                     Act::Double(sig) => {
                         self.totals.double_deaths += 1;
-                        let pidfds: Vec<OwnedFd> = engine
-                            .worker_pids()
+                        // Every worker in a slot dies, and must be replaced; in Eco the
+                        // standby dies with the active worker.
+                        let mut pids = engine.worker_pids();
+                        failures_needed = pids.len() as u64;
+                        if eco {
+                            pids.extend(engine.spare_pid());
+                        }
+                        let pidfds: Vec<OwnedFd> = pids
                             .into_iter()
                             .inspect(|p| {
                                 targeted.insert(*p);
@@ -484,6 +501,7 @@ impl Chaos {
                     fault: f,
                     window_start: frame + block as u64,
                     failures_before: failures,
+                    failures_needed,
                     undo,
                     undo_at_ns: now + undo_in_ms * 1_000_000,
                     since_ns: now,
@@ -682,6 +700,7 @@ pub fn run(args: &[String]) -> Result<()> {
         audio_seconds: t.audio_frames as f64 / SAMPLE_RATE as f64,
         seed,
         activations: t.activations,
+        eco_activations: t.eco_activations,
         faults_total,
         faults_by_kind: t.faults_by_kind,
         double_deaths: t.double_deaths,
@@ -714,10 +733,11 @@ pub fn run(args: &[String]) -> Result<()> {
 
 fn print_summary(s: &schema::Soak) {
     println!(
-        "{:.0} s wall, {:.0} s of audio, {} activations, realtime priority {}",
+        "{:.0} s wall, {:.0} s of audio, {} activations ({} in Eco), realtime priority {}",
         s.seconds,
         s.audio_seconds,
         s.activations,
+        s.eco_activations,
         if s.realtime_priority {
             "granted"
         } else {

@@ -103,6 +103,33 @@ pub const CPU: Goal = Goal {
     scope: " in-process at 64 frames",
 };
 
+/// What Eco costs against the DSP in the host's process at small blocks.
+pub const ECO_CPU_64: Goal = Goal {
+    figure: "eco CPU",
+    bound: Bound::AtMost,
+    limit: 1.5,
+    unit: "x",
+    scope: " in-process at 64 frames",
+};
+
+/// What Eco costs against the DSP in the host's process at common blocks.
+pub const ECO_CPU: Goal = Goal {
+    figure: "eco CPU",
+    bound: Bound::AtMost,
+    limit: 1.15,
+    unit: "x",
+    scope: " in-process at 128 and 256 frames",
+};
+
+/// Eco's failover against isolation without it (`single_worker`).
+pub const ECO_VS_SINGLE: Goal = Goal {
+    figure: "eco CPU",
+    bound: Bound::AtMost,
+    limit: 1.05,
+    unit: "x",
+    scope: " single_worker at every block size",
+};
+
 /// The block size the CPU and audio-thread goals are set at.
 pub const GOAL_BLOCK: usize = 64;
 
@@ -186,6 +213,16 @@ pub fn judge(d: &Data) -> Vec<Judged> {
     let ratio = lock.map_or(f64::NAN, |r| r.cpu_vs_in_process.unwrap_or(f64::NAN));
     let audio_thread = lock.map_or(f64::NAN, |r| r.audio_thread_us.p99);
 
+    let eco_vs = |block: usize, f: fn(&crate::bench::schema::OverheadRecord) -> Option<f64>| {
+        d.overhead(Mode::Eco, block).and_then(f).unwrap_or(f64::NAN)
+    };
+    let eco_64 = eco_vs(GOAL_BLOCK, |r| r.cpu_vs_in_process);
+    let eco_common = [128, 256].map(|b| eco_vs(b, |r| r.cpu_vs_in_process));
+    let eco_single: Vec<(usize, f64)> = crate::bench::overhead::BLOCKS
+        .iter()
+        .map(|&b| (b, eco_vs(b, |r| r.cpu_vs_single_worker)))
+        .collect();
+
     let rt: Vec<_> = scen
         .iter()
         .filter(|s| s.block == GOAL_BLOCK && s.kills && !s.pressure)
@@ -237,6 +274,29 @@ pub fn judge(d: &Data) -> Vec<Judged> {
             figures: vec![ratio],
         },
         Judged {
+            goal: &ECO_CPU_64,
+            measured: format!("{}x", f2(eco_64)),
+            figures: vec![eco_64],
+        },
+        Judged {
+            goal: &ECO_CPU,
+            measured: format!(
+                "{}x at 128, {}x at 256",
+                f2(eco_common[0]),
+                f2(eco_common[1])
+            ),
+            figures: eco_common.to_vec(),
+        },
+        Judged {
+            goal: &ECO_VS_SINGLE,
+            measured: eco_single
+                .iter()
+                .map(|(b, x)| format!("{}x at {b}", f2(*x)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            figures: eco_single.iter().map(|(_, x)| *x).collect(),
+        },
+        Judged {
             goal: &AUDIO_THREAD,
             measured: format!("lockstep, latency one block: {} µs", f1(audio_thread)),
             figures: vec![audio_thread],
@@ -247,8 +307,11 @@ pub fn judge(d: &Data) -> Vec<Judged> {
                 .iter()
                 .map(|s| {
                     format!(
-                        "latency {}: {} xrun frames, {} failovers",
-                        s.latency, s.xrun_frames, s.failovers
+                        "{}, latency {}: {} xrun frames, {} failovers",
+                        s.protection.name(),
+                        s.latency,
+                        s.xrun_frames,
+                        s.failovers
                     )
                 })
                 .collect::<Vec<_>>()

@@ -283,24 +283,28 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
     let _ = writeln!(md, "## Overhead\n");
     let _ = writeln!(
         md,
-        "`{}`: the same passage in three modes at each block size, latency one block (the \
+        "`{}`: the same passage in four modes at each block size, latency one block (the \
          plugin's default), on a period clock ({} s per mode and block, {} rounds, modes \
          interleaved). CPU counts every process: this process's `getrusage` (host thread, \
          supervisor) plus each worker's exact runtime (`/proc/<pid>/task/*/schedstat`) read \
-         before the engine is dropped. The audio thread's time is the wall time of each \
-         `process()` call. `single_worker` is the engine with its standby stopped (`SIGSTOP`, \
-         never evicted): one worker renders and the audio thread waits for it alone; the last \
-         column gives a cruder estimate instead (lockstep minus one worker's CPU).\n",
+         before the engine is dropped (the workers in both slots and the spare, which is Eco's \
+         standby). The audio thread's time is the wall time of each `process()` call. \
+         `single_worker` is the engine with its standby stopped (`SIGSTOP`, never evicted): one \
+         worker renders and the audio thread waits for it alone; the last column gives a \
+         cruder estimate instead (lockstep minus one worker's CPU). `eco` is the engine in Eco \
+         protection (one active worker, a sleeping standby, checkpoints and audits); `x single` \
+         compares it with `single_worker`, isolation without failover.\n",
         oh.command,
         as_in_json(oh.seconds_per_window),
         oh.rounds
     );
     let _ = writeln!(
         md,
-        "| mode | block | CPU s / audio s | x in-process | of which plugin process | workers | \
-         audio thread p50 µs | p99 µs | max µs | xrun frames | lockstep minus one worker |"
+        "| mode | block | CPU s / audio s | x in-process | x single | of which plugin process | \
+         workers | audio thread p50 µs | p99 µs | max µs | xrun frames | lockstep minus one \
+         worker |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &oh.records {
         let workers: Vec<String> = r
             .cpu_parts_per_audio_s
@@ -311,11 +315,12 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
             .collect();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.mode.name(),
             r.block,
             f3(r.cpu_per_audio_s),
             f2(r.cpu_vs_in_process.unwrap_or(f64::NAN)),
+            r.cpu_vs_single_worker.map_or(String::new(), f3),
             f3(r.cpu_parts_per_audio_s.plugin_process),
             if workers.is_empty() {
                 "-".to_string()
@@ -332,7 +337,7 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
     let _ = writeln!(
         md,
         "\n![overhead](overhead.png)\n\nLeft: CPU seconds per audio second against the block \
-         size (log scale) for the three modes. Right: the audio thread's time per block, p99 \
+         size (log scale) for the four modes. Right: the audio thread's time per block, p99 \
          (thick, dots) and p50 (thin), log scales; the red bar is the goal at 64 frames.{}\n",
         axes("left, x is the block size and y CPU seconds per audio second; right, y is microseconds")
     );
@@ -355,14 +360,16 @@ fn realtime(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
     );
     let _ = writeln!(
         md,
-        "| block | latency | pressure | kills | xrun frames | overruns | failovers | mismatched \
-         frames | process() p99 µs | max µs | wake late p99 µs | failures not caused by us |"
+        "| protection | block | latency | pressure | kills | xrun frames | overruns | failovers | \
+         mismatched frames | process() p99 µs | max µs | wake late p99 µs | failures not caused \
+         by us |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for s in &rt.scenarios {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            s.protection.name(),
             s.block,
             s.latency,
             if s.pressure { "yes" } else { "no" },
@@ -387,8 +394,11 @@ fn realtime(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
         .flat_map(|s| {
             s.other_failures.iter().map(move |e| {
                 format!(
-                    "- block {}, latency {}, pressure {}: {e}",
-                    s.block, s.latency, s.pressure
+                    "- {}, block {}, latency {}, pressure {}: {e}",
+                    s.protection.name(),
+                    s.block,
+                    s.latency,
+                    s.pressure
                 )
             })
         })

@@ -36,6 +36,7 @@ const ORANGE: RGBColor = RGBColor(255, 127, 14);
 const GREEN: RGBColor = RGBColor(44, 160, 44);
 const RED: RGBColor = RGBColor(214, 39, 40);
 const GREY: RGBColor = RGBColor(120, 120, 120);
+const PURPLE: RGBColor = RGBColor(148, 103, 189);
 
 /// What drawing a plot returns (plotters' errors are of many types).
 pub type PlotResult = std::result::Result<(), Box<dyn std::error::Error>>;
@@ -250,9 +251,10 @@ pub fn rebuild(out: &Path, d: &Data, fonts: bool) -> PlotResult {
     )
 }
 
-const MODE_COLORS: [(Mode, RGBColor); 3] = [
+const MODE_COLORS: [(Mode, RGBColor); 4] = [
     (Mode::InProcess, GREEN),
     (Mode::SingleWorker, BLUE),
+    (Mode::Eco, PURPLE),
     (Mode::Lockstep, ORANGE),
 ];
 
