@@ -38,14 +38,18 @@ fn describes_itself_as_a_stereo_synth() {
         .map(|(name, _, _)| name.clone())
         .collect();
     assert_eq!(bypass, ["Bypass"]);
-    let latency = instance
-        .params()
-        .iter()
-        .find(|(name, _, _)| name == "Latency")
-        .expect("the latency setting");
-    assert!(!latency.2.contains(ParamInfoFlags::IS_AUTOMATABLE));
+    // The plugin settings are not automatable; every synth parameter is.
+    let settings = ["Latency", "Protection"];
+    for setting in settings {
+        let (_, _, flags) = instance
+            .params()
+            .iter()
+            .find(|(name, _, _)| name == setting)
+            .unwrap_or_else(|| panic!("the {setting} setting"));
+        assert!(!flags.contains(ParamInfoFlags::IS_AUTOMATABLE), "{setting}");
+    }
     for (name, _, flags) in instance.params() {
-        if name != "Latency" {
+        if !settings.contains(&name.as_str()) {
             assert!(flags.contains(ParamInfoFlags::IS_AUTOMATABLE), "{name}");
         }
     }

@@ -126,6 +126,28 @@ fn editor_draws_follows_the_host_and_sends_gestures() {
     );
     pointer_away(screen);
 
+    // A click on Eco sets the protection setting in one gesture; Lockstep sets it back.
+    let protection = instance.param_id("Protection");
+    let [lockstep_button, eco_button] = layout::protection_buttons();
+    let click = |x: f32, y: f32| {
+        screen.move_pointer(x.round() as i16, y.round() as i16);
+        screen.button(true);
+        screen.button(false);
+        pointer_away(screen);
+    };
+    for (button, value) in [(eco_button, 1.0), (lockstep_button, 0.0)] {
+        click(button.center().x, button.center().y);
+        assert_eq!(
+            gesture(&mut instance),
+            vec![
+                ParamOut::Begin(protection),
+                ParamOut::Value(protection, value),
+                ParamOut::End(protection)
+            ]
+        );
+        assert_eq!(instance.param_value("Protection"), value);
+    }
+
     gui::close_editor(&mut instance);
     drop(window);
     drop(instance);

@@ -151,6 +151,16 @@ pub fn control_center(id: ParamId) -> Option<Pos2> {
     control_rect(id).map(knob_center)
 }
 
+/// The protection panel's Lockstep and Eco buttons, on its title row (tests click them).
+pub fn protection_buttons() -> [Rect; 2] {
+    [0.0, 1.0].map(|i| {
+        Rect::from_min_size(
+            pos2(PROTECTION.min.x + 110.0 + i * 74.0, PROTECTION.min.y + 3.0),
+            vec2(70.0, 20.0),
+        )
+    })
+}
+
 /// The knob's centre inside a control cell.
 pub fn knob_center(cell: Rect) -> Pos2 {
     pos2(cell.center().x, cell.min.y + 44.0)

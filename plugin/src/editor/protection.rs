@@ -13,7 +13,7 @@ use egui::{self, pos2, vec2, Align2, Color32, FontId, Rect, Stroke, StrokeKind, 
 use nice_plug::prelude::ParamSetter;
 
 use super::style::{self, BAD, DIM, GOOD, OUTLINE, PANEL, SMALL, TEXT, TRACK, WARN};
-use super::SCALES;
+use super::{layout, SCALES};
 use crate::engine::{FaultKind, Protection, StatusSnapshot, WorkerState};
 use crate::params::{ProtectionSetting, TandemParams};
 
@@ -240,20 +240,21 @@ fn clock_ticks_per_second() -> f32 {
 /// runs the other, when the choice applies.
 fn selector(
     ui: &mut Ui,
-    rect: Rect,
     params: &TandemParams,
     setter: &ParamSetter,
     running: Protection,
     show_hint: bool,
 ) {
     let chosen = params.protection.value();
-    let mut x = rect.min.x + 110.0;
-    for (setting, label) in [
+    let buttons = layout::protection_buttons();
+    for ((setting, label), at) in [
         (ProtectionSetting::Lockstep, "Lockstep"),
         (ProtectionSetting::Eco, "Eco"),
-    ] {
+    ]
+    .into_iter()
+    .zip(buttons)
+    {
         let button = egui::Button::new(label).selected(chosen == setting);
-        let at = Rect::from_min_size(pos2(x, rect.min.y + 3.0), vec2(70.0, 20.0));
         if ui
             .put(at, button)
             .on_hover_text(hint(setting.into()))
@@ -264,7 +265,6 @@ fn selector(
             setter.set_parameter(&params.protection, setting);
             setter.end_set_parameter(&params.protection);
         }
-        x += 74.0;
     }
     if !show_hint {
         return;
@@ -279,7 +279,7 @@ fn selector(
         )
     };
     ui.painter().text(
-        pos2(x + 6.0, rect.min.y + 13.0),
+        pos2(buttons[1].max.x + 10.0, buttons[1].center().y),
         Align2::LEFT_CENTER,
         text,
         FontId::proportional(SMALL),
@@ -303,7 +303,7 @@ pub fn panel(
         .as_ref()
         .filter(|f| status.at_ns.saturating_sub(f.detected_ns) < EVENT_NS);
     let protection = running.protection();
-    selector(ui, rect, params, setter, protection, recent_fault.is_none());
+    selector(ui, params, setter, protection, recent_fault.is_none());
 
     let tile_w = 200.0;
     let tiles = tiles(status, running, protection);
@@ -488,12 +488,17 @@ struct Tile {
 /// The two tiles: in Lockstep both worker slots; in Eco the slot that holds the active worker
 /// and the standby, which sleeps and is no fault (an empty second slot is how Eco runs).
 fn tiles(status: &StatusSnapshot, running: &RunningEngine, protection: Protection) -> [Tile; 2] {
-    let slot_tile = |slot: usize, title: String| {
+    // In Eco the verified worker is the one that plays: "ACTIVE" says so.
+    let live_word = match protection {
+        Protection::Lockstep => "LIVE",
+        Protection::Eco => "ACTIVE",
+    };
+    let slot_tile = |slot: usize| {
         let worker = status.workers[slot];
         Tile {
-            title,
+            title: format!("Worker {}", worker_name(slot)),
             state: match worker.state {
-                WorkerState::Live => ("LIVE", GOOD),
+                WorkerState::Live => (live_word, GOOD),
                 WorkerState::Joining => ("JOINING", WARN),
                 WorkerState::Dead => ("DEAD", BAD),
                 WorkerState::Stopped => ("STOPPED", DIM),
@@ -504,9 +509,7 @@ fn tiles(status: &StatusSnapshot, running: &RunningEngine, protection: Protectio
         }
     };
     match protection {
-        Protection::Lockstep => {
-            [0, 1].map(|slot| slot_tile(slot, format!("Worker {}", worker_name(slot))))
-        }
+        Protection::Lockstep => [0, 1].map(slot_tile),
         Protection::Eco => {
             // The active worker: the slot that holds one (after a takeover, maybe B).
             let active = (0..2).find(|&s| status.workers[s].pid != 0).unwrap_or(0);
@@ -524,10 +527,7 @@ fn tiles(status: &StatusSnapshot, running: &RunningEngine, protection: Protectio
                 pid: if status.running { pid } else { 0 },
                 spawned_ns: 0,
             };
-            [
-                slot_tile(active, format!("Worker {} (active)", worker_name(active))),
-                standby,
-            ]
+            [slot_tile(active), standby]
         }
     }
 }

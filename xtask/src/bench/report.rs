@@ -32,6 +32,7 @@ fn plan(quick: bool) -> Vec<(&'static str, Vec<&'static str>)> {
     if quick {
         vec![
             ("failover", vec!["--kills", "18"]),
+            ("failover", vec!["--kills", "12", "--protection", "eco"]),
             ("overhead", vec!["--seconds", "0.5", "--rounds", "1"]),
             ("realtime", vec!["--seconds", "2"]),
             ("scale", vec!["--seconds", "1"]),
@@ -39,6 +40,7 @@ fn plan(quick: bool) -> Vec<(&'static str, Vec<&'static str>)> {
     } else {
         vec![
             ("failover", vec!["--kills", "180"]),
+            ("failover", vec!["--kills", "180", "--protection", "eco"]),
             ("overhead", vec!["--seconds", "5", "--rounds", "2"]),
             ("realtime", vec!["--seconds", "20"]),
             ("scale", vec!["--seconds", "4"]),

@@ -35,7 +35,12 @@ pub trait BenchFile: Serialize + DeserializeOwned {
 
     /// Reads `NAME.json` from `dir`.
     fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join(format!("{}.json", Self::NAME));
+        Self::read_as(dir, Self::NAME)
+    }
+
+    /// Reads `name.json` (a variant, see [`BenchFile::write_as`]) from `dir`.
+    fn read_as(dir: &Path, name: &str) -> Result<Self> {
+        let path = dir.join(format!("{name}.json"));
         let text = std::fs::read_to_string(&path).with_context(|| {
             format!(
                 "{} missing: run the report without --no-run",
@@ -213,13 +218,16 @@ impl BenchFile for Failover {
     const NAME: &'static str = "failover";
 }
 
+/// The name of `bench failover --protection eco`'s file.
+pub const FAILOVER_ECO: &str = "failover-eco";
+
 impl Failover {
     /// Writes this where its protection's file goes: `failover.json` for Lockstep (the file
     /// the report reads), `failover-eco.json` for Eco.
     pub fn write_for_protection(&self) -> Result<PathBuf> {
         match self.protection {
             Protection::Lockstep => self.write(),
-            Protection::Eco => self.write_as(&format!("{}-eco", Self::NAME)),
+            Protection::Eco => self.write_as(FAILOVER_ECO),
         }
     }
 }

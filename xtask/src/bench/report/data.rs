@@ -3,6 +3,7 @@
 
 use crate::bench::schema::{
     BenchFile, Failover, Mode, Overhead, OverheadRecord, Realtime, Scale, ScaleResult, Scenario,
+    FAILOVER_ECO,
 };
 use anyhow::Result;
 use std::path::Path;
@@ -11,6 +12,8 @@ use std::path::Path;
 pub struct Data {
     /// `bench failover`.
     pub failover: Failover,
+    /// `bench failover --protection eco` (`failover-eco.json`), when it ran.
+    pub failover_eco: Option<Failover>,
     /// `bench overhead`.
     pub overhead: Overhead,
     /// `bench realtime`.
@@ -24,6 +27,7 @@ impl Data {
     pub fn load(dir: &Path) -> Result<Data> {
         Ok(Data {
             failover: Failover::read(dir)?,
+            failover_eco: Failover::read_as(dir, FAILOVER_ECO).ok(),
             overhead: Overhead::read(dir)?,
             realtime: Realtime::read(dir)?,
             scale: Scale::read(dir)?,

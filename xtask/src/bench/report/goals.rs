@@ -196,6 +196,7 @@ pub fn judge(d: &Data) -> Vec<Judged> {
     let scen = d.scenarios();
 
     let gap = fo.gap_frames_total;
+    let eco_gap = d.failover_eco.as_ref().map(|f| f.gap_frames_total);
     let kill_mismatch: u64 = scen
         .iter()
         .filter(|s| s.kills)
@@ -237,11 +238,16 @@ pub fn judge(d: &Data) -> Vec<Judged> {
         Judged {
             goal: &GAP,
             measured: format!(
-                "`bench failover`: {gap} frames differ from the reference over {} trials; \
+                "`bench failover`: {gap} frames differ from the reference over {} trials{}; \
                  `bench realtime` with kills: {kill_mismatch}",
-                fo.trials
+                fo.trials,
+                eco_gap.map_or(String::new(), |g| format!(", in Eco {g}"))
             ),
-            figures: vec![gap as f64, kill_mismatch as f64],
+            figures: [gap, kill_mismatch]
+                .into_iter()
+                .chain(eco_gap)
+                .map(|v| v as f64)
+                .collect(),
         },
         Judged {
             goal: &DETECTION,

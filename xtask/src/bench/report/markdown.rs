@@ -3,7 +3,7 @@
 
 use super::data::{self, Data};
 use super::goals;
-use crate::bench::schema::Quantiles;
+use crate::bench::schema::{Failover, Quantiles};
 use crate::bench::Summary;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -254,6 +254,9 @@ fn failover(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
          processes {}.\n",
         fo.gap_frames_total, fo.xruns, fo.leaked_fds, fo.leaked_processes
     );
+    if let Some(eco) = &d.failover_eco {
+        failover_eco(md, fo, eco);
+    }
     let _ = writeln!(
         md,
         "Compared with the Python prototype ({PROTOTYPE}): detection p50 {} µs vs 2970 µs, \
@@ -276,6 +279,45 @@ fn failover(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
          the kill to the new standby verified bit-identical.{}\n",
         axes("x is milliseconds on a log scale, y the cumulative fraction")
     );
+}
+
+/// Lockstep's and Eco's failover runs side by side, with the gap by fault kind.
+fn failover_eco(md: &mut String, lockstep: &Failover, eco: &Failover) {
+    let _ = writeln!(
+        md,
+        "In Eco (`{}`: {} trials, block {}, latency {}), each fault hits the active worker and \
+         the standby takes over; next to Lockstep's run above:\n",
+        eco.command, eco.trials, eco.block, eco.latency
+    );
+    let _ = writeln!(md, "| figure | lockstep | eco |\n|---|---|---|");
+    let row = |md: &mut String, name: &str, f: &dyn Fn(&Failover) -> String| {
+        let _ = writeln!(md, "| {name} | {} | {} |", f(lockstep), f(eco));
+    };
+    row(md, "gap frames, all faults", &|f| {
+        f.gap_frames_total.to_string()
+    });
+    let kinds: std::collections::BTreeSet<&String> = lockstep
+        .gap_frames_by_kind
+        .keys()
+        .chain(eco.gap_frames_by_kind.keys())
+        .collect();
+    for kind in kinds {
+        row(md, &format!("gap frames after {kind}"), &|f| {
+            f.gap_frames_by_kind
+                .get(kind)
+                .map_or(String::from("-"), u64::to_string)
+        });
+    }
+    row(md, "detection (crash) p99 µs", &|f| f1(f.detection_us.p99));
+    row(md, "detection (hang) p99 ms", &|f| {
+        f2(f.hang_detection_ms.p99)
+    });
+    row(md, "rebuild p99 ms", &|f| f2(f.rebuild_ms.p99));
+    row(md, "xrun frames", &|f| f.xruns.to_string());
+    row(md, "leaked fds, processes", &|f| {
+        format!("{}, {}", f.leaked_fds, f.leaked_processes)
+    });
+    let _ = writeln!(md);
 }
 
 fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
