@@ -28,7 +28,7 @@ mod voice_end;
 
 pub use chunker::Chunker;
 pub use config::{EngineConfig, EngineError, ProcessMode, Protection, Tuning, MAX_BLOCK};
-pub use events::{EngineEvent, EvictReason, Stats, WorkerExit};
+pub use events::{EngineEvent, EvictReason, StandbyReason, Stats, WorkerExit};
 pub use reference::ReferenceEngine;
 pub use status::{EngineStatus, FaultKind, FaultView, StatusSnapshot, WorkerState, WorkerView};
 pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
@@ -143,11 +143,14 @@ impl Engine {
                 }
                 ProcessMode::Offline => t0 + self.tuning.offline_wait_bound.as_nanos() as u64,
             };
+            let end = start + (n - silent) as u64;
+            let hedge_at = self.hedge_at(mode, t0, deadline, end <= block_start);
             let served = self.deliver(
                 start,
                 silent,
                 [&mut out_l[silent..n], &mut out_r[silent..n]],
                 deadline,
+                hedge_at,
             );
             report.fallback_frames = (n - silent - served) as u32;
             for s in out_l[silent..n].iter_mut().chain(&mut out_r[silent..n]) {
@@ -192,7 +195,11 @@ impl Engine {
             },
             |c, audio| shared.input.publish(c, audio),
         );
-        if shared.slots.iter().any(|s| s.output.sleeping()) {
+        // An empty slot's ring may still say its last worker slept (Eco leaves a slot empty).
+        let asleep = |s: &shared::SlotShared| {
+            s.generation.load().state != SlotState::Empty && s.output.sleeping()
+        };
+        if shared.slots.iter().any(asleep) {
             shared.input.wake();
         }
         if shared.supervisor_asleep.load(Ordering::SeqCst) {
@@ -269,10 +276,51 @@ impl Engine {
         }
     }
 
+    /// Eco, realtime: when to call the standby in if no ring has the block's frames yet (a
+    /// hedged takeover, docs/ARCHITECTURE.md, "Protection"): at once (`t0`, the call's entry)
+    /// if they were all posted in an earlier call (`pipelined`; at L = one block the active has
+    /// then used 1 of the 1.8 block periods its frames get, 55 %), else halfway from `t0` to
+    /// the deadline. `u64::MAX`: never.
+    fn hedge_at(&self, mode: ProcessMode, t0: u64, deadline: u64, pipelined: bool) -> u64 {
+        if self.config.protection != Protection::Eco || mode != ProcessMode::Realtime {
+            return u64::MAX;
+        }
+        if pipelined {
+            t0
+        } else {
+            t0 + (deadline - t0) / 2
+        }
+    }
+
+    /// Eco: asks the supervisor to call the standby in beside a late active worker, unless a
+    /// request is pending or there is nobody to call (no spare, or both slots taken). Atomics
+    /// and at most one `FUTEX_WAKE`.
+    fn request_hedge(&self) {
+        let shared = &*self.shared;
+        let slot_free = shared
+            .slots
+            .iter()
+            .any(|s| s.generation.load().state == SlotState::Empty);
+        if shared.spare_pid.load(Ordering::Relaxed) == 0 || !slot_free {
+            return;
+        }
+        if !shared.hedge_request.swap(true, Ordering::AcqRel) {
+            shared.wake_supervisor();
+        }
+    }
+
     /// Fills `out` with frames from `start` from whichever ring has them first (a hedged
     /// read), waiting until `deadline`; then whatever is missing fades out. `out` sits at offset
-    /// `at` of the block. Returns the frames served from a ring.
-    fn deliver(&mut self, start: u64, at: usize, out: [&mut [f32]; 2], deadline: u64) -> usize {
+    /// `at` of the block. Past `hedge_at` with the frames in no ring, asks for a hedge (Eco).
+    /// Returns the frames served from a ring.
+    fn deliver(
+        &mut self,
+        start: u64,
+        at: usize,
+        out: [&mut [f32]; 2],
+        deadline: u64,
+        mut hedge_at: u64,
+    ) -> usize {
         let [l, r] = out;
         let len = l.len();
         let spin_until = monotonic_ns() + self.tuning.audio_spin_us as u64 * 1000;
@@ -293,6 +341,10 @@ impl Engine {
                 }
             }
             let now = monotonic_ns();
+            if now >= hedge_at {
+                self.request_hedge();
+                hedge_at = u64::MAX;
+            }
             let give_up = now >= deadline || self.shared.workers_failing.load(Ordering::Relaxed);
             if give_up {
                 return self.fallback(start, at, [l, r]);
@@ -322,8 +374,10 @@ impl Engine {
 
     /// How many frames from `start` the ring of `slot` holds, after validating its counters,
     /// and the generation they were checked under, which a copy must still find (see
-    /// `SlotShared::copy_validated`). 0 for an empty, changing or rogue slot, and for a joining
-    /// worker while its twin is verified: a newcomer is heard only when nobody proven is there.
+    /// `SlotShared::copy_validated`). 0 for an empty, changing or rogue slot, and in Lockstep for
+    /// a joining worker while its twin is verified: a newcomer is heard only when nobody proven
+    /// is there. In Eco a joining worker is the standby, replaying from a checkpoint the
+    /// supervisor validated: bit-exact by construction, it is heard as soon as it has the frames.
     fn available(&mut self, slot: usize, start: u64) -> (u64, Generation) {
         let s = &self.shared.slots[slot];
         let generation = s.generation.load();
@@ -357,7 +411,9 @@ impl Engine {
                 let valid_from = s.valid_from.load(Ordering::Acquire);
                 let twin_live =
                     self.shared.slots[1 - slot].generation.load().state == SlotState::Live;
-                let unproven = generation.state == SlotState::Joining && twin_live;
+                let unproven = generation.state == SlotState::Joining
+                    && twin_live
+                    && self.config.protection == Protection::Lockstep;
                 if start < valid_from || unproven || s.generation.load() != generation {
                     return (0, generation);
                 }
@@ -543,7 +599,7 @@ impl Engine {
             .name("tandem-supervisor".into())
             .spawn(move || supervisor.run())
             .map_err(EngineError::Thread)?;
-        status.started(config.latency, config.sample_rate);
+        status.started(config.latency, config.sample_rate, config.protection);
         Ok(Engine {
             config,
             tuning,
@@ -611,6 +667,22 @@ impl Engine {
             .slots
             .iter()
             .all(|s| s.generation.load().state == SlotState::Live)
+    }
+
+    /// True when the engine has its full protection back: in Lockstep both slots hold verified
+    /// workers (`in_lockstep`); in Eco one slot holds a verified worker, the other is empty, and
+    /// a spare waits (if spares are on). What tests and benchmarks wait for between faults.
+    pub fn settled(&self) -> bool {
+        if self.config.protection == Protection::Lockstep {
+            return self.in_lockstep();
+        }
+        let states = self
+            .shared
+            .slots
+            .each_ref()
+            .map(|s| s.generation.load().state);
+        let spare = !self.tuning.spare || self.spare_pid().is_some();
+        spare && states.contains(&SlotState::Live) && states.contains(&SlotState::Empty)
     }
 
     /// Frames posted so far: the absolute frame the next block starts at.

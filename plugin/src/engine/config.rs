@@ -75,6 +75,9 @@ pub struct Tuning {
     /// Keep a pre-spawned spare worker, so a rebuild does not wait for a process to start (off
     /// only to measure rebuilds without it: `cargo xtask bench failover --no-spare`).
     pub spare: bool,
+    /// Eco only: how often the supervisor audits the active worker by calling the standby in
+    /// to render beside it for a few chunks (docs/ARCHITECTURE.md, "Protection").
+    pub audit_interval: Duration,
 }
 
 impl Default for Tuning {
@@ -88,6 +91,7 @@ impl Default for Tuning {
             tick: Duration::from_millis(2),
             offline_wait_bound: Duration::from_secs(10),
             spare: true,
+            audit_interval: Duration::from_secs(2),
         }
     }
 }

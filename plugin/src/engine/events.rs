@@ -62,6 +62,20 @@ pub enum EvictReason {
     CpuBudget,
 }
 
+/// Why the supervisor called the standby into the empty slot (Eco; docs/ARCHITECTURE.md,
+/// "Protection").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StandbyReason {
+    /// The active worker died or was evicted: the standby takes its place.
+    Takeover,
+    /// The active worker was late with frames the host needs: the standby renders beside it,
+    /// and whichever has the frames first serves.
+    Hedge,
+    /// A periodic check: the standby renders beside the active worker and their digests are
+    /// compared, as in Lockstep, until the standby is verified.
+    Audit,
+}
+
 /// Something the supervisor did or saw; timestamps are CLOCK_MONOTONIC nanoseconds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum EngineEvent {
@@ -90,6 +104,23 @@ pub enum EngineEvent {
         reason: EvictReason,
         /// When the supervisor decided.
         detected_ns: u64,
+    },
+    /// Eco: a verified worker was removed because a newer verified one took over (after a hedge
+    /// or an audit). Not a failure: nothing went wrong with it.
+    WorkerRetired {
+        /// Slot 0 or 1.
+        slot: usize,
+        /// Its spawn epoch.
+        epoch: u32,
+        /// Its pid.
+        pid: u32,
+    },
+    /// Eco: the standby was called into `slot` (a `WorkerSpawned` follows).
+    StandbyCalled {
+        /// The empty slot it takes.
+        slot: usize,
+        /// Why.
+        reason: StandbyReason,
     },
     /// A replacement (or first) worker was started.
     WorkerSpawned {
@@ -208,6 +239,18 @@ impl fmt::Display for EngineEvent {
                     EvictReason::CpuBudget => "used far more CPU than its twin".to_string(),
                 };
                 write!(f, "worker {slot} (epoch {epoch}, pid {pid}) evicted: {why}")
+            }
+            EngineEvent::WorkerRetired { slot, epoch, pid } => write!(
+                f,
+                "worker {slot} (epoch {epoch}, pid {pid}) retired: a newer verified worker serves"
+            ),
+            EngineEvent::StandbyCalled { slot, reason } => {
+                let why = match reason {
+                    StandbyReason::Takeover => "to take over",
+                    StandbyReason::Hedge => "beside a late worker (hedge)",
+                    StandbyReason::Audit => "to audit the active worker",
+                };
+                write!(f, "standby called into slot {slot} {why}")
             }
             EngineEvent::WorkerSpawned {
                 slot,

@@ -205,6 +205,9 @@ pub(crate) struct Shared {
     pub stats: Stats,
     /// The supervisor's wake word: bumped and futex-woken to end its sleep early.
     pub wake: AtomicU32,
+    /// Eco: set by the audio thread when the active worker is late with frames it needs (a
+    /// hedge); the supervisor calls the standby into the empty slot and clears it.
+    pub hedge_request: AtomicBool,
     /// Set while the supervisor sleeps without a timeout (an idle engine): whoever posts a
     /// chunk must then wake it (`Shared::wake_supervisor`, a `FUTEX_WAKE`).
     pub supervisor_asleep: AtomicBool,
@@ -248,6 +251,7 @@ impl Shared {
             served: ServedLog::new(ring.audio_capacity as usize),
             stats: Stats::default(),
             wake: AtomicU32::new(0),
+            hedge_request: AtomicBool::new(false),
             supervisor_asleep: AtomicBool::new(false),
         })
     }

@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex};
 
 use shm::futex::monotonic_ns;
 
-use super::{EngineEvent, EvictReason};
+use super::{EngineEvent, EvictReason, Protection};
 
 /// What a worker slot holds right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkerState {
-    /// No engine is running (before activation, or after the plugin stopped it).
+    /// No worker and none on its way: no engine is running (before activation, or after the
+    /// plugin stopped it), or in Eco the slot is kept empty for the standby.
     Stopped,
     /// Started and catching up; not yet proved bit-identical to its twin.
     Joining,
@@ -95,6 +96,8 @@ struct Slot {
 struct Inner {
     slots: [Slot; 2],
     running: AtomicBool,
+    /// The running engine protects in Eco: a slot left by a fault stays empty.
+    eco: AtomicBool,
     latency_frames: AtomicU32,
     sample_rate_bits: AtomicU32,
     failovers: AtomicU64,
@@ -173,8 +176,11 @@ impl EngineStatus {
     }
 
     /// Main thread, at activation: the new engine's latency and sample rate.
-    pub(super) fn started(&self, latency_frames: u32, sample_rate: f32) {
+    pub(super) fn started(&self, latency_frames: u32, sample_rate: f32, protection: Protection) {
         let inner = &*self.inner;
+        inner
+            .eco
+            .store(protection == Protection::Eco, Ordering::Relaxed);
         inner
             .latency_frames
             .store(latency_frames, Ordering::Relaxed);
@@ -214,6 +220,14 @@ impl EngineStatus {
                 slot, rebuild_ns, ..
             } => {
                 set_state(*slot, WorkerState::Live);
+                // In Eco the slot a fault emptied is not refilled: the standby took the other.
+                let other = &inner.slots[(slot & 1) ^ 1];
+                let dead = other.state.load(Ordering::Relaxed) == WorkerState::Dead.code();
+                if inner.eco.load(Ordering::Relaxed) && dead {
+                    other
+                        .state
+                        .store(WorkerState::Stopped.code(), Ordering::Relaxed);
+                }
                 if *rebuild_ns > 0 && inner.fault_slot.load(Ordering::Relaxed) as usize == *slot {
                     inner.fault_rebuild_ns.store(*rebuild_ns, Ordering::Release);
                 }
@@ -248,6 +262,10 @@ impl EngineStatus {
                 self.fault(*slot, kind, cause, *detected_ns);
             }
             EngineEvent::SpawnFailed { slot, .. } => set_state(*slot, WorkerState::Dead),
+            EngineEvent::WorkerRetired { slot, .. } => {
+                set_state(*slot, WorkerState::Stopped);
+                inner.slots[slot & 1].pid.store(0, Ordering::Relaxed);
+            }
             EngineEvent::Switched { .. } => {
                 inner.switches.fetch_add(1, Ordering::Relaxed);
             }
@@ -260,7 +278,8 @@ impl EngineStatus {
             EngineEvent::StateLost { .. }
             | EngineEvent::ChunkQuarantined { .. }
             | EngineEvent::SpareSpawned { .. }
-            | EngineEvent::SpareDied { .. } => {}
+            | EngineEvent::SpareDied { .. }
+            | EngineEvent::StandbyCalled { .. } => {}
         }
     }
 
@@ -331,7 +350,7 @@ mod tests {
     fn a_kill_and_its_rebuild_show_up() {
         let status = EngineStatus::new();
         assert!(!status.snapshot().running);
-        status.started(512, 48_000.0);
+        status.started(512, 48_000.0, Protection::Lockstep);
         for slot in 0..2 {
             status.record(&EngineEvent::WorkerSpawned {
                 slot,

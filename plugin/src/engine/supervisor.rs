@@ -5,7 +5,7 @@
 //! comparison, checkpoints and respawns (`wait.rs`). Every worker-written
 //! value it reads goes through the validating accessors of `shm::OutputRing`.
 
-use super::config::{EngineConfig, EngineError, Tuning};
+use super::config::{EngineConfig, EngineError, Protection, Tuning};
 use super::events::{EngineEvent, EvictReason, Telemetry, WorkerExit};
 use super::shared::{Generation, Shared, SlotState};
 use super::spawn::{HandedFds, WorkerProcess};
@@ -26,6 +26,7 @@ use std::time::Duration;
 mod checkpoint;
 mod cpu_budget;
 mod divergence;
+mod eco;
 mod quarantine;
 mod served;
 mod spare;
@@ -94,6 +95,10 @@ pub(super) struct Supervisor {
     referee: Referee,
     /// The next chunk whose served audio is to be checked (`served.rs`).
     served_cursor: u64,
+    /// Eco: when the next audit is due (`eco.rs`).
+    next_audit_ns: u64,
+    /// Eco: an audit is under way; its routine events are logged at debug level only.
+    auditing: bool,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -117,8 +122,9 @@ const XRUN_LOG_INTERVAL: Duration = Duration::from_secs(1);
 const SUPERVISOR_PRIORITY: i32 = 6;
 
 impl Supervisor {
-    /// Spawns both workers (so a missing executable is an activation error, not a silent
-    /// plugin) and returns the supervisor, ready to `run` on its own thread.
+    /// Spawns both workers, or in Eco the one active worker (so a missing executable is an
+    /// activation error, not a silent plugin), and the spare; returns the supervisor, ready to
+    /// `run` on its own thread.
     pub fn start(
         shared: Arc<Shared>,
         config: EngineConfig,
@@ -170,8 +176,15 @@ impl Supervisor {
             quarantine: Quarantine::default(),
             referee,
             served_cursor: 0,
+            next_audit_ns: 0,
+            auditing: false,
         };
-        for slot in 0..2 {
+        sup.next_audit_ns = monotonic_ns() + sup.tuning.audit_interval.as_nanos() as u64;
+        let slots = match sup.config.protection {
+            Protection::Lockstep => 2,
+            Protection::Eco => 1,
+        };
+        for slot in 0..slots {
             sup.spawn_into(slot, monotonic_ns())
                 .map_err(|source| EngineError::Spawn {
                     worker: sup.config.worker_path.clone(),
@@ -206,10 +219,12 @@ impl Supervisor {
                 }
             }
             self.drain_telemetry(now);
+            self.hedge(now);
             for slot in 0..2 {
                 self.check_progress(slot, now);
             }
             self.compare_digests(now);
+            self.retire_older();
             self.check_served(now);
             self.check_cpu_budget(now);
             self.checkpoint(now);
@@ -217,6 +232,7 @@ impl Supervisor {
             for slot in 0..2 {
                 self.respawn_if_due(slot, now);
             }
+            self.audit(now);
             self.keep_spare(now);
         }
         for slot in 0..2 {
@@ -229,8 +245,17 @@ impl Supervisor {
     }
 
     fn emit(&self, event: EngineEvent) {
+        let routine = matches!(
+            event,
+            EngineEvent::StandbyCalled { .. }
+                | EngineEvent::WorkerSpawned { .. }
+                | EngineEvent::WorkerVerified { .. }
+                | EngineEvent::WorkerRetired { .. }
+                | EngineEvent::SpareSpawned { .. }
+        );
         match &event {
             EngineEvent::Switched { .. } => log::debug!("{event}"),
+            _ if routine && self.auditing => log::debug!("{event}"),
             EngineEvent::SpawnFailed { .. } | EngineEvent::StateLost { .. } => {
                 log::warn!("{event}")
             }
@@ -289,14 +314,21 @@ impl Supervisor {
             return;
         };
         self.clear_slot(slot);
+        // Eco: the standby takes the other slot before the reap, which waits for the kernel.
+        let took_over = self.take_over(slot, now);
         let pid = w.process.pid();
         let cause = w.process.reap();
         self.emit(report(w.epoch, pid, cause));
         self.failed(slot, w.verified, now);
+        if took_over {
+            // The rebuild ends when the standby, in the other slot, is verified.
+            self.retry[1 - slot].since_ns = self.retry[slot].since_ns.take();
+        }
     }
 
     fn failed(&mut self, slot: usize, was_verified: bool, now: u64) {
         self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.auditing = false;
         let retry = &mut self.retry[slot];
         retry.since_ns.get_or_insert(now);
         if was_verified {
@@ -422,7 +454,9 @@ impl Supervisor {
         let w = self.workers[slot].as_ref().expect("checked above");
         let twin_live = self.workers[1 - slot].as_ref().is_some_and(|t| t.verified);
         let caught_up = progress.chunks_done >= bounds.posted_chunks;
-        let nothing_to_compare = w.floor_chunks >= bounds.posted_chunks;
+        // In Eco a standby beside a live worker is there to be compared (an audit, a hedge).
+        let nothing_to_compare = w.floor_chunks >= bounds.posted_chunks
+            && self.config.protection == Protection::Lockstep;
         if !w.verified && caught_up && (!twin_live || nothing_to_compare) {
             // Alone, or started from a verified checkpoint with no chunk rendered since: this
             // is the proof we can get now. The digest comparison keeps policing it afterwards.
@@ -594,6 +628,10 @@ impl Supervisor {
 
     fn respawn_if_due(&mut self, slot: usize, now: u64) {
         if self.workers[slot].is_some() || now < self.retry[slot].not_before_ns {
+            return;
+        }
+        // Eco keeps one slot empty for the standby (`eco.rs`).
+        if self.config.protection == Protection::Eco && self.workers[1 - slot].is_some() {
             return;
         }
         if let Err(e) = self.spawn_into(slot, now) {

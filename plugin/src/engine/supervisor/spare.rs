@@ -10,6 +10,7 @@
 //! supervisor notices on its next pass (every pass checks the spare's pidfd).
 
 use super::{Supervisor, WorkerProcess};
+use crate::engine::config::Protection;
 use crate::engine::events::EngineEvent;
 use crate::engine::spawn::HandedFds;
 use crate::sys;
@@ -37,12 +38,19 @@ impl Supervisor {
     }
 
     /// When `keep_spare` will spawn a spare: there is none and both slots hold verified
-    /// workers (after a failed spare, once its backoff ends). `None` while nothing is due.
+    /// workers, or in Eco the one occupied slot does (after a failed spare, once its backoff
+    /// ends). `None` while nothing is due.
     pub(super) fn spare_due(&self) -> Option<u64> {
-        let settled = self
-            .workers
-            .iter()
-            .all(|w| w.as_ref().is_some_and(|w| w.verified));
+        let settled = match self.config.protection {
+            Protection::Lockstep => self
+                .workers
+                .iter()
+                .all(|w| w.as_ref().is_some_and(|w| w.verified)),
+            Protection::Eco => {
+                let mut occupied = self.workers.iter().flatten();
+                occupied.clone().count() == 1 && occupied.all(|w| w.verified)
+            }
+        };
         (self.tuning.spare && self.spare.is_none() && settled).then_some(self.spare_not_before_ns)
     }
 
@@ -78,6 +86,8 @@ impl Supervisor {
                     pid,
                     spawn_ns: monotonic_ns() - t0,
                 });
+                // The spare behind an audit ends it.
+                self.auditing = false;
             }
             Err(e) => {
                 self.spare_not_before_ns = now + SPARE_RETRY_NS;

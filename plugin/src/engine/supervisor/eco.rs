@@ -1,0 +1,112 @@
+//! Eco protection (docs/ARCHITECTURE.md, "Protection"): the lockstep engine with one slot
+//! deliberately left empty and the spare as the standby.
+//!
+//! One active worker renders; the spare sleeps in its sandbox. The standby is called into the
+//! empty slot (`spawn_into`, from the latest checkpoint, as any rebuild) when:
+//! - the active dies or is evicted (a takeover, before the dead worker is reaped: the empty
+//!   slot's ring is free, the dead one's is reused only once its pidfd says it is gone);
+//! - the audio thread finds the active late with frames it needs (a hedge,
+//!   `Shared::hedge_request`): both render, whichever has the frames first serves;
+//! - every `Tuning::audit_interval` (an audit): both render and the digest comparison checks
+//!   the standby's chunks against the active's, as in Lockstep (`compare_digests`, and
+//!   `third_opinion` on a mismatch).
+//!
+//! Whenever both slots then hold verified workers, the older one (the lower epoch: epochs grow
+//! with every spawn) is retired, which is no failure, and a new spare is spawned behind.
+
+use super::Supervisor;
+use crate::engine::config::Protection;
+use crate::engine::events::{EngineEvent, StandbyReason};
+use std::sync::atomic::Ordering;
+
+impl Supervisor {
+    fn eco(&self) -> bool {
+        self.config.protection == Protection::Eco
+    }
+
+    /// Eco, the worker in `slot` being removed: calls the standby into the other slot if it is
+    /// empty and a spare waits. Without a spare the rebuild is `respawn_if_due`'s (with its
+    /// backoff). Returns whether the standby took over.
+    pub(super) fn take_over(&mut self, slot: usize, now: u64) -> bool {
+        if !self.eco() || self.workers[1 - slot].is_some() || self.spare.is_none() {
+            return false;
+        }
+        self.call_standby(1 - slot, StandbyReason::Takeover, now)
+    }
+
+    /// Eco: the empty slot, if the other holds a verified worker and a spare waits to be
+    /// called beside it.
+    fn slot_for_standby(&self) -> Option<usize> {
+        if !self.eco() || self.spare.is_none() {
+            return None;
+        }
+        let slot = self.workers.iter().position(Option::is_none)?;
+        self.workers[1 - slot]
+            .as_ref()
+            .is_some_and(|w| w.verified)
+            .then_some(slot)
+    }
+
+    /// Calls the spare into the empty `slot` from the latest checkpoint; whether it went in.
+    fn call_standby(&mut self, slot: usize, reason: StandbyReason, now: u64) -> bool {
+        self.emit(EngineEvent::StandbyCalled { slot, reason });
+        if let Err(e) = self.spawn_into(slot, now) {
+            log::warn!("standby not called into slot {slot}: {e}");
+        }
+        self.workers[slot].is_some()
+    }
+
+    /// Answers the audio thread's request for a hedge (the active is late with frames the host
+    /// needs): the standby renders beside it.
+    pub(super) fn hedge(&mut self, now: u64) {
+        if !self.shared.hedge_request.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if let Some(slot) = self.slot_for_standby() {
+            self.call_standby(slot, StandbyReason::Hedge, now);
+        }
+    }
+
+    /// Every `Tuning::audit_interval`, calls the standby beside the verified active worker so
+    /// that the digest comparison checks the active's recent chunks.
+    /// An audit needs chunks to compare: at least one after the checkpoint the standby starts
+    /// from (so an idle engine is not audited, and costs nothing), and no more than an eighth of
+    /// the input ring (a standby far behind its twin would be rebuilt as left behind).
+    pub(super) fn audit(&mut self, now: u64) {
+        let first = self.checkpoint.chunk.map_or(0, |c| c + 1);
+        let published = self.shared.input.published();
+        let recent = published <= first + self.shared.input.config().record_count as u64 / 8;
+        if now < self.next_audit_ns || published <= first || !recent {
+            return;
+        }
+        let Some(slot) = self.slot_for_standby() else {
+            return;
+        };
+        self.next_audit_ns = now + self.tuning.audit_interval.as_nanos() as u64;
+        self.auditing = true;
+        if !self.call_standby(slot, StandbyReason::Audit, now) {
+            self.auditing = false;
+        }
+    }
+
+    /// Eco: with both slots verified (after a hedge or an audit), removes the older worker.
+    /// Not a failure: no backoff, no rebuild; the spare is respawned behind the newer one.
+    pub(super) fn retire_older(&mut self) {
+        let [Some(a), Some(b)] = &self.workers else {
+            return;
+        };
+        if !(self.eco() && a.verified && b.verified) {
+            return;
+        }
+        let slot = if a.epoch < b.epoch { 0 } else { 1 };
+        let w = self.workers[slot].take().expect("checked above");
+        self.clear_slot(slot);
+        let pid = w.process.pid();
+        w.process.reap();
+        self.emit(EngineEvent::WorkerRetired {
+            slot,
+            epoch: w.epoch,
+            pid,
+        });
+    }
+}

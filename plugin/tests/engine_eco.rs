@@ -1,0 +1,438 @@
+//! Eco protection: one active worker renders, the spare waits as the standby. Real faults in
+//! real worker processes: the standby takes over from the latest checkpoint and the output stays
+//! equal to the in-process reference, bit for bit; while nothing is wrong only one slot is
+//! occupied; audits catch a worker that flips a bit; retiring the older worker after an audit
+//! is no failure.
+//!
+//! Bits are compared with no realtime deadline to miss (`common::patient`), except in the hedge
+//! test, which asserts only what the listener gets, not how fast; timing is the benchmark's job.
+
+mod common;
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use shm::FaultKind;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use tandem::engine::{
+    Engine, EngineEvent, EngineStatus, EvictReason, ProcessMode, Protection, StandbyReason, Tuning,
+};
+
+fn eco(max_block: usize, tuning: Tuning) -> Engine {
+    let config = tandem::engine::EngineConfig {
+        protection: Protection::Eco,
+        ..config(ProcessMode::Realtime, max_block, max_block as u32)
+    };
+    Engine::activate_with(config, tuning).expect("activate")
+}
+
+fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig).expect("kill");
+}
+
+/// True if `pid` exists, zombie or not (a reaped child is gone from /proc).
+fn is_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Waits (sleeping only, so the stream is untouched) until none of `gone` is a worker and the
+/// engine is settled: one verified worker, the other slot empty, a spare waiting. Then checks
+/// that exactly one worker renders.
+fn settle(engine: &Engine, gone: &[u32]) {
+    for _ in 0..20_000 {
+        let pids = engine.worker_pids();
+        if !gone.iter().any(|p| pids.contains(p)) && engine.settled() {
+            assert_eq!(engine.worker_pids().len(), 1, "{:#?}", engine.drain_log());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!(
+        "engine did not settle (workers {:?}, spare {:?}, failures {}): {:#?}",
+        engine.worker_pids(),
+        engine.spare_pid(),
+        engine.stats().failures.load(Ordering::Relaxed),
+        engine.drain_log()
+    );
+}
+
+/// Every process the engine started: its workers and its spares.
+fn started_pids(events: &[EngineEvent]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkerSpawned { pid, .. } | EngineEvent::SpareSpawned { pid, .. } => {
+                Some(*pid)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// At block size `n` and L = one block, makes `trials` faults with `fault` on the active
+/// worker, one every few blocks, each costing that worker, and checks the whole output and every
+/// voice end against the reference, and that no process outlives the engine.
+///
+/// A faulty worker goes as a failure (died, evicted) or, a hung one, may be retired: the audio
+/// thread hedges, and the standby is verified on the chunks both rendered before the hang.
+fn trials(n: usize, trials: usize, fault: impl Fn(&Engine)) {
+    let mut engine = eco(n, patient());
+    settle(&engine, &[]);
+    let mut rng = Rng::new(0xec0 ^ n as u64);
+    let mut next = 8;
+    let mut faulted = Vec::new();
+    let blocks = (8 + trials * 12).max(8192 / n);
+    let both = render_both(&mut engine, 13, n, blocks, n as u32, |engine, b| {
+        if b == next && faulted.len() < trials {
+            settle(engine, &faulted);
+            faulted.push(active_pid(engine));
+            fault(engine);
+            next = b + 4 + rng.below(8) as usize;
+        }
+    });
+    assert_eq!(faulted.len(), trials, "every fault ran");
+    settle(&engine, &faulted);
+    let events = engine.drain_events();
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert!(peak(&both.want) > 0.01);
+    assert_eq!(
+        differing(&both.got, &both.want),
+        0,
+        "n = {n}: output differs from the reference; log: {log:#?}"
+    );
+    assert_eq!(
+        both.got_ends, both.want_ends,
+        "n = {n}: voice ends; {log:#?}"
+    );
+    let takeovers = events
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::StandbyCalled { .. }))
+        .count();
+    assert!(takeovers >= trials, "the standby took over: {log:#?}");
+    let failures = engine.stats().failures.load(Ordering::Relaxed);
+    assert!(failures <= trials as u64, "{log:#?}");
+    drop(engine);
+    for pid in started_pids(&events) {
+        assert!(!is_alive(pid), "process {pid} outlived its engine");
+    }
+}
+
+/// The one worker of a settled engine (the slot served last may be the empty one, left by a
+/// takeover before the audio thread's next block).
+fn active_slot(engine: &Engine) -> usize {
+    (0..2)
+        .find(|&s| engine.worker_pid(s).is_some())
+        .expect("a worker")
+}
+
+fn active_pid(engine: &Engine) -> u32 {
+    engine.worker_pid(active_slot(engine)).expect("active")
+}
+
+fn inject(kind: FaultKind) -> impl Fn(&Engine) {
+    move |engine| engine.inject_fault(active_slot(engine), kind as u32, 0)
+}
+
+const BLOCKS: [usize; 3] = [64, 128, 256];
+
+#[test]
+fn sigkill_costs_nothing() {
+    for n in BLOCKS {
+        trials(n, 4, |engine| signal(active_pid(engine), Signal::SIGKILL));
+    }
+}
+
+#[test]
+fn segv_abort_panic_exit_cost_nothing() {
+    for n in BLOCKS {
+        for kind in [
+            FaultKind::Segv,
+            FaultKind::Abort,
+            FaultKind::Panic,
+            FaultKind::Exit0,
+        ] {
+            trials(n, 1, inject(kind));
+        }
+    }
+}
+
+#[test]
+fn hangs_cost_nothing() {
+    for n in BLOCKS {
+        trials(n, 2, |engine| signal(active_pid(engine), Signal::SIGSTOP));
+        trials(n, 2, inject(FaultKind::InfiniteLoop));
+    }
+}
+
+#[test]
+fn rogue_rings_cost_nothing() {
+    for n in BLOCKS {
+        trials(n, 2, inject(FaultKind::BadFields));
+        trials(n, 2, inject(FaultKind::NaN));
+    }
+}
+
+/// Renders blocks of `n` frames at L = one block through the engine and the reference (with
+/// `between(engine)` before each and a short sleep after, so that time passes for audits) until
+/// `done` says so, at most `max_blocks`; returns the engine's events and what was heard.
+fn run_until(
+    engine: &mut Engine,
+    n: usize,
+    max_blocks: usize,
+    mut between: impl FnMut(&mut Engine),
+    mut done: impl FnMut(&[EngineEvent]) -> bool,
+) -> (Vec<EngineEvent>, Vec<f32>, Vec<f32>) {
+    let mut reference = tandem::engine::ReferenceEngine::new(SR, n, n as u32).unwrap();
+    let mut phrase = Phrase::new(29);
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
+    let mut events = Vec::new();
+    for _ in 0..max_blocks {
+        if done(&events) {
+            break;
+        }
+        between(engine);
+        let (block_events, params) = phrase.block(n);
+        engine.process(block_events, params, None, [&mut l, &mut r]);
+        got.extend_from_slice(&l);
+        got.extend_from_slice(&r);
+        reference.process(block_events, params, None, [&mut l, &mut r]);
+        want.extend_from_slice(&l);
+        want.extend_from_slice(&r);
+        std::thread::sleep(Duration::from_micros(500));
+        events.extend(engine.drain_events());
+    }
+    (events, got, want)
+}
+
+fn audits(events: &[EngineEvent]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                EngineEvent::StandbyCalled {
+                    reason: StandbyReason::Audit,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+/// Audits on an honest worker: each calls the standby, which is verified against the active
+/// and then serves while the older one is retired. No failure, no fault in the status, the
+/// output exact, one worker left.
+#[test]
+fn audits_of_an_honest_worker_retire_it_without_a_fault() {
+    let n = 128;
+    let tuning = Tuning {
+        audit_interval: Duration::from_millis(20),
+        ..patient()
+    };
+    let config = tandem::engine::EngineConfig {
+        protection: Protection::Eco,
+        ..config(ProcessMode::Realtime, n, n as u32)
+    };
+    let status = EngineStatus::new();
+    let mut engine = Engine::activate_reporting(config, tuning, status.clone()).unwrap();
+    settle(&engine, &[]);
+    let retired = |events: &[EngineEvent]| {
+        events
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::WorkerRetired { .. }))
+            .count()
+    };
+    let (mut events, got, want) = run_until(&mut engine, n, 4000, |_| {}, |e| retired(e) >= 4);
+    settle(&engine, &[]);
+    events.extend(engine.drain_events());
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert!(retired(&events) >= 4, "{log:#?}");
+    assert!(audits(&events) >= 4, "{log:#?}");
+    assert_eq!(
+        engine.stats().failures.load(Ordering::Relaxed),
+        0,
+        "{log:#?}"
+    );
+    let s = status.snapshot();
+    assert_eq!((s.failovers, s.last_fault), (0, None), "{log:#?}");
+    assert!(peak(&want) > 0.01);
+    assert_eq!(differing(&got, &want), 0, "{log:#?}");
+}
+
+/// The active worker flips one low bit of every chunk it renders (its digest honestly covers
+/// the flip: nothing but a second rendering can tell). Eco hears the flips, and the audit's
+/// digest comparison catches the worker: it is evicted for divergence (never the standby),
+/// within a bounded number of audits.
+#[test]
+fn the_audit_catches_a_worker_that_flips_a_bit() {
+    let n = 256;
+    let tuning = Tuning {
+        audit_interval: Duration::from_millis(30),
+        ..patient()
+    };
+    let mut engine = eco(n, tuning);
+    settle(&engine, &[]);
+    let mut flipped = Vec::new();
+    let divergence = |events: &[EngineEvent]| {
+        events.iter().find_map(|e| match e {
+            EngineEvent::WorkerEvicted {
+                pid,
+                reason: EvictReason::Divergence,
+                ..
+            } => Some(*pid),
+            _ => None,
+        })
+    };
+    let (events, _, _) = run_until(
+        &mut engine,
+        n,
+        20_000,
+        |engine| {
+            let slot = engine.serving_slot();
+            if let Some(pid) = engine.worker_pid(slot) {
+                if !flipped.contains(&pid) {
+                    flipped.push(pid);
+                }
+                engine.inject_fault(slot, FaultKind::FlipLowBit as u32, 0);
+            }
+        },
+        |e| divergence(e).is_some() || audits(e) > 20,
+    );
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let evicted = divergence(&events).unwrap_or_else(|| panic!("not caught: {log:#?}"));
+    assert!(
+        flipped.contains(&evicted),
+        "a flipper was evicted: {log:#?}"
+    );
+    assert!(audits(&events) <= 20, "{log:#?}");
+    eprintln!("caught after {} audits", audits(&events));
+}
+
+/// A host on the audio clock with a normal deadline: the active worker is stopped. The audio
+/// thread finds it late and calls the standby in (a hedge) before the hang check evicts it. The
+/// property: every frame served from a ring equals the reference, the sound resumes (from the
+/// standby, in the other slot), and the engine settles with one worker. The xrun frames the
+/// stop cost are printed, not asserted (a loaded machine may miss any deadline).
+#[test]
+fn a_stopped_worker_is_hedged_by_the_standby() {
+    let n = 256;
+    let period = Duration::from_micros((n as u64 * 1_000_000) / SR as u64);
+    let mut engine = eco(n, Tuning::default());
+    settle(&engine, &[]);
+    let mut reference = tandem::engine::ReferenceEngine::new(SR, n, n as u32).unwrap();
+    let mut phrase = Phrase::new(3);
+    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
+    let (mut wl, mut wr) = (vec![0.0; n], vec![0.0; n]);
+    let (mut stopped, mut stopped_slot) = (0, 0);
+    let (mut gap, mut resumed) = (0, 0);
+    for b in 0..400 {
+        if b == 100 {
+            stopped_slot = engine.serving_slot();
+            stopped = engine.worker_pid(stopped_slot).unwrap();
+            signal(stopped, Signal::SIGSTOP);
+        }
+        let (events, params) = phrase.block(n);
+        let report = engine.process(events, params, None, [&mut l, &mut r]);
+        reference.process(events, params, None, [&mut wl, &mut wr]);
+        let served = n - report.fallback_frames as usize;
+        assert_eq!(differing(&l[..served], &wl[..served]), 0, "block {b}");
+        assert_eq!(differing(&r[..served], &wr[..served]), 0, "block {b}");
+        if (100..110).contains(&b) {
+            gap += report.fallback_frames;
+        }
+        if b > 100 && served == n && engine.serving_slot() != stopped_slot {
+            resumed += 1;
+        }
+        std::thread::sleep(period);
+    }
+    let events = engine.drain_events();
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    eprintln!("the stop cost {gap} frames of fallback; {log:#?}");
+    assert!(resumed > 0, "the standby serves: {log:#?}");
+    let evicted = events.iter().any(|e| {
+        matches!(e, EngineEvent::WorkerEvicted { pid, reason: EvictReason::Hang, .. } if *pid == stopped)
+    });
+    assert!(evicted, "the stopped worker is evicted as hung: {log:#?}");
+    settle(&engine, &[stopped]);
+    drop(engine);
+    assert!(!is_alive(stopped));
+}
+
+/// A worker that cannot take over (no spare: `Tuning::spare` off) is replaced by a new process,
+/// and the output is still exact.
+#[test]
+fn without_a_spare_a_new_process_takes_over() {
+    let n = 128;
+    let mut engine = eco(
+        n,
+        Tuning {
+            spare: false,
+            ..patient()
+        },
+    );
+    settle(&engine, &[]);
+    let mut killed = Vec::new();
+    let both = render_both(&mut engine, 7, n, 120, n as u32, |engine, b| {
+        if b % 20 == 10 {
+            settle(engine, &killed);
+            killed.push(active_pid(engine));
+            signal(*killed.last().unwrap(), Signal::SIGKILL);
+        }
+    });
+    settle(&engine, &killed);
+    let log = engine.drain_log();
+    assert_eq!(differing(&both.got, &both.want), 0, "{log:#?}");
+    assert_eq!(both.got_ends, both.want_ends);
+}
+
+/// Offline bounce in Eco: a killed worker costs nothing, every time.
+#[test]
+fn offline_bounce_survives_kills() {
+    let n = 64;
+    let config = tandem::engine::EngineConfig {
+        protection: Protection::Eco,
+        ..config(ProcessMode::Offline, n, n as u32)
+    };
+    let mut engine = Engine::activate_with(config, patient()).unwrap();
+    settle(&engine, &[]);
+    let start = Instant::now();
+    let mut killed = Vec::new();
+    let both = render_both(&mut engine, 23, n, 3000, n as u32, |engine, b| {
+        if b % 500 == 250 {
+            settle(engine, &killed);
+            killed.push(active_pid(engine));
+            signal(*killed.last().unwrap(), Signal::SIGKILL);
+        }
+    });
+    settle(&engine, &killed);
+    let log = engine.drain_log();
+    eprintln!("bounce took {:?}", start.elapsed());
+    assert!(!log.iter().any(|l| l.contains("fresh state")), "{log:#?}");
+    assert_eq!(differing(&both.got, &both.want), 0, "{log:#?}");
+    assert_eq!(both.got_ends, both.want_ends);
+}
+
+/// A host rendering faster than real time while audits come often: no worker fails, the output
+/// is exact.
+#[test]
+fn audits_during_a_fast_render_are_exact() {
+    let n = 128;
+    let tuning = Tuning {
+        audit_interval: Duration::from_millis(20),
+        ..patient()
+    };
+    let mut engine = eco(n, tuning);
+    settle(&engine, &[]);
+    let both = render_both(&mut engine, 31, n, 4000, n as u32, |_, _| {});
+    let events = engine.drain_events();
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert!(audits(&events) >= 2, "{log:#?}");
+    assert_eq!(
+        engine.stats().failures.load(Ordering::Relaxed),
+        0,
+        "{log:#?}"
+    );
+    assert_eq!(differing(&both.got, &both.want), 0, "{log:#?}");
+    assert_eq!(both.got_ends, both.want_ends);
+}
