@@ -35,8 +35,10 @@ fn a_reactivated_instance_renders_as_a_fresh_one() {
 
 /// Lockstep, then Eco, then Lockstep again in one instance, the setting changed while it plays
 /// (as from the editor): the plugin asks the host for a restart, the next activation runs the
-/// new protection, and every stage sounds bit for bit like a fresh instance. Mid-render, Lockstep
-/// has two workers in their slots, Eco one, each with one spare (Eco's standby) asleep beside it.
+/// new protection, and every stage sounds bit for bit like a fresh instance. Lockstep runs three
+/// worker processes (two rendering, the spare asleep), Eco two (the active one and its
+/// standby): the count seen most often while it plays, since each Eco audit calls the standby
+/// in, retires the older worker and starts a new standby, so for a moment there are one or three.
 #[test]
 fn switching_protection_at_reactivation_keeps_the_sound() {
     let _guard = serial();
@@ -47,24 +49,25 @@ fn switching_protection_at_reactivation_keeps_the_sound() {
     assert!(reference.rms() > 1e-3);
 
     let mut instance = Instance::new(&entry);
-    let stages = [("Lockstep", 0.0, 2), ("Eco", 1.0, 1), ("Lockstep", 0.0, 2)];
-    for (i, &(name, _, slot_workers)) in stages.iter().enumerate() {
+    let stages = [("Lockstep", 0.0, 3), ("Eco", 1.0, 2), ("Lockstep", 0.0, 3)];
+    for (i, &(name, _, processes)) in stages.iter().enumerate() {
         let (processor, _) = instance.activate(setup);
-        let mut seen = None;
+        // How often each count of worker processes was seen, every eighth block.
+        let mut seen = [0usize; 8];
         let (processor, render) = instance.process(processor, setup, &phrase, |frame| {
-            if seen.is_none() && frame >= 24_000 {
-                seen = Some((worker_pids().len(), spare_pids().len()));
+            if frame >= 12_000 && frame % 2048 == 0 {
+                seen[(worker_pids().len() + spare_pids().len()).min(7)] += 1;
             }
         });
+        let usual = (0..seen.len()).max_by_key(|&n| seen[n]).unwrap_or(0);
         assert_eq!(
             render.first_difference(&reference),
             None,
             "{name} (stage {i}) differs from the reference"
         );
         assert_eq!(
-            seen,
-            Some((slot_workers, 1)),
-            "{name} (stage {i}): (workers in slots, spares) mid-render"
+            usual, processes,
+            "{name} (stage {i}): worker processes while it played (times seen by count: {seen:?})"
         );
         let processor = match stages.get(i + 1) {
             Some(&(next, value, _)) => {

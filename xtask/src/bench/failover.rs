@@ -126,7 +126,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .stats()
             .failures
             .load(std::sync::atomic::Ordering::Relaxed);
-        let settled = host::protected(&engine) && failures >= failures_seen;
+        let settled = engine.settled() && failures >= failures_seen;
         if b >= next_fault_block && settled {
             if trials.len() == kills {
                 break;
@@ -207,9 +207,10 @@ pub fn run(args: &[String]) -> Result<()> {
             _ => None,
         });
         let Some(detected) = detected else { continue };
+        // Lockstep rebuilds the lost slot; Eco's standby takes over in the other one.
         let verified = events.iter().find_map(|e| match e {
             EngineEvent::WorkerVerified { slot, at_ns, .. }
-                if *slot == trial.slot && *at_ns >= detected =>
+                if (*slot == trial.slot || protection == Protection::Eco) && *at_ns >= detected =>
             {
                 Some(*at_ns)
             }

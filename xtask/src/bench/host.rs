@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use dsp::{Event, EventKind, ParamId, N_PARAMS};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use tandem::engine::{Engine, Protection, ReferenceEngine};
+use tandem::engine::{Engine, ReferenceEngine};
 
 /// Builds the release worker the benchmarks spawn and returns its path.
 pub fn build_worker() -> Result<PathBuf> {
@@ -21,18 +21,6 @@ pub fn build_worker() -> Result<PathBuf> {
     path.is_file()
         .then_some(path.clone())
         .with_context(|| format!("{} was not built", path.display()))
-}
-
-/// Whether `engine` is fully protected again, after its start or a fault: in Lockstep both
-/// slots hold verified workers; in Eco the slot it serves from holds a worker and a standby (the
-/// spare) waits behind it, so the next fault is covered too.
-pub fn protected(engine: &Engine) -> bool {
-    match engine.config().protection {
-        Protection::Lockstep => engine.in_lockstep(),
-        Protection::Eco => {
-            engine.worker_pid(engine.serving_slot()).is_some() && engine.spare_pid().is_some()
-        }
-    }
 }
 
 /// CLOCK_MONOTONIC now, in nanoseconds (the clock the engine's events use).

@@ -135,7 +135,7 @@ fn measure(
         renderer.process(&mut phrase, &mut l, &mut r);
         b += 1;
         let settled = match &renderer {
-            Renderer::Engine(e) => host::protected(e),
+            Renderer::Engine(e) => e.settled(),
             Renderer::InProcess(_) => true,
         };
         if b >= warm_blocks && settled {

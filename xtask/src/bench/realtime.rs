@@ -43,7 +43,7 @@ struct Scenario {
 #[derive(Default)]
 struct Live {
     serving_pid: AtomicU32,
-    /// [`host::protected`]: a kill now is covered.
+    /// [`Engine::settled`]: a kill now is covered.
     protected: AtomicBool,
     stop: AtomicBool,
     /// (pid, CLOCK_MONOTONIC ns when the kill returned, ns when our own pidfd on it became
@@ -97,7 +97,7 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
     // Start the clock once the workers are up, so the figures are about steady state and not
     // about the first exec.
     let up_since = now_ns();
-    while !host::protected(&engine) {
+    while !engine.settled() {
         anyhow::ensure!(
             now_ns() - up_since < 5_000_000_000,
             "the engine did not come up"
@@ -138,8 +138,7 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
         let slot = engine.serving_slot();
         live.serving_pid
             .store(engine.worker_pid(slot).unwrap_or(0), Ordering::Release);
-        live.protected
-            .store(host::protected(&engine), Ordering::Release);
+        live.protected.store(engine.settled(), Ordering::Release);
         t += period_ns;
     }
     let steal_ms = host::steal_ms() - steal0;
@@ -202,9 +201,11 @@ fn run_scenario(worker: &std::path::Path, s: Scenario, seconds: f64) -> Result<s
             continue;
         };
         detection_us.push(detected.saturating_sub(*at) as f64 / 1e3);
+        // Lockstep rebuilds the lost slot; Eco's standby takes over in the other one.
+        let eco = s.protection == Protection::Eco;
         let verified = events.iter().find_map(|e| match e {
             EngineEvent::WorkerVerified { slot: s, at_ns, .. }
-                if *s == slot && *at_ns >= detected =>
+                if (*s == slot || eco) && *at_ns >= detected =>
             {
                 Some(*at_ns)
             }

@@ -10,8 +10,9 @@
 //! Every output frame is compared, bit for bit, with the in-process reference
 //! (`ReferenceEngine`) fed the same blocks, replayed after each activation from a recording.
 //! Each fault opens a window of output frames that closes when the engine has settled (fully
-//! protected again, `host::protected`, the target replaced); frames that differ inside a double death's window are its
-//! gap, every other differing frame is a mismatch (goal 0), attributed to the window's fault.
+//! protected again, `Engine::settled`, the target replaced); frames that differ inside a double
+//! death's window are its gap, every other differing frame is a mismatch (goal 0), attributed
+//! to the window's fault.
 //! The engine's own declared fallback (an xrun's fade) is told apart from audio it served as
 //! exact. Also counted: offline waits that gave up (`stuck_waits`), workers that died or were
 //! evicted with no fault aimed at them (`honest_evictions`), and fds and processes left behind.
@@ -290,7 +291,7 @@ impl Chaos {
         host::normal_priority();
         let mut engine = Engine::activate_with(config.clone(), Tuning::default())?;
         let up_since = now_ns();
-        while !host::protected(&engine) {
+        while !engine.settled() {
             ensure!(
                 now_ns() - up_since < SETTLE_BOUND_NS,
                 "the engine did not come up"
@@ -364,9 +365,8 @@ impl Chaos {
             let now = now_ns();
             if let Some(f) = &mut in_flight {
                 let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
-                let settled = undone
-                    && host::protected(&engine)
-                    && failures >= f.failures_before + f.failures_needed;
+                let settled =
+                    undone && engine.settled() && failures >= f.failures_before + f.failures_needed;
                 let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
                 if settled || late {
                     windows.push(Window {
@@ -385,7 +385,7 @@ impl Chaos {
                         if self.totals.unsettled_log.len() < 20 {
                             self.totals.unsettled_log.push(format!(
                                 "{context}: protected {}, failures {} (before {}); since: {}",
-                                host::protected(&engine),
+                                engine.settled(),
                                 failures,
                                 f.failures_before,
                                 recent.join("; ")
