@@ -227,6 +227,11 @@ pub fn self_cpu_ns() -> u64 {
     rusage_ns(libc::RUSAGE_SELF)
 }
 
+/// CPU time of this process's children that have ended and been reaped, in nanoseconds.
+pub fn reaped_children_cpu_ns() -> u64 {
+    rusage_ns(libc::RUSAGE_CHILDREN)
+}
+
 fn rusage_ns(who: libc::c_int) -> u64 {
     // SAFETY: an all-zero rusage is a valid value for getrusage to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };

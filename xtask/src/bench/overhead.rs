@@ -24,7 +24,8 @@
 //! CPU counts every process: this process's own time (`getrusage`, every thread: host,
 //! supervisor) plus each worker's exact runtime from `/proc/<pid>/task/*/schedstat`, read just
 //! before the engine is dropped; the workers are those in the two slots and the spare (asleep
-//! in Lockstep, Eco's standby). Audio-thread time is the wall time of each `process()` call.
+//! in Lockstep, Eco's standby), and those the engine replaced during the window (Eco's audits),
+//! from this process's reaped children's CPU (`getrusage(RUSAGE_CHILDREN)`). Audio-thread time is the wall time of each `process()` call.
 
 use super::host::{self, now_ns, Phrase};
 use super::schema::{self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection};
@@ -44,11 +45,13 @@ struct Window {
     audio_frames: u64,
     /// CPU of this process (host thread, supervisor, everything) over the window.
     plugin_ns: u64,
-    /// CPU of each worker over the window: slot 0, slot 1, the spare.
+    /// CPU of the workers over the window: slot 0, slot 1, the spare, workers that ended.
     worker_ns: Vec<u64>,
     block_ns: Vec<f64>,
     xrun_frames: u64,
     overruns: u64,
+    /// Worker processes that appeared during the window (replacements, new spares).
+    workers_started: usize,
 }
 
 /// The renderer under test: the in-process reference or a real engine.
@@ -77,6 +80,43 @@ impl Renderer {
             Renderer::InProcess(_) => Vec::new(),
             Renderer::Engine(e) => vec![e.worker_pid(0), e.worker_pid(1), e.spare_pid()],
         }
+    }
+}
+
+/// Every worker process seen during a window, so that workers the engine replaces meanwhile
+/// (Eco's audits call the standby in and retire the older worker) are counted too.
+#[derive(Default)]
+struct WorkerCpu {
+    /// Pid, the role it was first seen in (slot 0, slot 1, spare), its CPU ns then.
+    seen: Vec<(u32, usize, u64)>,
+}
+
+impl WorkerCpu {
+    /// Notes the engine's workers not seen before (atomics; `/proc` only for a new pid).
+    fn look(&mut self, renderer: &Renderer) {
+        for (role, pid) in renderer.pids().into_iter().enumerate() {
+            let Some(pid) = pid else { continue };
+            if self.seen.iter().all(|s| s.0 != pid) {
+                self.seen
+                    .push((pid, role, host::pid_cpu_ns(pid).unwrap_or(0)));
+            }
+        }
+    }
+
+    /// CPU ns used since first seen: slot 0, slot 1 and spare (by first role) for the workers
+    /// still alive, then the workers that ended, from the growth of this process's reaped
+    /// children's CPU (`reaped_ns`) less what they had used before they were first seen.
+    fn used(&self, reaped_ns: u64) -> Vec<u64> {
+        let mut out = vec![0u64; 4];
+        let mut before_ended = 0;
+        for &(pid, role, first) in &self.seen {
+            match host::pid_cpu_ns(pid) {
+                Some(now) => out[role] += now.saturating_sub(first),
+                None => before_ended += first,
+            }
+        }
+        out[3] = reaped_ns.saturating_sub(before_ended);
+        out
     }
 }
 
@@ -160,15 +200,16 @@ fn measure(
             }
         }
     }
-    let pids = renderer.pids();
     let blocks = (seconds * SAMPLE_RATE as f64 / block as f64).ceil() as u64;
     let mut w = Window {
         block_ns: Vec::with_capacity(blocks as usize),
         ..Window::default()
     };
-    let cpu_ns = |pid: Option<u32>| pid.and_then(host::pid_cpu_ns);
-    let workers0: Vec<Option<u64>> = pids.iter().map(|&p| cpu_ns(p)).collect();
+    let mut workers = WorkerCpu::default();
+    workers.look(&renderer);
+    let at_start = workers.seen.len();
     let plugin0 = host::self_cpu_ns();
+    let reaped0 = host::reaped_children_cpu_ns();
     for _ in 0..blocks {
         t += period_ns;
         host::sleep_until(t);
@@ -176,16 +217,11 @@ fn measure(
         w.block_ns.push(ns as f64);
         w.xrun_frames += fallback as u64;
         w.overruns += (now_ns() > t + period_ns) as u64;
+        workers.look(&renderer);
     }
     w.plugin_ns = host::self_cpu_ns() - plugin0;
-    w.worker_ns = pids
-        .iter()
-        .zip(&workers0)
-        .map(|(&p, &before)| match before {
-            Some(before) => cpu_ns(p).unwrap_or(before) - before,
-            None => 0,
-        })
-        .collect();
+    w.worker_ns = workers.used(host::reaped_children_cpu_ns() - reaped0);
+    w.workers_started = workers.seen.len() - at_start;
     w.audio_frames = blocks * block as u64;
     if realtime {
         host::normal_priority();
@@ -268,7 +304,7 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     for r in &result {
         println!(
-            "{:<14} {:>5} {:>10.4} {:>9.2} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>6}",
+            "{:<14} {:>5} {:>10.4} {:>9.2} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>8.1}",
             r.mode,
             r.block,
             r.cpu_per_audio_s,
@@ -279,6 +315,7 @@ pub fn run(args: &[String]) -> Result<()> {
             r.audio_thread_us.p99,
             r.audio_thread_us.max,
             r.xrun_frames,
+            r.workers_started_per_audio_s,
         );
     }
     let json = schema::Overhead {
@@ -319,7 +356,7 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
             let audio_s =
                 ws.iter().map(|w| w.audio_frames).sum::<u64>() as f64 / SAMPLE_RATE as f64;
             let plugin_s = ws.iter().map(|w| w.plugin_ns).sum::<u64>() as f64 / 1e9;
-            let workers_s: Vec<f64> = (0..3)
+            let workers_s: Vec<f64> = (0..4)
                 .map(|i| {
                     ws.iter()
                         .map(|w| w.worker_ns.get(i).copied().unwrap_or(0))
@@ -360,6 +397,9 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
                 },
                 audio_thread_us: times.quantiles(),
                 xrun_frames: ws.iter().map(|w| w.xrun_frames).sum(),
+                workers_started_per_audio_s: ws.iter().map(|w| w.workers_started).sum::<usize>()
+                    as f64
+                    / audio_s,
                 overruns: ws.iter().map(|w| w.overruns).sum(),
                 audio_seconds: audio_s,
                 single_worker_by_subtraction,

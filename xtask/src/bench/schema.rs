@@ -320,8 +320,9 @@ pub struct OverheadRecord {
     /// Eco only: [`OverheadRecord::cpu_per_audio_s`] over single_worker's at the same block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_vs_single_worker: Option<f64>,
-    /// The same, split by process; one figure per worker process: slot 0, slot 1, the spare
-    /// (Eco's standby; files from before Eco have the two slots only).
+    /// The same, split by process; the workers by the role each was first seen in: slot 0,
+    /// slot 1, the spare (Eco's standby), then those that ended during the measurement (Eco's
+    /// audits replace workers). Files from before Eco have the two slots only.
     pub cpu_parts_per_audio_s: CpuParts<Vec<f64>>,
     /// Wall time of each `process()` call.
     pub audio_thread_us: Quantiles,
@@ -329,6 +330,10 @@ pub struct OverheadRecord {
     pub xrun_frames: u64,
     /// Callbacks that returned after the end of their period.
     pub overruns: u64,
+    /// Worker processes started during the measurement (replacements, new spares), per audio
+    /// second: Eco's takeovers and audits each start one.
+    #[serde(default)]
+    pub workers_started_per_audio_s: f64,
     /// Audio measured.
     pub audio_seconds: f64,
     /// Lockstep only: lockstep minus the mean of its two workers, the estimate of one worker's
