@@ -419,7 +419,7 @@ fn offline_bounce_survives_kills() {
 fn audits_during_a_fast_render_are_exact() {
     let n = 128;
     let tuning = Tuning {
-        audit_interval: Duration::from_millis(20),
+        audit_interval: Duration::from_millis(50),
         ..patient()
     };
     let mut engine = eco(n, tuning);
