@@ -419,7 +419,7 @@ fn offline_bounce_survives_kills() {
 fn audits_during_a_fast_render_are_exact() {
     let n = 128;
     let tuning = Tuning {
-        audit_interval: Duration::from_millis(20),
+        audit_interval: Duration::from_millis(50),
         ..patient()
     };
     let mut engine = eco(n, tuning);
@@ -435,4 +435,36 @@ fn audits_during_a_fast_render_are_exact() {
     );
     assert_eq!(differing(&both.got, &both.want), 0, "{log:#?}");
     assert_eq!(both.got_ends, both.want_ends);
+}
+
+/// The audio thread's part in Eco (a joining standby heard, a hedge asked for) allocates
+/// nothing: realtime with a normal deadline, the active worker killed or stopped now and then.
+#[test]
+fn process_never_allocates_through_takeovers_and_hedges() {
+    let n = 128;
+    let mut engine = eco(n, Tuning::default());
+    let mut phrase = Phrase::new(9);
+    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
+    let period = Duration::from_micros((n as u64 * 1_000_000) / SR as u64);
+    let mut faults = Vec::new();
+    for b in 0..800 {
+        if b % 100 == 50 {
+            settle(&engine, &faults);
+            let pid = active_pid(&engine);
+            let sig = if b % 200 == 50 {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGSTOP
+            };
+            signal(pid, sig);
+            faults.push(pid);
+        }
+        let (events, params) = phrase.block(n);
+        let events = events.to_vec();
+        nice_assert_no_alloc::assert_no_alloc(|| {
+            engine.process(&events, params, None, [&mut l, &mut r]);
+        });
+        std::thread::sleep(period);
+    }
+    settle(&engine, &faults);
 }

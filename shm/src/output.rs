@@ -202,8 +202,22 @@ impl OutputRing {
         if epoch != b.epoch {
             return Err(Rogue::WrongEpoch);
         }
-        let chunks_done = r.dword(h::CHUNKS_DONE).load(Ordering::Acquire);
-        let frames_done = r.dword(h::FRAMES_DONE).load(Ordering::Acquire);
+        // The worker stores the frames, then the chunk count. A reader preempted between its two
+        // loads could pair an old chunk count with frames several chunks later, and keep that
+        // as the floor the next reading is judged against: so the pair is taken only if the
+        // chunk count did not move while the frames were read (then the frames are at most one
+        // chunk ahead: the slack below). A few tries, so a worker that keeps moving it cannot
+        // hold us; the last pair is judged as it is.
+        let (mut chunks_done, mut frames_done);
+        let mut tries = 0;
+        loop {
+            chunks_done = r.dword(h::CHUNKS_DONE).load(Ordering::Acquire);
+            frames_done = r.dword(h::FRAMES_DONE).load(Ordering::Acquire);
+            tries += 1;
+            if r.dword(h::CHUNKS_DONE).load(Ordering::Acquire) == chunks_done || tries == 4 {
+                break;
+            }
+        }
         if frames_done > b.posted_frames || chunks_done > b.posted_chunks {
             return Err(Rogue::BeyondPosted);
         }

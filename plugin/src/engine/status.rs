@@ -424,4 +424,63 @@ mod tests {
         assert_eq!(s.workers.map(|w| w.state), [WorkerState::Stopped; 2]);
         assert_eq!(s.failovers, 1, "history outlives the engine");
     }
+
+    /// Eco: a takeover leaves the dead worker's slot empty once the standby is verified, and a
+    /// retired worker is no fault.
+    #[test]
+    fn eco_takeovers_and_retirements_are_truthful() {
+        let status = EngineStatus::new();
+        status.started(64, 48_000.0, Protection::Eco);
+        let spawn = |slot: usize, epoch: u32| {
+            status.record(&EngineEvent::WorkerSpawned {
+                slot,
+                epoch,
+                pid: 100 + epoch,
+                from_chunk: None,
+                spawn_ns: 1,
+            })
+        };
+        let verify = |slot: usize, epoch: u32| {
+            status.record(&EngineEvent::WorkerVerified {
+                slot,
+                epoch,
+                at_ns: 2,
+                rebuild_ns: 0,
+            })
+        };
+        spawn(0, 1);
+        verify(0, 1);
+        // An audit: the standby joins slot 1, the older worker is retired.
+        spawn(1, 2);
+        verify(1, 2);
+        status.record(&EngineEvent::WorkerRetired {
+            slot: 0,
+            epoch: 1,
+            pid: 101,
+        });
+        let s = status.snapshot();
+        assert_eq!(
+            s.workers.map(|w| w.state),
+            [WorkerState::Stopped, WorkerState::Live]
+        );
+        assert_eq!((s.failovers, s.last_fault), (0, None));
+        // A takeover: the standby goes into slot 0, then the dead worker is reported.
+        spawn(0, 3);
+        status.record(&EngineEvent::WorkerDied {
+            slot: 1,
+            epoch: 2,
+            pid: 102,
+            cause: crate::engine::WorkerExit::Signalled(9),
+            detected_ns: 7,
+        });
+        assert_eq!(status.snapshot().workers[1].state, WorkerState::Dead);
+        verify(0, 3);
+        let s = status.snapshot();
+        assert_eq!(
+            s.workers.map(|w| w.state),
+            [WorkerState::Live, WorkerState::Stopped]
+        );
+        assert_eq!(s.failovers, 1);
+        assert_eq!(s.last_fault.map(|f| f.kind), Some(FaultKind::Died));
+    }
 }

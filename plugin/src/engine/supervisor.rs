@@ -630,8 +630,7 @@ impl Supervisor {
         if self.workers[slot].is_some() || now < self.retry[slot].not_before_ns {
             return;
         }
-        // Eco keeps one slot empty for the standby (`eco.rs`).
-        if self.config.protection == Protection::Eco && self.workers[1 - slot].is_some() {
+        if self.kept_empty(slot) {
             return;
         }
         if let Err(e) = self.spawn_into(slot, now) {

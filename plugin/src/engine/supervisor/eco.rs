@@ -24,6 +24,12 @@ impl Supervisor {
         self.config.protection == Protection::Eco
     }
 
+    /// Eco keeps `slot` empty for the standby while the other slot holds a worker: no respawn
+    /// fills it, and no respawn is timed for it.
+    pub(super) fn kept_empty(&self, slot: usize) -> bool {
+        self.eco() && self.workers[1 - slot].is_some()
+    }
+
     /// Eco, the worker in `slot` being removed: calls the standby into the other slot if it is
     /// empty and a spare waits. Without a spare the rebuild is `respawn_if_due`'s (with its
     /// backoff). Returns whether the standby took over.

@@ -96,7 +96,7 @@ impl Supervisor {
             return Some(tick_end);
         }
         (0..2)
-            .filter(|&slot| self.workers[slot].is_none())
+            .filter(|&slot| self.workers[slot].is_none() && !self.kept_empty(slot))
             .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
             .chain(self.spare_due())
             .min()
