@@ -1,5 +1,15 @@
 //! Checkpoints: the supervisor keeps a recent state snapshot, validated by restoring it into
 //! its own synth, so that a rebuild replays only a little audio.
+//!
+//! A snapshot becomes the checkpoint once the digest comparison has judged its chunk (the twin
+//! rendered it too, and their digests matched), so the divergence replay (`divergence.rs`)
+//! never starts from the state of the worker it would convict. While a starved twin lags, that
+//! judgement lags with it, and offline the host does not wait for a starved verified twin: the
+//! checkpoint could fall out of the input ring, and a double death then had nothing to rebuild
+//! from but a fresh state. So snapshots keep being taken at the same pace whatever the twin
+//! does, and the ones not judged yet are kept ([`Candidates`]): the oldest becomes the
+//! checkpoint when judged, the newest is the fallback of a rebuild for which the checkpoint is
+//! more than half the input ring old (`Supervisor::newest_if_stale`).
 
 use super::Supervisor;
 use crate::engine::events::EvictReason;
@@ -11,6 +21,42 @@ pub(super) struct Checkpoint {
     pub chunk: Option<u64>,
     pub end_frame: u64,
     pub bytes: Vec<u8>,
+}
+
+/// A validated snapshot whose chunk the digest comparison has not judged yet, from the worker
+/// of `epoch` in `slot`.
+struct Unjudged {
+    slot: usize,
+    epoch: u32,
+    state: Checkpoint,
+}
+
+/// Snapshots newer than the checkpoint, waiting for their chunk's digests to be compared.
+#[derive(Default)]
+pub(super) struct Candidates {
+    /// The oldest: the next checkpoint once its chunk is judged.
+    next: Option<Unjudged>,
+    /// The newest, taken after `next`: a rebuild's fallback.
+    newest: Option<Unjudged>,
+}
+
+impl Candidates {
+    fn push(&mut self, candidate: Unjudged) {
+        match self.next {
+            None => self.next = Some(candidate),
+            Some(_) => self.newest = Some(candidate),
+        }
+    }
+
+    /// Drops the snapshots of a worker evicted for wrong or hostile output.
+    pub fn forget(&mut self, epoch: u32) {
+        if self.newest.as_ref().is_some_and(|c| c.epoch == epoch) {
+            self.newest = None;
+        }
+        if self.next.as_ref().is_some_and(|c| c.epoch == epoch) {
+            self.next = self.newest.take();
+        }
+    }
 }
 
 /// A checkpoint request in flight.
@@ -41,6 +87,7 @@ impl Pending {
 impl Supervisor {
     /// Keeps a recent, validated state snapshot so a rebuild replays only a little audio.
     pub(super) fn checkpoint(&mut self, now: u64) {
+        self.promote_judged();
         if let Some(p) = &self.pending {
             let (slot, epoch, after, asked) = (p.slot, p.epoch, p.after_chunk, p.asked_ns);
             if self.workers[slot].as_ref().is_none_or(|w| w.epoch != epoch) {
@@ -73,30 +120,22 @@ impl Supervisor {
                         }
                         return;
                     }
-                    // Nor one whose chunk the twin rendered but the digest comparison has not
-                    // judged yet: a divergence found there later could mean it came from the
-                    // wrong worker (`divergence.rs` replays from it).
-                    // A twin a quarter of the input ring behind the chunk (starved, soon
-                    // rebuilt to catch up) is not waited for: checkpoints that lag as far as it
-                    // does would leave a double death none that the ring still holds.
-                    let near = |t: &super::Worker| {
-                        let done = t.progress.map_or(t.floor_chunks, |p| p.chunks_done);
-                        done + self.shared.input.config().record_count as u64 / 4 > chunk
-                    };
-                    let twin_renders_it = self.workers[1 - slot]
-                        .as_ref()
-                        .is_some_and(|t| t.floor_chunks <= chunk && near(t));
-                    if twin_renders_it && self.digest_cursor <= chunk {
-                        return;
-                    }
                     self.pending = None;
                     let bytes = &self.scratch[..len];
                     match (self.verifier.restore(bytes), end_frame) {
                         (Ok(()), Some(end_frame)) => {
-                            self.checkpoint.chunk = Some(chunk);
-                            self.checkpoint.end_frame = end_frame;
-                            self.checkpoint.bytes.clear();
-                            self.checkpoint.bytes.extend_from_slice(bytes);
+                            let state = Checkpoint {
+                                chunk: Some(chunk),
+                                end_frame,
+                                bytes: bytes.to_vec(),
+                            };
+                            if self.judged(slot, epoch, chunk) {
+                                // Newer than every candidate, and judged: they are of no use.
+                                self.checkpoint = state;
+                                self.candidates = Candidates::default();
+                            } else {
+                                self.candidates.push(Unjudged { slot, epoch, state });
+                            }
                         }
                         (Err(_), _) => {
                             self.evict(slot, EvictReason::Rogue(Rogue::BadSnapshot), now)
@@ -116,6 +155,61 @@ impl Supervisor {
             return;
         }
         self.request_checkpoint(now);
+    }
+
+    /// Whether the digest comparison has judged `chunk` for the snapshot the worker of `epoch`
+    /// in `slot` took after it: that worker still runs, and its twin either does not render
+    /// the chunk (none, or one started after it) or rendered it with the same digest. A
+    /// divergence evicts one of the two at once (and `Candidates::forget` drops the evicted
+    /// one's snapshots), so a chunk the cursor has passed with both still there matched.
+    fn judged(&self, slot: usize, epoch: u32, chunk: u64) -> bool {
+        let origin_runs = self.workers[slot]
+            .as_ref()
+            .is_some_and(|w| w.epoch == epoch);
+        let twin_renders_it = self.workers[1 - slot]
+            .as_ref()
+            .is_some_and(|t| t.floor_chunks <= chunk);
+        origin_runs && (!twin_renders_it || self.digest_cursor > chunk)
+    }
+
+    /// Makes the oldest candidates whose chunks are judged now the checkpoint.
+    fn promote_judged(&mut self) {
+        while let Some(c) = &self.candidates.next {
+            let chunk = c.state.chunk.unwrap_or(0);
+            if !self.judged(c.slot, c.epoch, chunk) {
+                return;
+            }
+            let next = self.candidates.next.take().expect("checked above");
+            self.checkpoint = next.state;
+            self.candidates.next = self.candidates.newest.take();
+        }
+    }
+
+    /// Before a rebuild: when the checkpoint is more than half the input ring old (in chunks
+    /// or frames), because a lagging twin holds its judgement back, the newest snapshot taken
+    /// since becomes the checkpoint. A rebuild from further back would slow an offline render
+    /// to its replay (the host waits for a joining worker more than half a ring behind), be
+    /// rebuilt again as left behind, or find its chunks lapped; the newest snapshot is a
+    /// verified worker's, restored by our synth, and ends no later than the host was given.
+    /// It replaces the checkpoint: the rebuilt worker descends from it, so a divergence replay
+    /// must start there too.
+    pub(super) fn newest_if_stale(&mut self) {
+        let input = &self.shared.input;
+        let ring = input.config();
+        let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
+        let stale = input.published().saturating_sub(first_chunk) * 2 > ring.record_count as u64
+            || input
+                .posted_frames()
+                .saturating_sub(self.checkpoint.end_frame)
+                * 2
+                > ring.audio_capacity as u64;
+        if !stale {
+            return;
+        }
+        let candidates = std::mem::take(&mut self.candidates);
+        if let Some(newest) = candidates.newest.or(candidates.next) {
+            self.checkpoint = newest.state;
+        }
     }
 
     /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
