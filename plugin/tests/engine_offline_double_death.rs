@@ -19,7 +19,7 @@ use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::time::Duration;
-use tandem::engine::{Engine, EngineEvent, ProcessMode, Tuning};
+use tandem::engine::{Engine, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
 
 /// The block the soak found it at; one chunk per block.
 const N: usize = 512;
@@ -92,4 +92,65 @@ fn double_death_behind_a_lagging_twin_at_one_block_latency() {
 #[test]
 fn double_death_behind_a_lagging_twin_at_two_blocks_latency() {
     double_death_behind_a_lagging_twin(2 * N as u32);
+}
+
+/// With no checkpoint the ring still holds (none is ever taken here), a double death restarts
+/// from a fresh state (`StateLost`) at the first chunk the host has not been given, not at the
+/// next one to be posted: the offline render never waits for frames in no ring, and from that
+/// chunk on it equals a reference activated afresh there.
+#[test]
+fn a_fresh_restart_offline_starts_where_delivery_stopped() {
+    let tuning = Tuning {
+        checkpoint_frames: u32::MAX,
+        offline_wait_bound: Duration::from_secs(2),
+        ..Tuning::default()
+    };
+    let latency = N as u32;
+    let mut engine =
+        Engine::activate_with(config(ProcessMode::Offline, N, latency), tuning).expect("activate");
+    // Past the 128-block input ring, then both killed between two blocks.
+    let kill_at = 200;
+    let mut reference = ReferenceEngine::new(SR, N, latency).unwrap();
+    let mut phrase = Phrase::new(13);
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    // Posted up to `kill_at`, delivered a block less: the fresh start is there.
+    let fresh_at = kill_at - 1;
+    for b in 0..kill_at + 40 {
+        if b == kill_at {
+            for pid in engine.worker_pids() {
+                signal(pid, Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if b == fresh_at {
+            reference = ReferenceEngine::new(SR, N, latency).unwrap();
+        }
+        let (events, params) = phrase.block(N);
+        let report = engine.process(events, params, None, [&mut l, &mut r]);
+        assert_eq!(
+            report.fallback_frames,
+            0,
+            "block {b}: {:#?}",
+            engine.drain_log()
+        );
+        got.push([&l[..], &r[..]].concat());
+        reference.process(events, params, None, [&mut l, &mut r]);
+        want.push([&l[..], &r[..]].concat());
+    }
+    let log = engine.drain_events();
+    let lost: Vec<u64> = log
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, [fresh_at as u64], "log: {log:#?}");
+    // The block the fresh reference starts at delivers frames of the old state (and the
+    // reference, its silence before frame 0); every other block is exact.
+    for b in (0..got.len()).filter(|&b| b != fresh_at) {
+        assert_eq!(differing(&got[b], &want[b]), 0, "block {b}; log: {log:#?}");
+    }
+    assert!(peak(&want[want.len() - 1]) > 0.01);
 }

@@ -654,13 +654,12 @@ impl Supervisor {
         if lapped || fresh {
             // Nobody alive holds the state any more: start over from a fresh synth, which
             // is audible (held notes are lost) but keeps the plugin making sound.
+            let (from_chunk, from_frame) = self.fresh_start(fresh);
             self.verifier.reset();
             self.checkpoint.bytes = self.verifier.snapshot();
-            self.checkpoint.chunk = published.checked_sub(1);
-            self.checkpoint.end_frame = input.posted_frames();
-            self.emit(EngineEvent::StateLost {
-                from_chunk: published,
-            });
+            self.checkpoint.chunk = from_chunk.checked_sub(1);
+            self.checkpoint.end_frame = from_frame;
+            self.emit(EngineEvent::StateLost { from_chunk });
         }
         let (epoch, spare) = self.take_spare();
         let s = &self.shared.slots[slot];

@@ -212,6 +212,27 @@ impl Supervisor {
         }
     }
 
+    /// Where a fresh state starts when no worker holds the state any more: the first chunk
+    /// the host has not been given in full, so an offline host waiting for its frames gets
+    /// them (from the fresh state) rather than waiting in vain. A quarantine's fresh start
+    /// (`skip_posted`) starts after every posted chunk instead: a posted one may be what kills
+    /// the workers. Returns the chunk and its first frame.
+    pub(super) fn fresh_start(&self, skip_posted: bool) -> (u64, u64) {
+        let input = &self.shared.input;
+        let (mut chunk, mut frame) = (input.published(), input.posted_frames());
+        if skip_posted {
+            return (chunk, frame);
+        }
+        let delivered = self.shared.delivered_frames.load(Ordering::Acquire);
+        while let Some((start, frames)) = chunk.checked_sub(1).and_then(|c| input.chunk_span(c)) {
+            if start + frames as u64 <= delivered {
+                break;
+            }
+            (chunk, frame) = (chunk - 1, start);
+        }
+        (chunk, frame)
+    }
+
     /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
     /// chunk. Returns false when there is no verified worker to ask.
     pub(super) fn request_checkpoint(&mut self, now: u64) -> bool {
