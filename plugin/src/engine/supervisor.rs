@@ -631,7 +631,8 @@ impl Supervisor {
     }
 
     /// Starts a worker in an empty slot from the latest checkpoint (or, if the input ring no
-    /// longer holds the chunks after it, from a fresh state at the next chunk).
+    /// longer holds the chunks after it and no worker can give a new one, from a fresh state:
+    /// `Supervisor::fresh_start`).
     fn spawn_into(&mut self, slot: usize, now: u64) -> io::Result<()> {
         self.newest_if_stale();
         let shared = self.shared.clone();
