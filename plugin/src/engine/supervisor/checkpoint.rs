@@ -163,26 +163,33 @@ impl Supervisor {
     /// divergence evicts one of the two at once (and `Candidates::forget` drops the evicted
     /// one's snapshots), so a chunk the cursor has passed with both still there matched.
     fn judged(&self, slot: usize, epoch: u32, chunk: u64) -> bool {
-        let origin_runs = self.workers[slot]
-            .as_ref()
-            .is_some_and(|w| w.epoch == epoch);
         let twin_renders_it = self.workers[1 - slot]
             .as_ref()
             .is_some_and(|t| t.floor_chunks <= chunk);
-        origin_runs && (!twin_renders_it || self.digest_cursor > chunk)
+        self.origin_runs(slot, epoch) && (!twin_renders_it || self.digest_cursor > chunk)
     }
 
-    /// Makes the oldest candidates whose chunks are judged now the checkpoint.
+    /// Makes the oldest candidates whose chunks are judged now the checkpoint. One whose worker
+    /// is gone can never be judged: it gives way to a newer one (it stays only while it is the
+    /// newest, as a fallback), or the checkpoint would stop advancing.
     fn promote_judged(&mut self) {
         while let Some(c) = &self.candidates.next {
             let chunk = c.state.chunk.unwrap_or(0);
-            if !self.judged(c.slot, c.epoch, chunk) {
+            if self.judged(c.slot, c.epoch, chunk) {
+                let next = self.candidates.next.take().expect("checked above");
+                self.checkpoint = next.state;
+            } else if self.origin_runs(c.slot, c.epoch) || self.candidates.newest.is_none() {
                 return;
             }
-            let next = self.candidates.next.take().expect("checked above");
-            self.checkpoint = next.state;
             self.candidates.next = self.candidates.newest.take();
         }
+    }
+
+    /// Whether the worker of `epoch` still runs in `slot`.
+    fn origin_runs(&self, slot: usize, epoch: u32) -> bool {
+        self.workers[slot]
+            .as_ref()
+            .is_some_and(|w| w.epoch == epoch)
     }
 
     /// Before a rebuild: when the checkpoint is more than half the input ring old (in chunks
