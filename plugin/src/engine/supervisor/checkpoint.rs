@@ -192,15 +192,21 @@ impl Supervisor {
             .is_some_and(|w| w.epoch == epoch)
     }
 
-    /// Before a rebuild: when the checkpoint is more than half the input ring old (in chunks
-    /// or frames), because a lagging twin holds its judgement back, the newest snapshot taken
-    /// since becomes the checkpoint. A rebuild from further back would slow an offline render
-    /// to its replay (the host waits for a joining worker more than half a ring behind), be
-    /// rebuilt again as left behind, or find its chunks lapped; the newest snapshot is a
-    /// verified worker's, restored by our synth, and ends no later than the host was given.
-    /// It replaces the checkpoint: the rebuilt worker descends from it, so a divergence replay
-    /// must start there too.
+    /// Before a rebuild with no verified worker left (a double death): when the checkpoint is
+    /// more than half the input ring old (in chunks or frames), because a lagging twin held its
+    /// judgement back, the newest snapshot taken since becomes the checkpoint. A rebuild from
+    /// further back would slow an offline render to its replay (the host waits for a joining
+    /// worker more than half a ring behind) or find its chunks lapped, and no worker is left
+    /// to ask for a new one; the newest snapshot is a verified worker's, restored by our synth,
+    /// and ends no later than the host was given. It replaces the checkpoint: the rebuilt
+    /// workers descend from it, so a divergence replay must start there too. With a verified
+    /// worker alive the judged checkpoint stays (a lapped one is replaced by a new snapshot
+    /// from that worker, `spawn_into`), so a replay never starts from a state nobody compared
+    /// while a worker it could convict is there.
     pub(super) fn newest_if_stale(&mut self) {
+        if self.workers.iter().flatten().any(|w| w.verified) {
+            return;
+        }
         let input = &self.shared.input;
         let ring = input.config();
         let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
