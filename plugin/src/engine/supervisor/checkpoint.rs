@@ -8,8 +8,8 @@
 //! checkpoint could fall out of the input ring, and a double death then had nothing to rebuild
 //! from but a fresh state. So snapshots keep being taken at the same pace whatever the twin
 //! does, and the ones not judged yet are kept ([`Candidates`]): the oldest becomes the
-//! checkpoint when judged, the newest is the fallback of a rebuild for which the checkpoint is
-//! more than half the input ring old (`Supervisor::newest_if_stale`).
+//! checkpoint when judged, the newest is the fallback of a rebuild with no verified worker left
+//! for which the checkpoint is more than half the input ring old (`Supervisor::newest_if_stale`).
 
 use super::Supervisor;
 use crate::engine::events::EvictReason;
