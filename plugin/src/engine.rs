@@ -182,6 +182,8 @@ impl Engine {
             self.wait_for_laggards();
         }
         let mut fault = self.take_fault();
+        // A one-off fault goes with the block's first chunk, the standing one with every chunk.
+        let standing = self.standing_fault;
         let shared = &*self.shared;
         let mut snapshot = shared.snapshot_request.swap(0, Ordering::AcqRel);
         self.chunker.split(
@@ -191,7 +193,7 @@ impl Engine {
             input,
             |c: &mut Chunk| {
                 c.snapshot_slots = std::mem::take(&mut snapshot);
-                c.fault = std::mem::take(&mut fault);
+                c.fault = std::mem::replace(&mut fault, standing);
             },
             |c, audio| shared.input.publish(c, audio),
         );

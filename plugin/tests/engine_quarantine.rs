@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use dsp::{Event, EventKind};
+use dsp::{Event, EventKind, ParamId};
 use shm::FaultKind;
 use std::time::Duration;
 use tandem::engine::{Engine, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
@@ -154,4 +154,83 @@ fn a_note_that_crashes_every_worker_is_quarantined_in_real_time() {
     assert!(peak(&tail_audio) > 0.01);
     assert_quarantined_once(&heard);
     eprintln!("{fallback_blocks} blocks with fallback frames");
+}
+
+/// When even the quarantine does not help (the note comes again in the next chunk, which the
+/// rebuilds replay before any worker is verified), the workers restart from a fresh state at the
+/// next chunk to be posted (`StateLost`). Offline at latency 0, with blocks of two chunks each
+/// holding the note: the block the crashes happened in is in no ring (it fades out after the
+/// wait bound), and every block after equals a reference activated afresh at the next one.
+#[test]
+fn a_poison_the_quarantine_cannot_stop_restarts_from_a_fresh_state() {
+    let n = 2 * shm::chunk::MAX_CHUNK_FRAMES;
+    let tuning = Tuning {
+        offline_wait_bound: Duration::from_millis(500),
+        ..patient()
+    };
+    let mut engine = Engine::activate_with(config(ProcessMode::Offline, n, 0), tuning).unwrap();
+    let mut reference = ReferenceEngine::new(SR, n, 0).unwrap();
+    let mut phrase = Phrase::new(9);
+    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
+    let (mut got, mut want) = (Vec::new(), Vec::new());
+    let blocks = POISON_BLOCK + 20;
+    for b in 0..blocks {
+        if b == ARM_BLOCK {
+            engine.inject_fault(0, FaultKind::CrashOnNote as u32, POISON_KEY as u32);
+        }
+        if b == POISON_BLOCK + 1 {
+            // The fresh start: the reference too starts over, at this block.
+            reference = ReferenceEngine::new(SR, n, 0).unwrap();
+        }
+        let (phrase_events, params) = phrase.block(n);
+        let mut events = phrase_events.to_vec();
+        // A smoothed parameter away from its default: a fresh state must start it where a
+        // fresh activation does, not where the lost state had it.
+        let mut params = *params;
+        params[ParamId::Cutoff.index()] = 1500.0;
+        let params = &params;
+        if b == POISON_BLOCK {
+            for offset in [0, shm::chunk::MAX_CHUNK_FRAMES as u32] {
+                let kind = EventKind::NoteOn {
+                    key: POISON_KEY,
+                    velocity: 0.9,
+                };
+                events.push(Event { offset, kind });
+            }
+            events.sort_by_key(|e| e.offset);
+        }
+        let report = engine.process(&events, params, None, [&mut l, &mut r]);
+        let fallback = if b == POISON_BLOCK { n as u32 } else { 0 };
+        assert_eq!(
+            report.fallback_frames,
+            fallback,
+            "block {b}: {:#?}",
+            engine.drain_log()
+        );
+        got.push([&l[..], &r[..]].concat());
+        reference.process(&events, params, None, [&mut l, &mut r]);
+        want.push([&l[..], &r[..]].concat());
+    }
+    let log = engine.drain_events();
+    let poisoned = 2 * POISON_BLOCK as u64;
+    let quarantined: Vec<u64> = log
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::ChunkQuarantined { chunk, .. } => Some(*chunk),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(quarantined, [poisoned], "log: {log:#?}");
+    let lost: Vec<u64> = log
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost, [poisoned + 2], "log: {log:#?}");
+    for b in (0..blocks).filter(|&b| b != POISON_BLOCK) {
+        assert_eq!(differing(&got[b], &want[b]), 0, "block {b}; log: {log:#?}");
+    }
+    assert!(peak(&want[blocks - 1]) > 0.01);
 }

@@ -12,7 +12,7 @@ use super::spawn::{HandedFds, WorkerProcess};
 use super::status::EngineStatus;
 use crate::logging::RateLimit;
 use crate::sys;
-use checkpoint::{Checkpoint, Pending};
+use checkpoint::{Candidates, Checkpoint, Pending};
 use divergence::Referee;
 use quarantine::Quarantine;
 use shm::futex::monotonic_ns;
@@ -72,6 +72,8 @@ pub(super) struct Supervisor {
     workers: [Option<Worker>; 2],
     retry: [Retry; 2],
     checkpoint: Checkpoint,
+    /// Snapshots newer than `checkpoint` whose chunks are not judged yet (`checkpoint.rs`).
+    candidates: Candidates,
     pending: Option<Pending>,
     /// The pre-spawned spare worker, sleeping in its sandbox until a slot needs it.
     spare: Option<Spare>,
@@ -163,6 +165,7 @@ impl Supervisor {
                 end_frame: 0,
                 bytes: initial_state,
             },
+            candidates: Candidates::default(),
             pending: None,
             spare: None,
             spare_not_before_ns: 0,
@@ -292,6 +295,12 @@ impl Supervisor {
 
     /// Kills a worker we no longer trust.
     fn evict(&mut self, slot: usize, reason: EvictReason, now: u64) {
+        // A hang or a lag says nothing against its snapshots, as a death does not; wrong or
+        // hostile output does.
+        let distrusted = !matches!(reason, EvictReason::Hang | EvictReason::FellBehind);
+        if let Some(w) = self.workers[slot].as_ref().filter(|_| distrusted) {
+            self.candidates.forget(w.epoch);
+        }
         self.remove(slot, now, |epoch, pid, _| EngineEvent::WorkerEvicted {
             slot,
             epoch,
@@ -659,8 +668,10 @@ impl Supervisor {
     }
 
     /// Starts a worker in an empty slot from the latest checkpoint (or, if the input ring no
-    /// longer holds the chunks after it, from a fresh state at the next chunk).
+    /// longer holds the chunks after it and no worker can give a new one, from a fresh state:
+    /// `Supervisor::fresh_start`).
     fn spawn_into(&mut self, slot: usize, now: u64) -> io::Result<()> {
+        self.newest_if_stale();
         let shared = self.shared.clone();
         let input = &shared.input;
         let ring = *input.config();
@@ -681,13 +692,12 @@ impl Supervisor {
         if lapped || fresh {
             // Nobody alive holds the state any more: start over from a fresh synth, which
             // is audible (held notes are lost) but keeps the plugin making sound.
+            let (from_chunk, from_frame) = self.fresh_start(fresh);
             self.verifier.reset();
             self.checkpoint.bytes = self.verifier.snapshot();
-            self.checkpoint.chunk = published.checked_sub(1);
-            self.checkpoint.end_frame = input.posted_frames();
-            self.emit(EngineEvent::StateLost {
-                from_chunk: published,
-            });
+            self.checkpoint.chunk = from_chunk.checked_sub(1);
+            self.checkpoint.end_frame = from_frame;
+            self.emit(EngineEvent::StateLost { from_chunk });
         }
         let (epoch, spare) = self.take_spare();
         let s = &self.shared.slots[slot];

@@ -10,9 +10,9 @@
 //! Every output frame is compared, bit for bit, with the in-process reference
 //! (`ReferenceEngine`) fed the same blocks, replayed after each activation from a recording.
 //! Each fault opens a window of output frames that closes when the engine has settled (fully
-//! protected again, `Engine::settled`, the target replaced); frames that differ inside a double
-//! death's window are its gap, every other differing frame is a mismatch (goal 0), attributed
-//! to the window's fault.
+//! protected again, `Engine::settled`, the target replaced); frames that differ inside the
+//! window of a double death or of a poison note (which kills every worker too) are its gap,
+//! every other differing frame is a mismatch (goal 0), attributed to the window's fault.
 //! The engine's own declared fallback (an xrun's fade) is told apart from audio it served as
 //! exact. Also counted: offline waits that gave up (`stuck_waits`), workers that died or were
 //! evicted with no fault aimed at them (`honest_evictions`), and fds and processes left behind.
@@ -23,13 +23,14 @@ use super::host::{self, now_ns, Phrase};
 use super::schema::{self, BenchFile, Machine, Protection};
 use super::{flag, Summary};
 use anyhow::{ensure, Result};
-use dsp::{Event, N_PARAMS};
+use dsp::{Event, EventKind, N_PARAMS};
 use shm::FaultKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use tandem::engine::{
     Engine, EngineConfig, EngineEvent, EvictReason, ProcessMode, ReferenceEngine, Tuning,
+    WorkerExit,
 };
 use test_support::Rng;
 
@@ -46,6 +47,12 @@ enum Act {
     Stall,
     /// Send this signal to both workers together.
     Double(i32),
+    /// Arm `CrashOnNote` at [`POISON_KEY`] for every worker (it stays armed for the rest of the
+    /// activation) and play that key once, in the next block: every worker that renders that
+    /// chunk aborts, twins and rebuilds alike, until the supervisor quarantines it. The
+    /// reference drops the quarantined chunk's events as the workers do; the frames that differ
+    /// in its window are a gap, as a double death's.
+    Poison,
     /// One CPU hog per core for a moment, at this `SCHED_FIFO` priority (0: normal class; the
     /// workers run at 5 and the supervisor at 6 when granted, the host thread at 20). Above the
     /// workers it starves them: realtime audio cannot be on time then, so the frames that differ
@@ -73,8 +80,11 @@ enum Aim {
 /// What has to happen before the engine counts as settled from a fault.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Expect {
-    /// The target (both, for a double) dies or is evicted, and is replaced.
+    /// The target (both, for a double or a poison) dies or is evicted, and is replaced.
     Eviction,
+    /// As `Eviction` in a realtime phase; offline nothing needs to fail: the CPU budget judges
+    /// only twins that are caught up and idle between chunks, and offline both are always busy.
+    EvictionInRealtime,
     /// Nothing needs to fail; the engine only has to be fully protected.
     Nothing,
 }
@@ -144,6 +154,12 @@ const FAULTS: &[Fault] = &[
         0,
         Expect::Eviction,
     ),
+    inject(
+        "hog_between_chunks",
+        FaultKind::HogBetweenChunks,
+        0,
+        Expect::EvictionInRealtime,
+    ),
     fault("stall", Act::Stall, Expect::Nothing),
     fault(
         "double_sigkill",
@@ -155,6 +171,7 @@ const FAULTS: &[Fault] = &[
         Act::Double(libc::SIGSTOP),
         Expect::Eviction,
     ),
+    fault("poison_note", Act::Poison, Expect::Eviction),
     fault("overload", Act::Overload(0), Expect::Nothing),
     fault("overload_rt", Act::Overload(10), Expect::Nothing),
     fault("host_stall", Act::HostStall, Expect::Nothing),
@@ -169,6 +186,9 @@ const SETTLE_BOUND_NS: u64 = 10_000_000_000;
 
 /// The longest audio one activation plays, so its recording stays small.
 const MAX_SEGMENT_FRAMES: u64 = 60 * SAMPLE_RATE as u64;
+
+/// The key `Act::Poison` crashes the workers with: outside the phrase's (48..=77).
+const POISON_KEY: u8 = 100;
 
 /// A `process()` call this long is stuck, whatever the mode.
 const STUCK_NS: u64 = 1_000_000_000;
@@ -279,6 +299,9 @@ struct Chaos {
     worker: std::path::PathBuf,
     deadline_ns: u64,
     totals: Totals,
+    /// The activation has `CrashOnNote` armed: a worker no fault was aimed at that aborts (a
+    /// rebuild replaying the poisoned chunk before it is quarantined) is the poison's.
+    poison_armed: bool,
 }
 
 impl Chaos {
@@ -318,6 +341,8 @@ impl Chaos {
         );
         let mut next_fault_block = 20 + self.rng.below(100);
         let mut reset_next = false;
+        let mut poison_next = false;
+        self.poison_armed = false;
         let mut t = now_ns();
         let mut reactivate = false;
         loop {
@@ -335,8 +360,16 @@ impl Chaos {
                 engine.reset();
             }
             let (ev, params) = phrase.block(block);
+            let (mut ev, params) = (ev.to_vec(), *params);
+            if std::mem::take(&mut poison_next) {
+                let kind = EventKind::NoteOn {
+                    key: POISON_KEY,
+                    velocity: 0.9,
+                };
+                ev.insert(0, Event { offset: 0, kind });
+            }
             let t0 = now_ns();
-            let report = engine.process(ev, params, None, [&mut l, &mut r]);
+            let report = engine.process(&ev, &params, None, [&mut l, &mut r]);
             let took = now_ns() - t0;
             let gave_up = mode == ProcessMode::Offline && report.fallback_frames > 0;
             if gave_up || took > STUCK_NS {
@@ -351,8 +384,8 @@ impl Chaos {
             }
             self.totals.xrun_frames += report.fallback_frames as u64;
             played.push(Played {
-                events: ev.to_vec(),
-                params: *params,
+                events: ev,
+                params,
                 reset: std::mem::take(&mut reset_next),
                 fallback: report.fallback_frames,
             });
@@ -416,9 +449,12 @@ impl Chaos {
                     Aim::Either if !eco => self.rng.below(2) as usize,
                     Aim::Either | Aim::Serving => engine.serving_slot(),
                 };
-                let mut failures_needed = match f.expect {
-                    Expect::Nothing => 0,
-                    Expect::Eviction => 1,
+                let mut failures_needed = match (f.expect, f.act) {
+                    (Expect::Nothing, _) => 0,
+                    (Expect::EvictionInRealtime, _) if mode == ProcessMode::Offline => 0,
+                    // A poison note kills every worker in a slot.
+                    (Expect::Eviction, Act::Poison) => engine.worker_pids().len() as u64,
+                    (Expect::Eviction | Expect::EvictionInRealtime, _) => 1,
                 };
                 let target = engine.worker_pid(slot).unwrap_or(0);
                 self.take_events(&engine, &mut events, &targeted, &context);
@@ -470,6 +506,12 @@ impl Chaos {
                         for pidfd in &pidfds {
                             host::signal(pidfd, sig);
                         }
+                    }
+                    Act::Poison => {
+                        targeted.extend(engine.worker_pids());
+                        engine.inject_fault(0, FaultKind::CrashOnNote as u32, POISON_KEY as u32);
+                        self.poison_armed = true;
+                        poison_next = true;
                     }
                     Act::Overload(priority) => {
                         let hogs = host::Pressure::start_at(host::cores(), priority);
@@ -532,6 +574,15 @@ impl Chaos {
         drop(engine);
         self.count_leaked(&events);
         self.totals.audio_frames += out[0].len() as u64;
+        for e in &events {
+            // One chunk per block (see `compare`): the workers rendered this block without its
+            // events, and so does the reference.
+            if let EngineEvent::ChunkQuarantined { chunk, .. } = e {
+                if let Some(p) = played.get_mut(*chunk as usize) {
+                    p.events.clear();
+                }
+            }
+        }
         let lost_at: Vec<u64> = events
             .iter()
             .filter_map(|e| match e {
@@ -567,7 +618,7 @@ impl Chaos {
             } = e
             {
                 self.totals.catch_up_rebuilds += 1;
-            } else if pid != 0 && !targeted.contains(&pid) {
+            } else if pid != 0 && !targeted.contains(&pid) && !self.poisoned(&e) {
                 self.totals.honest_evictions += 1;
                 if self.totals.honest_eviction_log.len() < 50 {
                     self.totals
@@ -577,6 +628,12 @@ impl Chaos {
             }
             events.push(e);
         }
+    }
+
+    /// Whether `e` is a worker's abort while the activation has `CrashOnNote` armed.
+    fn poisoned(&self, e: &EngineEvent) -> bool {
+        let abort = WorkerExit::Signalled(libc::SIGABRT);
+        self.poison_armed && matches!(e, EngineEvent::WorkerDied { cause, .. } if *cause == abort)
     }
 
     /// Counts the workers an engine spawned that are still alive a second after it was dropped.
@@ -637,7 +694,7 @@ impl Chaos {
                     .iter()
                     .position(|w| w.start <= frame && frame < w.end);
                 match window.map(|i| (i, windows[i].fault.act)) {
-                    Some((i, Act::Double(_))) => gaps[i] += 1,
+                    Some((i, Act::Double(_) | Act::Poison)) => gaps[i] += 1,
                     Some((_, Act::Overload(priority))) if priority > 0 => {
                         self.totals.starved_frames += 1
                     }
@@ -656,7 +713,7 @@ impl Chaos {
             }
         }
         for (w, gap) in windows.iter().zip(gaps) {
-            if matches!(w.fault.act, Act::Double(_)) {
+            if matches!(w.fault.act, Act::Double(_) | Act::Poison) {
                 self.totals
                     .gap_ms
                     .push(gap as f64 / SAMPLE_RATE as f64 * 1e3);
@@ -681,6 +738,7 @@ pub fn run(args: &[String]) -> Result<()> {
         worker,
         deadline_ns: started + (seconds * 1e9) as u64,
         totals: Totals::default(),
+        poison_armed: false,
     };
     println!(
         "soak: {seconds} s, seed {seed}, {} fault kinds",
@@ -759,7 +817,7 @@ fn print_summary(s: &schema::Soak) {
         println!("  in the window of {kind:<16} {n}");
     }
     println!(
-        "double-death gap: p50 {:.2} ms, max {:.2} ms (n={}); offline gap frames {}",
+        "double-death and poison gap: p50 {:.2} ms, max {:.2} ms (n={}); offline gap frames {}",
         s.gap_ms.p50, s.gap_ms.max, s.gap_ms.n, s.offline_gap_frames
     );
     println!(

@@ -1,5 +1,15 @@
 //! Checkpoints: the supervisor keeps a recent state snapshot, validated by restoring it into
 //! its own synth, so that a rebuild replays only a little audio.
+//!
+//! A snapshot becomes the checkpoint once the digest comparison has judged its chunk (the twin
+//! rendered it too, and their digests matched), so the divergence replay (`divergence.rs`)
+//! never starts from the state of the worker it would convict. While a starved twin lags, that
+//! judgement lags with it, and offline the host does not wait for a starved verified twin: the
+//! checkpoint could fall out of the input ring, and a double death then had nothing to rebuild
+//! from but a fresh state. So snapshots keep being taken at the same pace whatever the twin
+//! does, and the ones not judged yet are kept ([`Candidates`]): the oldest becomes the
+//! checkpoint when judged, the newest is the fallback of a rebuild with no verified worker left
+//! for which the checkpoint is more than half the input ring old (`Supervisor::newest_if_stale`).
 
 use super::Supervisor;
 use crate::engine::events::EvictReason;
@@ -11,6 +21,42 @@ pub(super) struct Checkpoint {
     pub chunk: Option<u64>,
     pub end_frame: u64,
     pub bytes: Vec<u8>,
+}
+
+/// A validated snapshot whose chunk the digest comparison has not judged yet, from the worker
+/// of `epoch` in `slot`.
+struct Unjudged {
+    slot: usize,
+    epoch: u32,
+    state: Checkpoint,
+}
+
+/// Snapshots newer than the checkpoint, waiting for their chunk's digests to be compared.
+#[derive(Default)]
+pub(super) struct Candidates {
+    /// The oldest: the next checkpoint once its chunk is judged.
+    next: Option<Unjudged>,
+    /// The newest, taken after `next`: a rebuild's fallback.
+    newest: Option<Unjudged>,
+}
+
+impl Candidates {
+    fn push(&mut self, candidate: Unjudged) {
+        match self.next {
+            None => self.next = Some(candidate),
+            Some(_) => self.newest = Some(candidate),
+        }
+    }
+
+    /// Drops the snapshots of a worker evicted for wrong or hostile output.
+    pub fn forget(&mut self, epoch: u32) {
+        if self.newest.as_ref().is_some_and(|c| c.epoch == epoch) {
+            self.newest = None;
+        }
+        if self.next.as_ref().is_some_and(|c| c.epoch == epoch) {
+            self.next = self.newest.take();
+        }
+    }
 }
 
 /// A checkpoint request in flight.
@@ -41,6 +87,7 @@ impl Pending {
 impl Supervisor {
     /// Keeps a recent, validated state snapshot so a rebuild replays only a little audio.
     pub(super) fn checkpoint(&mut self, now: u64) {
+        self.promote_judged();
         if let Some(p) = &self.pending {
             let (slot, epoch, after, asked) = (p.slot, p.epoch, p.after_chunk, p.asked_ns);
             if self.workers[slot].as_ref().is_none_or(|w| w.epoch != epoch) {
@@ -73,30 +120,22 @@ impl Supervisor {
                         }
                         return;
                     }
-                    // Nor one whose chunk the twin rendered but the digest comparison has not
-                    // judged yet: a divergence found there later could mean it came from the
-                    // wrong worker (`divergence.rs` replays from it).
-                    // A twin a quarter of the input ring behind the chunk (starved, soon
-                    // rebuilt to catch up) is not waited for: checkpoints that lag as far as it
-                    // does would leave a double death none that the ring still holds.
-                    let near = |t: &super::Worker| {
-                        let done = t.progress.map_or(t.floor_chunks, |p| p.chunks_done);
-                        done + self.shared.input.config().record_count as u64 / 4 > chunk
-                    };
-                    let twin_renders_it = self.workers[1 - slot]
-                        .as_ref()
-                        .is_some_and(|t| t.floor_chunks <= chunk && near(t));
-                    if twin_renders_it && self.digest_cursor <= chunk {
-                        return;
-                    }
                     self.pending = None;
                     let bytes = &self.scratch[..len];
                     match (self.verifier.restore(bytes), end_frame) {
                         (Ok(()), Some(end_frame)) => {
-                            self.checkpoint.chunk = Some(chunk);
-                            self.checkpoint.end_frame = end_frame;
-                            self.checkpoint.bytes.clear();
-                            self.checkpoint.bytes.extend_from_slice(bytes);
+                            let state = Checkpoint {
+                                chunk: Some(chunk),
+                                end_frame,
+                                bytes: bytes.to_vec(),
+                            };
+                            if self.judged(slot, epoch, chunk) {
+                                // Newer than every candidate, and judged: they are of no use.
+                                self.checkpoint = state;
+                                self.candidates = Candidates::default();
+                            } else {
+                                self.candidates.push(Unjudged { slot, epoch, state });
+                            }
                         }
                         (Err(_), _) => {
                             self.evict(slot, EvictReason::Rogue(Rogue::BadSnapshot), now)
@@ -116,6 +155,95 @@ impl Supervisor {
             return;
         }
         self.request_checkpoint(now);
+    }
+
+    /// Whether the digest comparison has judged `chunk` for the snapshot the worker of `epoch`
+    /// in `slot` took after it: that worker still runs, and its twin either does not render
+    /// the chunk (none, or one started after it) or rendered it with the same digest. A
+    /// divergence evicts one of the two at once (and `Candidates::forget` drops the evicted
+    /// one's snapshots), so a chunk the cursor has passed with both still there matched.
+    fn judged(&self, slot: usize, epoch: u32, chunk: u64) -> bool {
+        let twin_renders_it = self.workers[1 - slot]
+            .as_ref()
+            .is_some_and(|t| t.floor_chunks <= chunk);
+        self.origin_runs(slot, epoch) && (!twin_renders_it || self.digest_cursor > chunk)
+    }
+
+    /// Makes the oldest candidates whose chunks are judged now the checkpoint. One whose worker
+    /// is gone can never be judged: it gives way to a newer one (it stays only while it is the
+    /// newest, as a fallback), or the checkpoint would stop advancing.
+    fn promote_judged(&mut self) {
+        while let Some(c) = &self.candidates.next {
+            let chunk = c.state.chunk.unwrap_or(0);
+            if self.judged(c.slot, c.epoch, chunk) {
+                let next = self.candidates.next.take().expect("checked above");
+                self.checkpoint = next.state;
+            } else if self.origin_runs(c.slot, c.epoch) || self.candidates.newest.is_none() {
+                return;
+            }
+            self.candidates.next = self.candidates.newest.take();
+        }
+    }
+
+    /// Whether the worker of `epoch` still runs in `slot`.
+    fn origin_runs(&self, slot: usize, epoch: u32) -> bool {
+        self.workers[slot]
+            .as_ref()
+            .is_some_and(|w| w.epoch == epoch)
+    }
+
+    /// Before a rebuild with no verified worker left (a double death): when the checkpoint is
+    /// more than half the input ring old (in chunks or frames), because a lagging twin held its
+    /// judgement back, the newest snapshot taken since becomes the checkpoint. A rebuild from
+    /// further back would slow an offline render to its replay (the host waits for a joining
+    /// worker more than half a ring behind) or find its chunks lapped, and no worker is left
+    /// to ask for a new one; the newest snapshot is a verified worker's, restored by our synth,
+    /// and ends no later than the host was given. It replaces the checkpoint: the rebuilt
+    /// workers descend from it, so a divergence replay must start there too. With a verified
+    /// worker alive the judged checkpoint stays (a lapped one is replaced by a new snapshot
+    /// from that worker, `spawn_into`), so a replay never starts from a state nobody compared
+    /// while a worker it could convict is there.
+    pub(super) fn newest_if_stale(&mut self) {
+        if self.workers.iter().flatten().any(|w| w.verified) {
+            return;
+        }
+        let input = &self.shared.input;
+        let ring = input.config();
+        let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
+        let stale = input.published().saturating_sub(first_chunk) * 2 > ring.record_count as u64
+            || input
+                .posted_frames()
+                .saturating_sub(self.checkpoint.end_frame)
+                * 2
+                > ring.audio_capacity as u64;
+        if !stale {
+            return;
+        }
+        let candidates = std::mem::take(&mut self.candidates);
+        if let Some(newest) = candidates.newest.or(candidates.next) {
+            self.checkpoint = newest.state;
+        }
+    }
+
+    /// Where a fresh state starts when no worker holds the state any more: the first chunk
+    /// the host has not been given in full, so an offline host waiting for its frames gets
+    /// them (from the fresh state) rather than waiting in vain. A quarantine's fresh start
+    /// (`skip_posted`) starts after every posted chunk instead: a posted one may be what kills
+    /// the workers. Returns the chunk and its first frame.
+    pub(super) fn fresh_start(&self, skip_posted: bool) -> (u64, u64) {
+        let input = &self.shared.input;
+        let (mut chunk, mut frame) = (input.published(), input.posted_frames());
+        if skip_posted {
+            return (chunk, frame);
+        }
+        let delivered = self.shared.delivered_frames.load(Ordering::Acquire);
+        while let Some((start, frames)) = chunk.checked_sub(1).and_then(|c| input.chunk_span(c)) {
+            if start + frames as u64 <= delivered {
+                break;
+            }
+            (chunk, frame) = (chunk - 1, start);
+        }
+        (chunk, frame)
     }
 
     /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
