@@ -27,7 +27,6 @@ mod checkpoint;
 mod cpu_budget;
 mod divergence;
 mod quarantine;
-mod served;
 mod spare;
 mod starvation;
 mod wait;
@@ -92,8 +91,6 @@ pub(super) struct Supervisor {
     quarantine: Quarantine,
     /// The third opinion on a finite divergence (`divergence.rs`).
     referee: Referee,
-    /// The next chunk whose served audio is to be checked (`served.rs`).
-    served_cursor: u64,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -169,7 +166,6 @@ impl Supervisor {
             cpu_window: None,
             quarantine: Quarantine::default(),
             referee,
-            served_cursor: 0,
         };
         for slot in 0..2 {
             sup.spawn_into(slot, monotonic_ns())
@@ -210,7 +206,6 @@ impl Supervisor {
                 self.check_progress(slot, now);
             }
             self.compare_digests(now);
-            self.check_served(now);
             self.check_cpu_budget(now);
             self.checkpoint(now);
             self.check_spare(now);
