@@ -167,6 +167,9 @@ const SETTLE_BOUND_NS: u64 = 10_000_000_000;
 /// The longest audio one activation plays, so its recording stays small.
 const MAX_SEGMENT_FRAMES: u64 = 60 * SAMPLE_RATE as u64;
 
+/// Blocks with mismatched frames logged in full (the counts cover them all).
+const MISMATCH_LOG_LINES: usize = 200;
+
 /// A `process()` call this long is stuck, whatever the mode.
 const STUCK_NS: u64 = 1_000_000_000;
 
@@ -178,6 +181,8 @@ struct Played {
     reset: bool,
     /// The engine's declared fallback: the block's last `fallback` frames.
     fallback: u32,
+    /// The host's mode for this block.
+    mode: ProcessMode,
 }
 
 /// The output frames from a fault until the engine settled from it.
@@ -222,6 +227,8 @@ struct Totals {
     mismatched: u64,
     mismatched_served: u64,
     mismatched_by_kind: BTreeMap<String, u64>,
+    mismatched_served_by_kind: BTreeMap<String, u64>,
+    mismatch_log: Vec<String>,
     gap_ms: Vec<f64>,
     starved_frames: u64,
     offline_gap_frames: u64,
@@ -343,6 +350,7 @@ impl Chaos {
                 params: *params,
                 reset: std::mem::take(&mut reset_next),
                 fallback: report.fallback_frames,
+                mode,
             });
             out[0].extend_from_slice(&l);
             out[1].extend_from_slice(&r);
@@ -607,6 +615,7 @@ impl Chaos {
                 reference.reset();
             }
             reference.process(&p.events, &p.params, None, [&mut l, &mut r]);
+            let (mut served_wrong, mut fallback_wrong, mut first_wrong) = (0, 0, None);
             for k in 0..block {
                 let f = b * block + k;
                 let same =
@@ -626,14 +635,54 @@ impl Chaos {
                     _ => {
                         self.totals.mismatched += 1;
                         let fallback = k >= block - p.fallback as usize;
-                        self.totals.mismatched_served += (!fallback) as u64;
                         let kind = window.map_or("none", |i| windows[i].fault.name);
                         *self
                             .totals
                             .mismatched_by_kind
                             .entry(kind.to_string())
                             .or_default() += 1;
+                        if fallback {
+                            fallback_wrong += 1;
+                        } else {
+                            served_wrong += 1;
+                            *self
+                                .totals
+                                .mismatched_served_by_kind
+                                .entry(kind.to_string())
+                                .or_default() += 1;
+                        }
+                        first_wrong.get_or_insert((k, window));
                     }
+                }
+            }
+            self.totals.mismatched_served += served_wrong;
+            if let Some((k, window)) = first_wrong {
+                if self.totals.mismatch_log.len() < MISMATCH_LOG_LINES {
+                    let frame = (b * block) as u64;
+                    let place = match window {
+                        Some(i) => format!(
+                            "in the window of {} [{}, {})",
+                            windows[i].fault.name, windows[i].start, windows[i].end
+                        ),
+                        None => match windows.iter().rev().find(|w| w.end <= frame) {
+                            Some(w) => format!(
+                                "outside any window, {} frames after that of {} [{}, {})",
+                                frame - w.end,
+                                w.fault.name,
+                                w.start,
+                                w.end
+                            ),
+                            None => "outside any window, before the first fault".to_string(),
+                        },
+                    };
+                    self.totals.mismatch_log.push(format!(
+                        "activation {}, block {b} (frame {frame}), from offset {k}: {served_wrong} \
+                         served and {fallback_wrong} fallback frames wrong, {place}; {:?}, \
+                         block {block}, L {latency}{}",
+                        self.totals.activations,
+                        p.mode,
+                        if p.reset { ", reset before it" } else { "" }
+                    ));
                 }
             }
         }
@@ -688,6 +737,8 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_frames: t.mismatched,
         mismatched_served_frames: t.mismatched_served,
         mismatched_by_kind: t.mismatched_by_kind,
+        mismatched_served_by_kind: t.mismatched_served_by_kind,
+        mismatch_log: t.mismatch_log,
         gap_ms: gap,
         starved_frames: t.starved_frames,
         offline_gap_frames: t.offline_gap_frames,
@@ -736,7 +787,11 @@ fn print_summary(s: &schema::Soak) {
         s.mismatched_frames, s.mismatched_served_frames
     );
     for (kind, n) in &s.mismatched_by_kind {
-        println!("  in the window of {kind:<16} {n}");
+        let served = s.mismatched_served_by_kind.get(kind).unwrap_or(&0);
+        println!("  in the window of {kind:<16} {n} ({served} served as exact)");
+    }
+    for line in s.mismatch_log.iter().take(40) {
+        println!("  {line}");
     }
     println!(
         "double-death gap: p50 {:.2} ms, max {:.2} ms (n={}); offline gap frames {}",
