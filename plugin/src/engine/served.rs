@@ -4,8 +4,8 @@
 //! proves only that claim: a worker can publish an honest digest and then change the finished
 //! frames before the audio thread copies them. So the audio thread checks what it copies, on
 //! the copy itself: every chunk it serves frames of is copied out of the ring whole, digested
-//! there (`shm::digest`, with the chunk's voice ends folded in, exactly as the worker does) and
-//! compared with the digest that ring published for it. Only then are its frames served, from
+//! there (`OutputRing::check_chunk`: `shm::digest`, with the chunk's voice ends folded in,
+//! exactly as the worker does) and compared with the digest that ring published for it. Only then are its frames served, from
 //! that copy, so a later write into the ring changes nothing the host hears. A chunk that
 //! differs is `Rogue::ServedDiffers`: the ring is ignored at once and the caller tries the twin.
 //!
@@ -89,7 +89,8 @@ impl Staging {
                 if !ring.copy_validated(validated, at, [&mut *dl, &mut *dr])? {
                     return Ok(false);
                 }
-                check(ring, chunk, frames, [&*dl, &*dr], &mut self.ends)?;
+                ring.output
+                    .check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
             } else {
                 if self.staged != Some(this) {
                     self.staged = None;
@@ -100,7 +101,8 @@ impl Staging {
                     }
                     let [sl, sr] = &self.audio;
                     let staged = [&sl[..frames as usize], &sr[..frames as usize]];
-                    check(ring, chunk, frames, staged, &mut self.ends)?;
+                    ring.output
+                        .check_chunk(chunk, frames, staged, &mut self.ends)?;
                     self.staged = Some(this);
                 }
                 if ring.generation.load() != validated {
@@ -137,29 +139,5 @@ impl Staging {
                 return Some((self.cursor, start, frames));
             }
         }
-    }
-}
-
-/// Whether `audio`, the whole of `chunk` (of `frames` frames) as copied out of `ring`, is what
-/// the ring's digest for it says: the digest and the voice ends are read from the ring, checked,
-/// and folded exactly as the worker folds them. A chunk the ring counts as done must have both.
-fn check(
-    ring: &SlotShared,
-    chunk: u64,
-    frames: u32,
-    audio: [&[f32]; 2],
-    ends: &mut [VoiceEndRecord; MAX_VOICE_ENDS],
-) -> Result<(), Rogue> {
-    let [l, r] = audio;
-    let claimed = ring.output.digest_of(chunk).ok_or(Rogue::MissingDigest)?;
-    let n = ring
-        .output
-        .voice_ends(chunk, frames, ends)?
-        .ok_or(Rogue::MissingDigest)?;
-    let heard = shm::voice_end::fold(shm::digest(l, r), &ends[..n]);
-    if heard == claimed {
-        Ok(())
-    } else {
-        Err(Rogue::ServedDiffers)
     }
 }
