@@ -13,6 +13,7 @@ mod report;
 mod sandbox;
 mod scale;
 pub mod schema;
+mod served_check;
 mod soak;
 
 use anyhow::{bail, Context, Result};
@@ -25,6 +26,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   poison [--trials N] [--block N] [--latency N]    audible gap of a note that kills every worker
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
   scale [--seconds S] [--counts N,..] [--pressure T] 1/4/16/32 instances: spawn, memory, CPU
+  served-check [--chunks N]                        the audio thread's check of what it serves, per chunk
   soak [--seconds S] [--seed N]                    random faults of every kind, every frame checked
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
   sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";
@@ -40,6 +42,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("scale") => scale::run(&args[1..]),
         Some("report") => report::run(&args[1..]),
         Some("sandbox") => sandbox::run(&args[1..]),
+        Some("served-check") => served_check::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         _ => bail!("{USAGE}"),
     }

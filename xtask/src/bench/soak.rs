@@ -167,8 +167,10 @@ const SETTLE_BOUND_NS: u64 = 10_000_000_000;
 /// The longest audio one activation plays, so its recording stays small.
 const MAX_SEGMENT_FRAMES: u64 = 60 * SAMPLE_RATE as u64;
 
-/// Blocks with mismatched frames logged in full (the counts cover them all).
+/// Blocks with mismatched frames logged (the counts cover them all), of which at most
+/// `FALLBACK_LOG_LINES` with only declared fallback frames wrong.
 const MISMATCH_LOG_LINES: usize = 200;
+const FALLBACK_LOG_LINES: usize = 20;
 
 /// A `process()` call this long is stuck, whatever the mode.
 const STUCK_NS: u64 = 1_000_000_000;
@@ -229,6 +231,7 @@ struct Totals {
     mismatched_by_kind: BTreeMap<String, u64>,
     mismatched_served_by_kind: BTreeMap<String, u64>,
     mismatch_log: Vec<String>,
+    fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
     starved_frames: u64,
     offline_gap_frames: u64,
@@ -657,7 +660,12 @@ impl Chaos {
             }
             self.totals.mismatched_served += served_wrong;
             if let Some((k, window)) = first_wrong {
-                if self.totals.mismatch_log.len() < MISMATCH_LOG_LINES {
+                // Every block with wrong frames served as exact; a few with only the fallback.
+                let fallback_only = served_wrong == 0;
+                self.totals.fallback_blocks_logged += fallback_only as usize;
+                if self.totals.mismatch_log.len() < MISMATCH_LOG_LINES
+                    && (!fallback_only || self.totals.fallback_blocks_logged <= FALLBACK_LOG_LINES)
+                {
                     let frame = (b * block) as u64;
                     let place = match window {
                         Some(i) => format!(
