@@ -58,8 +58,8 @@ pub enum Rogue {
     BadVoiceEnds,
     /// A chunk counted as done whose digest is missing or tagged for another chunk.
     MissingDigest,
-    /// The audio the plugin served from the ring does not match the chunk's digest: the worker
-    /// changed finished frames after publishing it.
+    /// The audio the plugin copied from the ring to serve does not match the chunk's digest:
+    /// the worker changed finished frames after publishing it.
     ServedDiffers,
 }
 
