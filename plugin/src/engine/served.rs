@@ -5,9 +5,10 @@
 //! frames before the audio thread copies them. So the audio thread checks what it copies, on
 //! the copy itself: every chunk it serves frames of is copied out of the ring whole, digested
 //! there (`OutputRing::check_chunk`: `shm::digest`, with the chunk's voice ends folded in,
-//! exactly as the worker does) and compared with the digest that ring published for it. Only then are its frames served, from
-//! that copy, so a later write into the ring changes nothing the host hears. A chunk that
-//! differs is `Rogue::ServedDiffers`: the ring is ignored at once and the caller tries the twin.
+//! exactly as the worker does) and compared with the digest that ring published for it. Only
+//! then are its frames served, from that copy, so a later write into the ring changes nothing
+//! the host hears. A chunk that differs is `Rogue::ServedDiffers`: the ring is ignored at once
+//! and the caller tries the twin.
 //!
 //! A chunk that lies wholly inside the frames asked for is copied straight into the host's
 //! buffer and checked there; one cut by the block's edge (a latency that is not a whole number
