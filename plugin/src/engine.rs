@@ -35,6 +35,7 @@ pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;
 use crate::engine::pace::Pace;
+use crate::engine::served::Staging;
 use crate::engine::shared::{FaultRequest, Generation, Shared, SlotState};
 use crate::engine::supervisor::Supervisor;
 use crate::engine::voice_end::VoiceEnds;
@@ -71,8 +72,8 @@ const FADE_FRAMES: usize = 64;
 
 /// The largest sample magnitude the host gets (+12 dBFS): louder is no music a synth should
 /// make, and a hostile worker's finite garbage stops here. The rings' own clip
-/// (`shm::MAX_SAMPLE`) is wider so the served-audio check (`served.rs`) sees what the worker
-/// wrote; the reference applies the same limit, so exact comparisons still hold.
+/// (`shm::MAX_SAMPLE`) is wider, so the digest check of what is served (`served.rs`) sees what
+/// the worker wrote; the reference applies the same limit, so exact comparisons still hold.
 pub const OUTPUT_LIMIT: f32 = 4.0;
 
 /// The engine, owned by the audio thread.
@@ -87,6 +88,8 @@ pub struct Engine {
     seen: [SeenSlot; 2],
     last_out: [f32; 2],
     voice_ends: VoiceEnds,
+    /// The checked copy out of the rings (`served.rs`).
+    staging: Staging,
     status: EngineStatus,
     /// A fault aimed at every worker from now on (`shm::FaultKind::CrashOnNote`), stamped on
     /// every chunk that carries no other fault, so rebuilds replaying those chunks meet it too.
@@ -125,14 +128,6 @@ impl Engine {
         let silent = (self.silent_before as i64 - want).clamp(0, n as i64) as usize;
         out_l[..silent].fill(0.0);
         out_r[..silent].fill(0.0);
-        // No worker served those frames: say so in the served log, whose older entries for
-        // the same frames would otherwise be checked against the workers' digests.
-        let first = (-want).clamp(0, silent as i64) as usize;
-        self.shared.served.record(
-            (want + first as i64) as u64,
-            0,
-            [&out_l[first..silent], &out_r[first..silent]],
-        );
         let mut report = BlockReport::default();
         if silent < n {
             let start = (want + silent as i64) as u64;
@@ -428,8 +423,9 @@ impl Engine {
         }
     }
 
-    /// Copies from the ring of `slot` what `available` found under `generation`; false if the
-    /// slot changed since or the audio was not finite.
+    /// Copies from the ring of `slot` what `available` found under `generation`, each chunk
+    /// checked against the ring's digest (`served.rs`); false if the slot changed since, or
+    /// the audio was not finite or not what the digest says (the ring is then rogue).
     fn copy(
         &mut self,
         slot: usize,
@@ -437,14 +433,12 @@ impl Engine {
         start: u64,
         out: [&mut [f32]; 2],
     ) -> bool {
-        let [l, r] = out;
-        match self.shared.slots[slot].copy_validated(generation, start, [&mut *l, &mut *r]) {
-            Ok(served) => {
-                if served {
-                    self.shared.served.record(start, generation.epoch, [l, r]);
-                }
-                served
-            }
+        let ring = &self.shared.slots[slot];
+        match self
+            .staging
+            .copy(&self.shared.input, slot, ring, generation, start, out)
+        {
+            Ok(served) => served,
             Err(reason) => {
                 self.mark_rogue(slot, generation.epoch, reason);
                 false
@@ -516,9 +510,6 @@ impl Engine {
                 *s = last[ch] * gain;
             }
         }
-        self.shared
-            .served
-            .record(start + served as u64, 0, [&l[served..], &r[served..]]);
         let frames = (len - served) as u32;
         self.shared
             .stats
@@ -613,6 +604,7 @@ impl Engine {
             seen: [SeenSlot::default(); 2],
             last_out: [0.0; 2],
             voice_ends: VoiceEnds::new(),
+            staging: Staging::new(),
             status,
             standing_fault: FaultCommand::default(),
             pace: Pace::default(),

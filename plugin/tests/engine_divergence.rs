@@ -43,30 +43,67 @@ fn a_serving_worker_that_flips_a_bit_is_the_one_evicted() {
 }
 
 /// The serving worker publishes an honest digest for a chunk and then overwrites the chunk's
-/// finished frames: no digest comparison can see it, only a check of what the audio thread
-/// served. That worker alone is evicted, and the host heard the wrong audio for that one chunk
-/// at most.
+/// finished frames: no comparison of digests can see it, only a check of what the audio thread
+/// copies. The host hears exactly the reference (the twin's frames), and that worker alone is
+/// evicted. At a latency of one block the chunk is served whole in one block; at a block and a
+/// half (plus 3 frames) each chunk is cut across two blocks and served from the staging copy.
+/// The pause before the next block lets the worker finish its overwrite before the audio thread
+/// copies the chunk, so the check must catch it.
 #[test]
-fn a_worker_that_overwrites_finished_frames_is_evicted() {
-    let at = 40;
-    let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
-    assert!(wait_for_lockstep(&mut engine, N));
-    let mut rogue = 0;
-    let both = render_both(&mut engine, 61, N, at + 80, N as u32, |engine, b| {
-        if b == at {
-            let slot = engine.serving_slot();
-            rogue = engine.worker_pid(slot).unwrap();
-            engine.inject_fault(slot, FaultKind::OverwriteFinished as u32, 0);
+fn a_worker_that_overwrites_finished_frames_is_never_heard() {
+    for (seed, latency) in [(61, N as u32), (62, (N + N / 2 + 3) as u32)] {
+        let at = 40;
+        let mut engine = common::engine(ProcessMode::Realtime, N, latency);
+        assert!(wait_for_lockstep(&mut engine, N));
+        let mut rogue = 0;
+        let both = render_both(&mut engine, seed, N, at + 80, latency, |engine, b| {
+            if b == at {
+                let slot = engine.serving_slot();
+                rogue = engine.worker_pid(slot).unwrap();
+                engine.inject_fault(slot, FaultKind::OverwriteFinished as u32, 0);
+            }
+            if b == at + 1 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let (events, evicted) = evictions_after_a_failure(&engine, Duration::from_secs(5));
+        let expected = vec![(rogue, EvictReason::Rogue(shm::Rogue::ServedDiffers))];
+        assert_eq!(evicted, expected, "L {latency}: {events:#?}");
+        assert!(peak(&both.want) > 0.01);
+        assert_eq!(differing(&both.got, &both.want), 0, "L {latency}");
+        assert_eq!(both.got_ends, both.want_ends, "L {latency}");
+    }
+}
+
+/// At latency 0 the audio thread copies a chunk as soon as it is done, racing the overwrite:
+/// a copy made before it is the honest chunk (and nothing is evicted), one made during or after
+/// it is caught. Either way the host hears exactly the reference.
+#[test]
+fn an_overwrite_racing_the_copy_at_latency_zero_is_never_heard() {
+    for (seed, at) in [(71, 30), (72, 50), (73, 70)] {
+        let mut engine = common::engine(ProcessMode::Realtime, N, 0);
+        assert!(wait_for_lockstep(&mut engine, N));
+        let mut rogue = 0;
+        let both = render_both(&mut engine, seed, N, at + 60, 0, |engine, b| {
+            if b == at {
+                let slot = engine.serving_slot();
+                rogue = engine.worker_pid(slot).unwrap();
+                engine.inject_fault(slot, FaultKind::OverwriteFinished as u32, 0);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let events = engine.drain_events();
+        for e in &events {
+            if let EngineEvent::WorkerEvicted { pid, reason, .. } = e {
+                assert_eq!(
+                    (*pid, *reason),
+                    (rogue, EvictReason::Rogue(shm::Rogue::ServedDiffers))
+                );
+            }
         }
-    });
-    let (events, evicted) = evictions_after_a_failure(&engine, Duration::from_secs(5));
-    let expected = vec![(rogue, EvictReason::Rogue(shm::Rogue::ServedDiffers))];
-    assert_eq!(evicted, expected, "{events:#?}");
-    // Blocks hold both channels (2N samples); chunk `at` is delivered in block `at + 1`.
-    let block = |k: usize| k * 2 * N..(k + 1) * 2 * N;
-    for k in 0..at + 80 {
-        let differs = differing(&both.got[block(k)], &both.want[block(k)]);
-        assert!(differs == 0 || k == at + 1, "block {k} differs");
+        assert!(peak(&both.want) > 0.01);
+        assert_eq!(differing(&both.got, &both.want), 0, "{events:#?}");
+        assert_eq!(both.got_ends, both.want_ends);
     }
 }
 

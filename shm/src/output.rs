@@ -58,8 +58,8 @@ pub enum Rogue {
     BadVoiceEnds,
     /// A chunk counted as done whose digest is missing or tagged for another chunk.
     MissingDigest,
-    /// The audio the plugin served from the ring does not match the chunk's digest: the worker
-    /// changed finished frames after publishing it.
+    /// The audio the plugin copied from the ring to serve does not match the chunk's digest:
+    /// the worker changed finished frames after publishing it.
     ServedDiffers,
 }
 
@@ -269,6 +269,30 @@ impl OutputRing {
         fence(Ordering::Acquire);
         let tag_again = r.dword(base).load(Ordering::Relaxed);
         (tag == chunk && tag_again == chunk).then_some(digest)
+    }
+
+    /// Plugin side: whether `audio`, the whole of `chunk` (of `frames` frames) as copied out of
+    /// this ring, is what the ring's digest for it says. The digest and the voice ends (`ends`
+    /// is scratch for them) are read from the ring, checked, and folded exactly as the worker
+    /// folds them; a chunk the ring counts as done without them is [`Rogue::MissingDigest`],
+    /// audio that differs is [`Rogue::ServedDiffers`].
+    pub fn check_chunk(
+        &self,
+        chunk: u64,
+        frames: u32,
+        audio: [&[f32]; 2],
+        ends: &mut [VoiceEndRecord; MAX_VOICE_ENDS],
+    ) -> Result<(), Rogue> {
+        let [l, r] = audio;
+        let claimed = self.digest_of(chunk).ok_or(Rogue::MissingDigest)?;
+        let n = self
+            .voice_ends(chunk, frames, ends)?
+            .ok_or(Rogue::MissingDigest)?;
+        if voice_end::fold(digest(l, r), &ends[..n]) == claimed {
+            Ok(())
+        } else {
+            Err(Rogue::ServedDiffers)
+        }
     }
 
     /// Plugin side: copies the voice ends of `chunk` (of `frames` frames, as the plugin posted

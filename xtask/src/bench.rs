@@ -13,6 +13,7 @@ mod report;
 mod sandbox;
 mod scale;
 pub mod schema;
+mod served_check;
 mod soak;
 
 use anyhow::{bail, Context, Result};
@@ -27,6 +28,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
                                                    (kills in Lockstep and in Eco)
   scale [--seconds S] [--counts N,..] [--pressure T] 1/4/16/32 instances: spawn, memory, CPU
+  served-check [--chunks N]                        the audio thread's check of what it serves, per chunk
   soak [--seconds S] [--seed N]                    random faults of every kind, every frame checked
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
   sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";
@@ -42,6 +44,7 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("scale") => scale::run(&args[1..]),
         Some("report") => report::run(&args[1..]),
         Some("sandbox") => sandbox::run(&args[1..]),
+        Some("served-check") => served_check::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         _ => bail!("{USAGE}"),
     }

@@ -1,65 +1,144 @@
-//! What the audio thread actually served, so the supervisor can check it off the audio thread.
+//! Only audio that matches its worker's digest is served.
 //!
-//! A worker's digest is its own claim about what it wrote; a worker can publish an honest
-//! digest and then change the finished frames before the audio thread copies them. So the audio
-//! thread records every frame it delivers (after the validating copy, as the host got it) with
-//! the epoch of the worker it came from (0: the fallback), and the supervisor digests each
-//! delivered chunk's frames and compares them with the digest that worker published
-//! (`supervisor/served.rs`). Plain atomics in the plugin's own memory: the audio thread's part
-//! is two relaxed stores a sample and one a frame, no allocation, no lock.
+//! A worker's digest is its own claim about what it wrote, and the twins' digests agreeing
+//! proves only that claim: a worker can publish an honest digest and then change the finished
+//! frames before the audio thread copies them. So the audio thread checks what it copies, on
+//! the copy itself: every chunk it serves frames of is copied out of the ring whole, digested
+//! there (`OutputRing::check_chunk`: `shm::digest`, with the chunk's voice ends folded in,
+//! exactly as the worker does) and compared with the digest that ring published for it. Only
+//! then are its frames served, from that copy, so a later write into the ring changes nothing
+//! the host hears. A chunk that differs is `Rogue::ServedDiffers`: the ring is ignored at once
+//! and the caller tries the twin.
+//!
+//! A chunk that lies wholly inside the frames asked for is copied straight into the host's
+//! buffer and checked there; one cut by the block's edge (a latency that is not a whole number
+//! of chunks) goes whole into a private staging buffer, which serves its frames in this call
+//! and the next. Audio thread only: the buffers are allocated at activation; no lock, no
+//! system call.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use super::shared::{Generation, SlotShared};
+use shm::chunk::MAX_CHUNK_FRAMES;
+use shm::{InputRing, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 
-/// A ring of served frames, indexed by absolute frame, with the serving worker's epoch.
-pub(crate) struct ServedLog {
-    left: Box<[AtomicU32]>,
-    right: Box<[AtomicU32]>,
-    epoch: Box<[AtomicU32]>,
-    mask: u64,
+/// The chunk the staging buffer holds, checked, and whose ring it came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Staged {
+    chunk: u64,
+    slot: usize,
+    epoch: u32,
 }
 
-impl ServedLog {
-    /// A log of `capacity` frames (a power of two), created at activation.
-    pub fn new(capacity: usize) -> ServedLog {
-        let words = || (0..capacity).map(|_| AtomicU32::new(0)).collect();
-        ServedLog {
-            left: words(),
-            right: words(),
-            epoch: words(),
-            mask: capacity as u64 - 1,
+/// The audio thread's checked copy from the rings.
+pub(crate) struct Staging {
+    /// One chunk's audio, left and right, `MAX_CHUNK_FRAMES` each.
+    audio: [Box<[f32]>; 2],
+    staged: Option<Staged>,
+    /// Scratch for a chunk's voice ends, which its digest covers.
+    ends: [VoiceEndRecord; MAX_VOICE_ENDS],
+    /// The chunk holding the last frame served: deliveries only move forward, so the chunk of
+    /// the next one is found from here.
+    cursor: u64,
+}
+
+impl Staging {
+    /// Created at activation (the only allocation).
+    pub fn new() -> Staging {
+        let buffer = || vec![0.0; MAX_CHUNK_FRAMES].into_boxed_slice();
+        Staging {
+            audio: [buffer(), buffer()],
+            staged: None,
+            ends: [VoiceEndRecord::default(); MAX_VOICE_ENDS],
+            cursor: 0,
         }
     }
 
-    /// Frames it holds: a reader must stay within this much of what has been delivered.
-    pub fn capacity(&self) -> u64 {
-        self.mask + 1
-    }
-
-    /// Audio thread: frames from `start` were delivered from the worker of `epoch` (0: by the
-    /// fallback, with `audio` what the host got).
-    pub fn record(&self, start: u64, epoch: u32, audio: [&[f32]; 2]) {
-        let [l, r] = audio;
-        for (k, (l, r)) in l.iter().zip(r).enumerate() {
-            let i = ((start + k as u64) & self.mask) as usize;
-            self.left[i].store(l.to_bits(), Ordering::Relaxed);
-            self.right[i].store(r.to_bits(), Ordering::Relaxed);
-            self.epoch[i].store(epoch, Ordering::Relaxed);
-        }
-    }
-
-    /// Supervisor: copies the frames from `start` into `out`; returns the epoch that served
-    /// them all, or `None` if they came from more than one source. The caller makes sure they
-    /// were delivered (`Shared::delivered_frames`, acquire) and not overwritten since.
-    pub fn read(&self, start: u64, out: [&mut [f32]; 2]) -> Option<u32> {
+    /// Fills `out` with frames from `start` out of the ring of `slot`, under the generation
+    /// `validated` with which the caller checked that the ring holds them (see
+    /// `SlotShared::copy_validated`), each chunk checked against the ring's digest.
+    /// `Ok(false)`: the slot changed meanwhile, serve nothing from it. `Err`: the ring is rogue
+    /// (its audio is not finite, or not what its digest says).
+    ///
+    /// Frames whose chunk the input ring no longer holds (only a flood of tiny chunks under a
+    /// long latency outruns its 1024 records) cannot be checked, and are copied unchecked.
+    pub fn copy(
+        &mut self,
+        input: &InputRing,
+        slot: usize,
+        ring: &SlotShared,
+        validated: Generation,
+        start: u64,
+        out: [&mut [f32]; 2],
+    ) -> Result<bool, Rogue> {
         let [l, r] = out;
-        let first = self.epoch[(start & self.mask) as usize].load(Ordering::Relaxed);
-        let mut one_source = true;
-        for (k, (l, r)) in l.iter_mut().zip(r.iter_mut()).enumerate() {
-            let i = ((start + k as u64) & self.mask) as usize;
-            *l = f32::from_bits(self.left[i].load(Ordering::Relaxed));
-            *r = f32::from_bits(self.right[i].load(Ordering::Relaxed));
-            one_source &= self.epoch[i].load(Ordering::Relaxed) == first;
+        let end = start + l.len().min(r.len()) as u64;
+        let mut at = start;
+        while at < end {
+            let o = (at - start) as usize;
+            let Some((chunk, chunk_start, frames)) = self.chunk_at(input, at) else {
+                return ring.copy_validated(validated, at, [&mut l[o..], &mut r[o..]]);
+            };
+            let chunk_end = chunk_start + frames as u64;
+            let n = (chunk_end.min(end) - at) as usize;
+            let (dl, dr) = (&mut l[o..o + n], &mut r[o..o + n]);
+            let this = Staged {
+                chunk,
+                slot,
+                epoch: validated.epoch,
+            };
+            if chunk_start >= start && chunk_end <= end {
+                // Whole inside the block: checked where the host gets it.
+                if !ring.copy_validated(validated, at, [&mut *dl, &mut *dr])? {
+                    return Ok(false);
+                }
+                ring.output
+                    .check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
+            } else {
+                if self.staged != Some(this) {
+                    self.staged = None;
+                    let [sl, sr] = &mut self.audio;
+                    let whole = [&mut sl[..frames as usize], &mut sr[..frames as usize]];
+                    if !ring.copy_validated(validated, chunk_start, whole)? {
+                        return Ok(false);
+                    }
+                    let [sl, sr] = &self.audio;
+                    let staged = [&sl[..frames as usize], &sr[..frames as usize]];
+                    ring.output
+                        .check_chunk(chunk, frames, staged, &mut self.ends)?;
+                    self.staged = Some(this);
+                }
+                if ring.generation.load() != validated {
+                    return Ok(false);
+                }
+                let from = (at - chunk_start) as usize;
+                dl.copy_from_slice(&self.audio[0][from..from + n]);
+                dr.copy_from_slice(&self.audio[1][from..from + n]);
+            }
+            at += n as u64;
         }
-        one_source.then_some(first)
+        Ok(true)
+    }
+
+    /// The chunk holding `frame` and its span, if the input ring still holds it.
+    fn chunk_at(&mut self, input: &InputRing, frame: u64) -> Option<(u64, u64, u32)> {
+        let mut went_back = false;
+        loop {
+            let Some((start, frames)) = input.chunk_span(self.cursor) else {
+                if self.cursor < input.published() && !went_back {
+                    // Overwritten by newer chunks: on to the next.
+                    self.cursor += 1;
+                    continue;
+                }
+                return None;
+            };
+            if frame < start {
+                // Not after a forward-only delivery, but then look back rather than guess.
+                self.cursor = self.cursor.checked_sub(1)?;
+                went_back = true;
+            } else if frame >= start + frames as u64 {
+                self.cursor += 1;
+            } else {
+                return Some((self.cursor, start, frames));
+            }
+        }
     }
 }

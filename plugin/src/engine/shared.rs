@@ -8,7 +8,6 @@
 
 use super::config::{EngineConfig, EngineError};
 use super::events::Stats;
-use super::served::ServedLog;
 use shm::chunk::MAX_CHUNK_FRAMES;
 use shm::{Doorbell, InputRing, OutputRing, RingConfig, Rogue};
 use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -199,8 +198,6 @@ pub(crate) struct Shared {
     /// be asked for again, so a checkpoint may end there at the latest (a rebuild from a later
     /// one would leave frames the host still needs in no ring).
     pub delivered_frames: AtomicU64,
-    /// What the audio thread served, for the supervisor to check against the digests.
-    pub served: ServedLog,
     /// Counters for anyone to read.
     pub stats: Stats,
     /// The supervisor's wake word: bumped and futex-woken to end its sleep early.
@@ -248,7 +245,6 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             workers_failing: AtomicBool::new(false),
             delivered_frames: AtomicU64::new(0),
-            served: ServedLog::new(ring.audio_capacity as usize),
             stats: Stats::default(),
             wake: AtomicU32::new(0),
             hedge_request: AtomicBool::new(false),

@@ -28,7 +28,6 @@ mod cpu_budget;
 mod divergence;
 mod eco;
 mod quarantine;
-mod served;
 mod spare;
 mod starvation;
 mod wait;
@@ -95,8 +94,6 @@ pub(super) struct Supervisor {
     quarantine: Quarantine,
     /// The third opinion on a finite divergence (`divergence.rs`).
     referee: Referee,
-    /// The next chunk whose served audio is to be checked (`served.rs`).
-    served_cursor: u64,
     /// Eco: when the next audit is due (`eco.rs`).
     next_audit_ns: u64,
     /// Eco: an audit is under way; its routine events are logged at debug level only.
@@ -178,7 +175,6 @@ impl Supervisor {
             cpu_window: None,
             quarantine: Quarantine::default(),
             referee,
-            served_cursor: 0,
             next_audit_ns: 0,
             auditing: false,
         };
@@ -228,7 +224,6 @@ impl Supervisor {
             }
             self.compare_digests(now);
             self.retire_older();
-            self.check_served(now);
             self.check_cpu_budget(now);
             self.checkpoint(now);
             self.check_spare(now);

@@ -570,6 +570,11 @@ pub struct Soak {
     /// [`Soak::mismatched_frames`] by the fault whose window they fell in (`none`: outside every
     /// fault's window).
     pub mismatched_by_kind: BTreeMap<String, u64>,
+    /// [`Soak::mismatched_served_frames`] by the fault whose window they fell in.
+    pub mismatched_served_by_kind: BTreeMap<String, u64>,
+    /// The first blocks with mismatched frames: where, how many served and how many fallback,
+    /// the window's fault and the activation's configuration.
+    pub mismatch_log: Vec<String>,
     /// The audible gap of each double death: its frames that differ from the reference.
     pub gap_ms: Quantiles,
     /// Frames that differ from the reference in the double deaths' gaps in offline phases

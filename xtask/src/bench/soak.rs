@@ -190,6 +190,11 @@ const MAX_SEGMENT_FRAMES: u64 = 60 * SAMPLE_RATE as u64;
 /// The key `Act::Poison` crashes the workers with: outside the phrase's (48..=77).
 const POISON_KEY: u8 = 100;
 
+/// Blocks with mismatched frames logged (the counts cover them all), of which at most
+/// `FALLBACK_LOG_LINES` with only declared fallback frames wrong.
+const MISMATCH_LOG_LINES: usize = 200;
+const FALLBACK_LOG_LINES: usize = 20;
+
 /// A `process()` call this long is stuck, whatever the mode.
 const STUCK_NS: u64 = 1_000_000_000;
 
@@ -201,6 +206,8 @@ struct Played {
     reset: bool,
     /// The engine's declared fallback: the block's last `fallback` frames.
     fallback: u32,
+    /// The host's mode for this block.
+    mode: ProcessMode,
 }
 
 /// The output frames from a fault until the engine settled from it.
@@ -248,6 +255,9 @@ struct Totals {
     mismatched: u64,
     mismatched_served: u64,
     mismatched_by_kind: BTreeMap<String, u64>,
+    mismatched_served_by_kind: BTreeMap<String, u64>,
+    mismatch_log: Vec<String>,
+    fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
     starved_frames: u64,
     offline_gap_frames: u64,
@@ -388,6 +398,7 @@ impl Chaos {
                 params,
                 reset: std::mem::take(&mut reset_next),
                 fallback: report.fallback_frames,
+                mode,
             });
             out[0].extend_from_slice(&l);
             out[1].extend_from_slice(&r);
@@ -682,6 +693,7 @@ impl Chaos {
                 reference.reset();
             }
             reference.process(&p.events, &p.params, None, [&mut l, &mut r]);
+            let (mut served_wrong, mut fallback_wrong, mut first_wrong) = (0, 0, None);
             for k in 0..block {
                 let f = b * block + k;
                 let same =
@@ -701,14 +713,59 @@ impl Chaos {
                     _ => {
                         self.totals.mismatched += 1;
                         let fallback = k >= block - p.fallback as usize;
-                        self.totals.mismatched_served += (!fallback) as u64;
                         let kind = window.map_or("none", |i| windows[i].fault.name);
                         *self
                             .totals
                             .mismatched_by_kind
                             .entry(kind.to_string())
                             .or_default() += 1;
+                        if fallback {
+                            fallback_wrong += 1;
+                        } else {
+                            served_wrong += 1;
+                            *self
+                                .totals
+                                .mismatched_served_by_kind
+                                .entry(kind.to_string())
+                                .or_default() += 1;
+                        }
+                        first_wrong.get_or_insert((k, window));
                     }
+                }
+            }
+            self.totals.mismatched_served += served_wrong;
+            if let Some((k, window)) = first_wrong {
+                // Every block with wrong frames served as exact; a few with only the fallback.
+                let fallback_only = served_wrong == 0;
+                self.totals.fallback_blocks_logged += fallback_only as usize;
+                if self.totals.mismatch_log.len() < MISMATCH_LOG_LINES
+                    && (!fallback_only || self.totals.fallback_blocks_logged <= FALLBACK_LOG_LINES)
+                {
+                    let frame = (b * block) as u64;
+                    let place = match window {
+                        Some(i) => format!(
+                            "in the window of {} [{}, {})",
+                            windows[i].fault.name, windows[i].start, windows[i].end
+                        ),
+                        None => match windows.iter().rev().find(|w| w.end <= frame) {
+                            Some(w) => format!(
+                                "outside any window, {} frames after that of {} [{}, {})",
+                                frame - w.end,
+                                w.fault.name,
+                                w.start,
+                                w.end
+                            ),
+                            None => "outside any window, before the first fault".to_string(),
+                        },
+                    };
+                    self.totals.mismatch_log.push(format!(
+                        "activation {}, block {b} (frame {frame}), from offset {k}: {served_wrong} \
+                         served and {fallback_wrong} fallback frames wrong, {place}; {:?}, \
+                         block {block}, L {latency}{}",
+                        self.totals.activations,
+                        p.mode,
+                        if p.reset { ", reset before it" } else { "" }
+                    ));
                 }
             }
         }
@@ -765,6 +822,8 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_frames: t.mismatched,
         mismatched_served_frames: t.mismatched_served,
         mismatched_by_kind: t.mismatched_by_kind,
+        mismatched_served_by_kind: t.mismatched_served_by_kind,
+        mismatch_log: t.mismatch_log,
         gap_ms: gap,
         starved_frames: t.starved_frames,
         offline_gap_frames: t.offline_gap_frames,
@@ -814,7 +873,11 @@ fn print_summary(s: &schema::Soak) {
         s.mismatched_frames, s.mismatched_served_frames
     );
     for (kind, n) in &s.mismatched_by_kind {
-        println!("  in the window of {kind:<16} {n}");
+        let served = s.mismatched_served_by_kind.get(kind).unwrap_or(&0);
+        println!("  in the window of {kind:<16} {n} ({served} served as exact)");
+    }
+    for line in s.mismatch_log.iter().take(40) {
+        println!("  {line}");
     }
     println!(
         "double-death and poison gap: p50 {:.2} ms, max {:.2} ms (n={}); offline gap frames {}",
