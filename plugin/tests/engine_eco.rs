@@ -56,19 +56,6 @@ fn settle(engine: &Engine, gone: &[u32]) {
     );
 }
 
-/// Every process the engine started: its workers and its spares.
-fn started_pids(events: &[EngineEvent]) -> Vec<u32> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::WorkerSpawned { pid, .. } | EngineEvent::SpareSpawned { pid, .. } => {
-                Some(*pid)
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// At block size `n` and L = one block, makes `trials` faults with `fault` on the active
 /// worker, one every few blocks, each costing that worker, and checks the whole output and every
 /// voice end against the reference, and that no process outlives the engine.

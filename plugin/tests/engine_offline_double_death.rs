@@ -139,13 +139,7 @@ fn a_fresh_restart_offline_starts_where_delivery_stopped() {
         want.push([&l[..], &r[..]].concat());
     }
     let log = engine.drain_events();
-    let lost: Vec<u64> = log
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
-            _ => None,
-        })
-        .collect();
+    let lost = state_lost_at(&log);
     assert_eq!(lost, [fresh_at as u64], "log: {log:#?}");
     // The block the fresh reference starts at delivers frames of the old state (and the
     // reference, its silence before frame 0); every other block is exact.

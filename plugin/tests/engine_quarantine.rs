@@ -221,13 +221,7 @@ fn a_poison_the_quarantine_cannot_stop_restarts_from_a_fresh_state() {
         })
         .collect();
     assert_eq!(quarantined, [poisoned], "log: {log:#?}");
-    let lost: Vec<u64> = log
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
-            _ => None,
-        })
-        .collect();
+    let lost = state_lost_at(&log);
     assert_eq!(lost, [poisoned + 2], "log: {log:#?}");
     for b in (0..blocks).filter(|&b| b != POISON_BLOCK) {
         assert_eq!(differing(&got[b], &want[b]), 0, "block {b}; log: {log:#?}");

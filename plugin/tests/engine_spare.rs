@@ -40,19 +40,6 @@ fn is_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// Every process the engine started: its workers and its spares.
-fn started_pids(events: &[EngineEvent]) -> Vec<u32> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            EngineEvent::WorkerSpawned { pid, .. } | EngineEvent::SpareSpawned { pid, .. } => {
-                Some(*pid)
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// Kills the serving worker `kills` times (and, with `kill_spares`, the waiting spare before
 /// each), checks that each rebuild is the spare taking the slot, and that the whole output and
 /// every voice end equal the reference's. Returns the engine's events.

@@ -3,7 +3,9 @@
 #![allow(dead_code, unused_imports)]
 
 use std::time::{Duration, Instant};
-use tandem::engine::{BlockVoiceEnd, Engine, EngineConfig, ProcessMode, ReferenceEngine, Tuning};
+use tandem::engine::{
+    BlockVoiceEnd, Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning,
+};
 
 pub use test_support::{differing, peak, Phrase, Rng, SR};
 
@@ -116,4 +118,28 @@ pub fn worker_children() -> Vec<u32> {
         }
     }
     pids
+}
+
+/// Every process the engine started: its workers and its spares.
+pub fn started_pids(events: &[EngineEvent]) -> Vec<u32> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::WorkerSpawned { pid, .. } | EngineEvent::SpareSpawned { pid, .. } => {
+                Some(*pid)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The chunks at which the engine restarted from a fresh state (`EngineEvent::StateLost`).
+pub fn state_lost_at(events: &[EngineEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
+            _ => None,
+        })
+        .collect()
 }
