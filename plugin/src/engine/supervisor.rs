@@ -48,6 +48,9 @@ struct Worker {
     matched_digests: u64,
     /// Its stall as the kernel saw it past the hang timeout (`starvation.rs`).
     stall: Option<starvation::Stall>,
+    /// It holds a state the engine gave up for a fresh one (`EngineEvent::StateLost`) after it
+    /// was spawned: its crashes say nothing about the chunks the fresh state renders.
+    superseded: bool,
 }
 
 /// Per-slot respawn bookkeeping.
@@ -693,6 +696,9 @@ impl Supervisor {
             self.checkpoint.chunk = from_chunk.checked_sub(1);
             self.checkpoint.end_frame = from_frame;
             self.emit(EngineEvent::StateLost { from_chunk });
+            for w in self.workers.iter_mut().flatten() {
+                w.superseded = true;
+            }
         }
         let (epoch, spare) = self.take_spare();
         let s = &self.shared.slots[slot];
@@ -745,6 +751,7 @@ impl Supervisor {
             digests_audited: floor_chunks,
             matched_digests: 0,
             stall: None,
+            superseded: false,
         });
         // Compare the newcomer from its first chunk on, even where its twin was checked before.
         self.digest_cursor = floor_chunks;

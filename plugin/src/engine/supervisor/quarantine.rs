@@ -56,11 +56,12 @@ impl Supervisor {
     /// The chunk the worker in `slot` was rendering, if any: the one after those its ring
     /// (validated) counts as done, if it had begun rendering and that one was posted (a worker
     /// that dies starting up is no evidence against any chunk). Read before its slot is
-    /// cleared; returns its epoch too.
+    /// cleared; returns its epoch too. A worker whose state a fresh start superseded is no
+    /// evidence either: it replays input the fresh state never renders.
     pub(super) fn chunk_in_progress(&self, slot: usize) -> Option<(u32, u64)> {
         let w = self.workers[slot].as_ref()?;
         let output = &self.shared.slots[slot].output;
-        if !output.begun(w.epoch) {
+        if w.superseded || !output.begun(w.epoch) {
             return None;
         }
         let bounds = self.bounds(w);
