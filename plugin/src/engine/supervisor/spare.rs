@@ -181,14 +181,21 @@ impl Supervisor {
     }
 }
 
-/// Whether the spare `pid` has entered its sandbox, whose last layer, seccomp, it installs just
-/// before it sleeps waiting for a call: `/proc/<pid>/status` says `Seccomp: 2` (a filter). On a
-/// kernel without seccomp the sandbox lacks that layer and this never says so; such a spare
-/// counts as ready `STARTUP_BOUND` after its spawn (`check_spare`).
+/// Whether the spare `pid` has entered its sandbox, whose last layer, a seccomp filter, it
+/// installs just before it sleeps waiting for a call: `/proc/<pid>/status` counts more filters
+/// (`Seccomp_filters`) than our own process has, which it inherited (a DAW that runs sandboxed
+/// itself). On a kernel without seccomp, or one too old to count filters, this never says so;
+/// such a spare counts as ready `STARTUP_BOUND` after its spawn (`check_spare`).
 fn in_sandbox(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| {
-        status
+    let filters = |who: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{who}/status")).ok()?;
+        let line = status
             .lines()
-            .any(|l| l.strip_prefix("Seccomp:").is_some_and(|v| v.trim() == "2"))
-    })
+            .find_map(|l| l.strip_prefix("Seccomp_filters:"))?;
+        line.trim().parse::<u32>().ok()
+    };
+    match (filters(&pid.to_string()), filters("self")) {
+        (Some(spare), Some(ours)) => spare > ours,
+        _ => false,
+    }
 }
