@@ -350,20 +350,26 @@ fn a_stopped_worker_is_hedged_by_the_standby() {
 /// with the standby, so a fault of the standby right after the hang check evicted the stopped
 /// worker replays from a state after the stop, not from before it (a replay of the whole hang,
 /// too long for a deadline). The property: the standby that takes over then starts from a
-/// chunk posted after the stop, and every frame served from a ring equals the reference.
+/// chunk posted after the stop, and every frame served from a ring equals the reference. The
+/// hang check waits 2 s here, so that the standby's first snapshot (a few blocks after it
+/// serves and the host has been given its chunk) is in before it, however loaded the machine.
 #[test]
 fn checkpoints_follow_the_standby_through_a_hang() {
     let n = 256;
     let period = Duration::from_micros((n as u64 * 1_000_000) / SR as u64);
-    let mut engine = eco(n, Tuning::default());
+    let tuning = Tuning {
+        hang_timeout: Duration::from_secs(2),
+        ..Tuning::default()
+    };
+    let mut engine = eco(n, tuning);
     settle(&engine, &[]);
     let mut reference = tandem::engine::ReferenceEngine::new(SR, n, n as u32).unwrap();
     let mut phrase = Phrase::new(5);
     let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
     let (mut wl, mut wr) = (vec![0.0; n], vec![0.0; n]);
     let (mut stopped, mut stopped_at_block, mut killed) = (0, 0, 0);
-    let mut after_kill = Vec::new();
-    for b in 0..600 {
+    let (mut before_kill, mut after_kill) = (Vec::new(), Vec::new());
+    for b in 0..1000 {
         if b == 100 {
             stopped = active_pid(&engine);
             stopped_at_block = b as u64;
@@ -372,7 +378,7 @@ fn checkpoints_follow_the_standby_through_a_hang() {
         let pids = engine.worker_pids();
         if b > 100 && killed == 0 && !pids.contains(&stopped) && pids.len() == 1 {
             // The hang check has just evicted the stopped worker: fault the standby now.
-            engine.drain_events();
+            before_kill.extend(engine.drain_events());
             killed = pids[0];
             signal(killed, Signal::SIGKILL);
         }
@@ -384,11 +390,17 @@ fn checkpoints_follow_the_standby_through_a_hang() {
         assert_eq!(differing(&r[..served], &wr[..served]), 0, "block {b}");
         if killed != 0 {
             after_kill.extend(engine.drain_events());
+        } else {
+            before_kill.extend(engine.drain_events());
         }
         std::thread::sleep(period);
     }
     assert_ne!(killed, 0, "the stopped worker was evicted");
-    let log: Vec<String> = after_kill.iter().map(|e| e.to_string()).collect();
+    let log: Vec<String> = before_kill
+        .iter()
+        .chain(&after_kill)
+        .map(|e| e.to_string())
+        .collect();
     let from = after_kill.iter().find_map(|e| match e {
         EngineEvent::WorkerSpawned { from_chunk, .. } => Some(*from_chunk),
         _ => None,
