@@ -665,7 +665,9 @@ impl Engine {
 
     /// True when the engine has its full protection back: in Lockstep both slots hold verified
     /// workers (`in_lockstep`); in Eco one slot holds a verified worker, the other is empty, and
-    /// a spare waits (if spares are on). What tests and benchmarks wait for between faults.
+    /// a spare waits in its sandbox (if spares are on: a standby still starting would cost the
+    /// next fault its `exec` and sandbox entry). What tests and benchmarks wait for between
+    /// faults.
     pub fn settled(&self) -> bool {
         if self.config.protection == Protection::Lockstep {
             return self.in_lockstep();
@@ -675,7 +677,7 @@ impl Engine {
             .slots
             .each_ref()
             .map(|s| s.generation.load().state);
-        let spare = !self.tuning.spare || self.spare_pid().is_some();
+        let spare = !self.tuning.spare || self.shared.spare_ready.load(Ordering::Acquire);
         spare && states.contains(&SlotState::Live) && states.contains(&SlotState::Empty)
     }
 

@@ -346,6 +346,79 @@ fn a_stopped_worker_is_hedged_by_the_standby() {
     assert!(!is_alive(stopped));
 }
 
+/// While the standby serves beside a stopped active (a hedge), the checkpoint keeps moving
+/// with the standby, so a fault of the standby right after the hang check evicted the stopped
+/// worker replays from a state after the stop, not from before it (a replay of the whole hang,
+/// too long for a deadline). The property: the standby that takes over then starts from a
+/// chunk posted after the stop, and every frame served from a ring equals the reference. The
+/// hang check waits 2 s here, so that the standby's first snapshot (a few blocks after it
+/// serves and the host has been given its chunk) is in before it, however loaded the machine.
+#[test]
+fn checkpoints_follow_the_standby_through_a_hang() {
+    let n = 256;
+    let period = Duration::from_micros((n as u64 * 1_000_000) / SR as u64);
+    let tuning = Tuning {
+        hang_timeout: Duration::from_secs(2),
+        ..Tuning::default()
+    };
+    let mut engine = eco(n, tuning);
+    settle(&engine, &[]);
+    let mut reference = tandem::engine::ReferenceEngine::new(SR, n, n as u32).unwrap();
+    let mut phrase = Phrase::new(5);
+    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
+    let (mut wl, mut wr) = (vec![0.0; n], vec![0.0; n]);
+    let (mut stopped, mut stopped_at_block, mut killed) = (0, 0, 0);
+    let (mut before_kill, mut after_kill) = (Vec::new(), Vec::new());
+    for b in 0..1000 {
+        if b == 100 {
+            stopped = active_pid(&engine);
+            stopped_at_block = b as u64;
+            signal(stopped, Signal::SIGSTOP);
+        }
+        let pids = engine.worker_pids();
+        if b > 100 && killed == 0 && !pids.contains(&stopped) && pids.len() == 1 {
+            // The hang check has just evicted the stopped worker: fault the standby now.
+            before_kill.extend(engine.drain_events());
+            killed = pids[0];
+            signal(killed, Signal::SIGKILL);
+        }
+        let (events, params) = phrase.block(n);
+        let report = engine.process(events, params, None, [&mut l, &mut r]);
+        reference.process(events, params, None, [&mut wl, &mut wr]);
+        let served = n - report.fallback_frames as usize;
+        assert_eq!(differing(&l[..served], &wl[..served]), 0, "block {b}");
+        assert_eq!(differing(&r[..served], &wr[..served]), 0, "block {b}");
+        if killed != 0 {
+            after_kill.extend(engine.drain_events());
+        } else {
+            before_kill.extend(engine.drain_events());
+        }
+        std::thread::sleep(period);
+    }
+    assert_ne!(killed, 0, "the stopped worker was evicted");
+    let log: Vec<String> = before_kill
+        .iter()
+        .chain(&after_kill)
+        .map(|e| e.to_string())
+        .collect();
+    let from = after_kill.iter().find_map(|e| match e {
+        EngineEvent::WorkerSpawned { from_chunk, .. } => Some(*from_chunk),
+        _ => None,
+    });
+    // One chunk per block: chunk `b` is block `b`'s.
+    let from = from
+        .expect("a standby took over")
+        .expect("from a checkpoint");
+    assert!(
+        from >= stopped_at_block,
+        "the takeover replays from chunk {from}, before the stop at chunk {stopped_at_block}: \
+         {log:#?}"
+    );
+    settle(&engine, &[stopped, killed]);
+    drop(engine);
+    assert!(!is_alive(stopped) && !is_alive(killed));
+}
+
 /// A worker that cannot take over (no spare: `Tuning::spare` off) is replaced by a new process,
 /// and the output is still exact.
 #[test]

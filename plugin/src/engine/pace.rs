@@ -7,9 +7,10 @@
 //! further and further ahead. While the host is ahead of the audio clock by more than
 //! [`FAST_AHEAD_BLOCKS`] blocks and [`FAST_AHEAD_SLACK_NS`], the engine behaves as offline
 //! (`ProcessMode::Offline`: exact frames, waits bounded by `Tuning::offline_wait_bound`, no
-//! worker left a ring behind). A realtime host that bursts ahead (buffer prefill) loses that
-//! lead as soon as it waits, so it is back on the realtime deadline within a few blocks; one
-//! that catches up in a burst after a stall first pays off the lateness ([`BEHIND_MEMORY_NS`]).
+//! worker left a ring behind). A realtime host that got ahead once (a buffer prefill, a burst
+//! that made up for a late start) and then plays at the audio clock sees that lead drain
+//! ([`LEAD_DRAIN_NS`]), so it is back on the realtime deadline within seconds; one that catches
+//! up in a burst after a stall first pays off the lateness ([`BEHIND_MEMORY_NS`]).
 
 use super::ProcessMode;
 
@@ -18,6 +19,16 @@ const FAST_AHEAD_BLOCKS: u64 = 2;
 
 /// Plus this much, so a realtime host's scheduling jitter never counts.
 const FAST_AHEAD_SLACK_NS: u64 = 2_000_000;
+
+/// The time constant with which a lead drains while the host calls at the audio clock: a host
+/// that got ahead once (a prefilled buffer, a burst that made up for a late start) and then
+/// plays in real time is back on the realtime deadline within seconds (a 300 ms lead: 1.6 s
+/// at 256-frame blocks), instead of keeping that lead, and the offline waits, for good. A hung worker would
+/// then block such a host until the hang check (50 ms) instead of being hedged. A render keeps
+/// its lead: the lead settles where it drains as fast as the render adds to it, this constant
+/// times how much faster than real time the render runs (25 ms at 1.05 times, far more at
+/// usual speeds).
+const LEAD_DRAIN_NS: i64 = 500_000_000;
 
 /// How far behind the audio clock a host's lateness is remembered: a host on a period clock
 /// that fell behind (a stall) catches up in a burst of calls, which must pay that lateness off
@@ -33,7 +44,7 @@ pub(super) struct Pace {
     last: Option<(u64, u64)>,
     /// How far the audio the host has asked for runs ahead of the wall clock, in ns: each call
     /// adds its block's duration, the wall time between calls drains it, down to
-    /// `-BEHIND_MEMORY_NS`.
+    /// `-BEHIND_MEMORY_NS`; a lead also drains by itself (`LEAD_DRAIN_NS`).
     ahead_ns: i64,
 }
 
@@ -53,7 +64,11 @@ impl Pace {
             self.ahead_ns = if elapsed > last_block_ns as i64 + BEHIND_MEMORY_NS {
                 0
             } else {
-                (self.ahead_ns + last_block_ns as i64 - elapsed).max(-BEHIND_MEMORY_NS)
+                let ahead = (self.ahead_ns + last_block_ns as i64 - elapsed).max(-BEHIND_MEMORY_NS);
+                // Only a lead drains; lateness must be paid off in full.
+                let drain = ahead.max(0) as i128 * elapsed.min(LEAD_DRAIN_NS) as i128
+                    / LEAD_DRAIN_NS as i128;
+                ahead - drain as i64
             };
         }
         self.last = Some((now, block_ns));
@@ -107,6 +122,29 @@ mod tests {
         times.extend((0..missed).map(|k| stall_end + k * 10_000));
         times.extend((100 + missed..300).map(|k| k * PERIOD_NS + 50_000_000));
         assert!(modes(times).iter().all(|&m| m == ProcessMode::Realtime));
+    }
+
+    #[test]
+    fn a_host_that_made_up_for_a_late_start_is_realtime_again() {
+        // The first call 300 ms late on the host's own clock, the missed blocks back to back,
+        // then the audio clock: the lead the burst left drains.
+        let late = 300_000_000 / PERIOD_NS;
+        let mut times: Vec<u64> = (0..late).map(|k| late * PERIOD_NS + k * 10_000).collect();
+        times.extend((late + 1..2000).map(|k| k * PERIOD_NS));
+        let got = modes(times);
+        assert_eq!(
+            got[late as usize - 1],
+            ProcessMode::Offline,
+            "the burst looks ahead"
+        );
+        assert!(got[1000..].iter().all(|&m| m == ProcessMode::Realtime));
+    }
+
+    #[test]
+    fn a_render_only_slightly_faster_than_real_time_stays_a_render() {
+        // Calls at 1.1 times real time keep a lead of about 50 ms.
+        let got = modes((0..2000).map(|k| k * PERIOD_NS * 10 / 11));
+        assert!(got[1000..].iter().all(|&m| m == ProcessMode::Offline));
     }
 
     #[test]

@@ -186,6 +186,8 @@ pub(crate) struct Shared {
     pub serving: AtomicUsize,
     /// The spare worker's pid (0 when there is none).
     pub spare_pid: AtomicU32,
+    /// The spare has entered its sandbox: a call into a slot now skips its whole start-up.
+    pub spare_ready: AtomicBool,
     /// Bit `s`: the supervisor asks the worker in slot `s` for a snapshot after the next chunk.
     pub snapshot_request: AtomicU32,
     /// A fault for the next chunk (tests and benchmarks).
@@ -240,6 +242,7 @@ impl Shared {
             slots: [slot()?, slot()?],
             serving: AtomicUsize::new(0),
             spare_pid: AtomicU32::new(0),
+            spare_ready: AtomicBool::new(false),
             snapshot_request: AtomicU32::new(0),
             fault_request: FaultMailbox::default(),
             shutdown: AtomicBool::new(false),

@@ -1,7 +1,8 @@
-//! `cargo xtask bench failover --kills N [--no-spare] [--protection eco]`: N faults across every
-//! fault kind, on a host thread that calls `process()` on a real period clock; detection, switch
-//! and rebuild distributions, xruns, the frames that differ from the reference (by the fault
-//! they follow), and leaks. Each fault hits the worker the audio thread serves from (in Eco, the
+//! `cargo xtask bench failover --kills N [--no-spare] [--protection eco] [--kinds a,b]`: N
+//! faults across every fault kind (or those listed), on a host thread that calls `process()` on
+//! a real period clock; detection, switch and rebuild distributions, xruns, the declicked blocks
+//! each fault cost, the frames that differ from the reference (by the fault they follow), and
+//! leaks. Each fault hits the worker the audio thread serves from (in Eco, the
 //! active one). Lockstep writes `failover.json`, Eco `failover-eco.json`, with the same fields.
 
 use super::host::{self, now_ns, Phrase, Recording};
@@ -78,6 +79,23 @@ fn commit(engine: &Engine, kind: &str) -> Trial {
     }
 }
 
+/// The fault kinds `--kinds a,b,...` names (every kind without it), in `KINDS`' spelling.
+fn kinds_from_args(args: &[String]) -> Result<Vec<&'static str>> {
+    let Some(i) = args.iter().position(|a| a == "--kinds") else {
+        return Ok(KINDS.to_vec());
+    };
+    let list = args.get(i + 1).map_or("", String::as_str);
+    list.split(',')
+        .map(|k| match KINDS.iter().find(|known| **known == k) {
+            Some(known) => Ok(*known),
+            None => bail!(
+                "--kinds: unknown fault kind {k:?} (known: {})",
+                KINDS.join(",")
+            ),
+        })
+        .collect()
+}
+
 fn count_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
@@ -89,6 +107,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let latency: u32 = flag(args, "--latency", block as u32)?;
     let spare = !args.iter().any(|a| a == "--no-spare");
     let protection = Protection::from_args(args)?;
+    let kinds = kinds_from_args(args)?;
     let worker = host::build_worker()?;
     let fds_before = count_fds();
     let config = EngineConfig {
@@ -113,13 +132,17 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut events: Vec<EngineEvent> = Vec::new();
     let mut next_fault_block = 200u64;
     let mut rng = test_support::Rng::new(0);
+    // The first posted frame and the fallback frames of every block.
+    let mut blocks: Vec<(u64, u32)> = Vec::new();
     let mut t = now_ns();
     let max_blocks = 200 + kills as u64 * 400;
     let mut b = 0u64;
     loop {
         t += period_ns;
         host::sleep_until(t);
-        recording.process(&mut engine, &mut phrase, [&mut l, &mut r]);
+        let posted = engine.frames_posted();
+        let fallback = recording.process(&mut engine, &mut phrase, [&mut l, &mut r]);
+        blocks.push((posted, fallback));
         b += 1;
         // Settled once the faulty worker has left its slot (detected and removed; in Eco an
         // audit may retire it first, which counts no failure) and the engine is whole again.
@@ -131,7 +154,7 @@ pub fn run(args: &[String]) -> Result<()> {
             if trials.len() == kills {
                 break;
             }
-            let kind = KINDS[trials.len() % KINDS.len()];
+            let kind = kinds[trials.len() % kinds.len()];
             // Land the fault at a random moment inside the period: before, during or after
             // the workers render the chunk just posted.
             host::sleep_until(now_ns() + rng.below(period_ns / 2));
@@ -195,7 +218,19 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut hang_detection_ms = Vec::new();
     let mut rebuild_ms = Vec::new();
     let mut per_kind: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for trial in &trials {
+    let (mut declicked_hang, mut declicked_crash) = (Vec::new(), Vec::new());
+    for (i, trial) in trials.iter().enumerate() {
+        // The blocks posted from the fault to the next one (or the end) that needed the fallback.
+        let until = trials.get(i + 1).map_or(u64::MAX, |t| t.frame);
+        let declicked = blocks
+            .iter()
+            .filter(|(at, fallback)| (trial.frame..until).contains(at) && *fallback > 0)
+            .count() as f64;
+        if matches!(trial.kind, "sigstop" | "loop") {
+            declicked_hang.push(declicked);
+        } else {
+            declicked_crash.push(declicked);
+        }
         let detected = events.iter().find_map(|e| match e {
             EngineEvent::WorkerDied {
                 pid, detected_ns, ..
@@ -243,6 +278,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let hang = Summary::new(hang_detection_ms);
     let rebuild = Summary::new(rebuild_ms);
     let switch = Summary::new(switch_ns);
+    let declicked_hang = Summary::new(declicked_hang);
+    let declicked_crash = Summary::new(declicked_crash);
 
     println!(
         "failover: {} trials, {}, block {block}, latency {latency}, spare {}, realtime priority {}",
@@ -256,6 +293,8 @@ pub fn run(args: &[String]) -> Result<()> {
     println!("{}", hang.row("detection (hang)", "ms"));
     println!("{}", switch.row("switch", "ns"));
     println!("{}", rebuild.row("rebuild", "ms"));
+    println!("{}", declicked_hang.row("declicked (hang)", "blocks"));
+    println!("{}", declicked_crash.row("declicked (other)", "blocks"));
     for (kind, samples) in &per_kind {
         println!(
             "{}",
@@ -293,13 +332,20 @@ pub fn run(args: &[String]) -> Result<()> {
             .iter()
             .map(|(k, v)| (k.to_string(), Summary::new(v.clone()).quantiles()))
             .collect(),
+        declicked_blocks_per_hang: declicked_hang.quantiles(),
+        declicked_blocks_per_crash: declicked_crash.quantiles(),
         xruns: xrun_frames,
         leaked_fds,
         leaked_processes,
         machine: Machine::this(),
         command: format!(
-            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}{}",
+            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}{}{}",
             if spare { "" } else { " --no-spare" },
+            if kinds == KINDS {
+                String::new()
+            } else {
+                format!(" --kinds {}", kinds.join(","))
+            },
             match protection {
                 Protection::Lockstep => "",
                 Protection::Eco => " --protection eco",

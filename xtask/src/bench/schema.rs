@@ -83,6 +83,19 @@ fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+impl Default for Quantiles {
+    /// No samples: what a file written before the field existed reads as.
+    fn default() -> Quantiles {
+        Quantiles {
+            p50: f64::NAN,
+            p95: f64::NAN,
+            p99: f64::NAN,
+            max: f64::NAN,
+            n: 0,
+        }
+    }
+}
+
 /// The machine a run happened on.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Machine {
@@ -202,6 +215,13 @@ pub struct Failover {
     pub rebuild_ms: Quantiles,
     /// [`Failover::rebuild_ms`] per fault kind.
     pub rebuild_ms_by_kind: BTreeMap<String, Quantiles>,
+    /// Blocks that needed the fallback, from each hang (SIGSTOP, endless loop) to the next
+    /// fault.
+    #[serde(default)]
+    pub declicked_blocks_per_hang: Quantiles,
+    /// The same for every other fault kind.
+    #[serde(default)]
+    pub declicked_blocks_per_crash: Quantiles,
     /// Frames the fallback filled.
     pub xruns: u64,
     /// File descriptors left open after the engine was dropped.

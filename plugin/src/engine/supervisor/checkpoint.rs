@@ -12,6 +12,7 @@
 //! for which the checkpoint is more than half the input ring old (`Supervisor::newest_if_stale`).
 
 use super::Supervisor;
+use crate::engine::config::Protection;
 use crate::engine::events::EvictReason;
 use shm::Rogue;
 use std::sync::atomic::Ordering;
@@ -92,6 +93,17 @@ impl Supervisor {
             let (slot, epoch, after, asked) = (p.slot, p.epoch, p.after_chunk, p.asked_ns);
             if self.workers[slot].as_ref().is_none_or(|w| w.epoch != epoch) {
                 self.pending = None;
+                return;
+            }
+            // Eco: a standby serves in place of the worker asked (a hedge): ask it instead
+            // (`request_checkpoint`), unless the answer is in.
+            let serving = self.shared.serving.load(Ordering::Relaxed);
+            let replaced = self.config.protection == Protection::Eco
+                && serving != slot
+                && self.workers[serving].is_some();
+            if replaced && !p.awaiting_delivery {
+                self.pending = None;
+                self.request_checkpoint(now);
                 return;
             }
             let done = self.workers[slot]
@@ -247,12 +259,22 @@ impl Supervisor {
     }
 
     /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
-    /// chunk. Returns false when there is no verified worker to ask.
+    /// chunk; in Eco the serving standby too, verified or not. Returns false when there is no
+    /// worker to ask.
+    ///
+    /// The Eco standby is served as soon as it has the frames (it replays from a validated
+    /// checkpoint), so while it serves beside a late active (a hedge) it is the one whose
+    /// state moves on: asking only the verified, late one would leave no checkpoint newer than
+    /// the hang until the hang check evicts it, and a takeover right after would replay all of
+    /// that. Its snapshot is judged like any other (`judged`: once the twin's digest matched
+    /// its chunk, or the twin is gone).
     pub(super) fn request_checkpoint(&mut self, now: u64) -> bool {
         let serving = self.shared.serving.load(Ordering::Relaxed);
+        let eco = self.config.protection == Protection::Eco;
+        let asked = |s: usize, w: &super::Worker| w.verified || (eco && s == serving);
         let candidate = [serving, 1 - serving]
             .into_iter()
-            .find(|&s| self.workers[s].as_ref().is_some_and(|w| w.verified));
+            .find(|&s| self.workers[s].as_ref().is_some_and(|w| asked(s, w)));
         let Some(slot) = candidate else {
             return false;
         };

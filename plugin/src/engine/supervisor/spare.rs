@@ -9,7 +9,7 @@
 //! A spare that dies while it waits is reaped and replaced (`EngineEvent::SpareDied`); the
 //! supervisor notices on its next pass (every pass checks the spare's pidfd).
 
-use super::{Supervisor, WorkerProcess};
+use super::{Supervisor, WorkerProcess, STARTUP_BOUND};
 use crate::engine::config::Protection;
 use crate::engine::events::EngineEvent;
 use crate::engine::spawn::HandedFds;
@@ -18,11 +18,16 @@ use shm::futex::monotonic_ns;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// A spare worker, asleep in its sandbox.
+/// A spare worker, asleep in its sandbox (or still starting: `ready`).
 pub(super) struct Spare {
     process: WorkerProcess,
     /// The epoch it was spawned with: the one it runs as once called into a slot.
     epoch: u32,
+    /// When it was spawned.
+    spawned_ns: u64,
+    /// It has entered its sandbox (`in_sandbox`): a call now costs no `exec`, loading or
+    /// sandbox entry. A call before that still works, only later.
+    ready: bool,
 }
 
 /// How long to wait before spawning a spare again after one failed to spawn.
@@ -39,7 +44,9 @@ impl Supervisor {
 
     /// When `keep_spare` will spawn a spare: there is none and both slots hold verified
     /// workers, or in Eco the one occupied slot does (after a failed spare, once its backoff
-    /// ends). `None` while nothing is due.
+    /// ends). `None` while nothing is due. Not while a standby renders beside a late active:
+    /// the spare's `exec` would wait for a core the late one may spin on, and the supervisor
+    /// with it.
     pub(super) fn spare_due(&self) -> Option<u64> {
         let settled = match self.config.protection {
             Protection::Lockstep => self
@@ -80,7 +87,13 @@ impl Supervisor {
             Ok(process) => {
                 let pid = process.pid();
                 shared.spare_pid.store(pid, Ordering::Release);
-                self.spare = Some(Spare { process, epoch });
+                shared.spare_ready.store(false, Ordering::Release);
+                self.spare = Some(Spare {
+                    process,
+                    epoch,
+                    spawned_ns: now,
+                    ready: false,
+                });
                 self.emit(EngineEvent::SpareSpawned {
                     epoch,
                     pid,
@@ -99,17 +112,25 @@ impl Supervisor {
         }
     }
 
-    /// Reaps the spare if it died while waiting, so that it is replaced.
+    /// Reaps the spare if it died while waiting, so that it is replaced; notes when a starting
+    /// spare has entered its sandbox.
     pub(super) fn check_spare(&mut self, now: u64) {
         let dead = self.spare.as_ref().is_some_and(|s| {
             let [exited] = sys::poll([Some(s.process.pidfd())], Duration::ZERO);
             exited
         });
         if !dead {
+            if let Some(spare) = self.spare.as_mut().filter(|s| !s.ready) {
+                let bound = now.saturating_sub(spare.spawned_ns) > STARTUP_BOUND.as_nanos() as u64;
+                if bound || in_sandbox(spare.process.pid()) {
+                    spare.ready = true;
+                    self.shared.spare_ready.store(true, Ordering::Release);
+                }
+            }
             return;
         }
         let spare = self.spare.take().expect("checked above");
-        self.shared.spare_pid.store(0, Ordering::Release);
+        self.forget_spare();
         let pid = spare.process.pid();
         let cause = spare.process.reap();
         // A spare that cannot even wait is as suspect as one that cannot start.
@@ -126,7 +147,7 @@ impl Supervisor {
     pub(super) fn take_spare(&mut self) -> (u32, Option<WorkerProcess>) {
         match self.spare.take() {
             Some(spare) => {
-                self.shared.spare_pid.store(0, Ordering::Release);
+                self.forget_spare();
                 (spare.epoch, Some(spare.process))
             }
             None => (self.new_epoch(), None),
@@ -136,14 +157,45 @@ impl Supervisor {
     /// Kills and reaps the spare (the engine is going away).
     pub(super) fn drop_spare(&mut self) {
         if let Some(spare) = self.spare.take() {
-            self.shared.spare_pid.store(0, Ordering::Release);
+            self.forget_spare();
             spare.process.reap();
         }
+    }
+
+    /// Tells the audio thread and the engine's observers that no spare waits any more.
+    fn forget_spare(&self) {
+        self.shared.spare_ready.store(false, Ordering::Release);
+        self.shared.spare_pid.store(0, Ordering::Release);
+    }
+
+    /// A starting spare makes the supervisor look again on the tick, so its readiness is seen
+    /// even while nothing else needs timing.
+    pub(super) fn spare_starting(&self) -> bool {
+        self.spare.as_ref().is_some_and(|s| !s.ready)
     }
 
     fn new_epoch(&mut self) -> u32 {
         let epoch = self.next_epoch;
         self.next_epoch += 1;
         epoch
+    }
+}
+
+/// Whether the spare `pid` has entered its sandbox, whose last layer, a seccomp filter, it
+/// installs just before it sleeps waiting for a call: `/proc/<pid>/status` counts more filters
+/// (`Seccomp_filters`) than our own process has, which it inherited (a DAW that runs sandboxed
+/// itself). On a kernel without seccomp, or one too old to count filters, this never says so;
+/// such a spare counts as ready `STARTUP_BOUND` after its spawn (`check_spare`).
+fn in_sandbox(pid: u32) -> bool {
+    let filters = |who: &str| {
+        let status = std::fs::read_to_string(format!("/proc/{who}/status")).ok()?;
+        let line = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Seccomp_filters:"))?;
+        line.trim().parse::<u32>().ok()
+    };
+    match (filters(&pid.to_string()), filters("self")) {
+        (Some(spare), Some(ours)) => spare > ours,
+        _ => false,
     }
 }

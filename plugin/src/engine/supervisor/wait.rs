@@ -83,8 +83,8 @@ impl Supervisor {
 
     /// When the next time-bound work is due, `posted` chunks having been posted: at the tick's
     /// end (`tick_end`) while a worker has chunks to render or a newcomer or a posted
-    /// checkpoint request is in flight, or when a respawn's backoff ends (no later than the tick's end); `None` when
-    /// nothing needs timing.
+    /// checkpoint request is in flight or a spare is starting, or when a respawn's backoff ends
+    /// (no later than the tick's end); `None` when nothing needs timing.
     fn next_due(&self, posted: u64, tick_end: u64) -> Option<u64> {
         let busy = self.pending.as_ref().is_some_and(|p| p.needs_tick(posted))
             || self
@@ -99,6 +99,7 @@ impl Supervisor {
             .filter(|&slot| self.workers[slot].is_none() && !self.kept_empty(slot))
             .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
             .chain(self.spare_due())
+            .chain(self.spare_starting().then_some(tick_end))
             .min()
     }
 
