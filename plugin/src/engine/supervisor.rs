@@ -237,6 +237,7 @@ impl Supervisor {
             }
             self.audit(now);
             self.keep_spare(now);
+            self.publish_state();
         }
         for slot in 0..2 {
             if let Some(w) = self.workers[slot].take() {
