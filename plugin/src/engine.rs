@@ -35,7 +35,7 @@ pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;
 use crate::engine::pace::Pace;
-use crate::engine::served::Staging;
+use crate::engine::served::{Source, Staging, Twin};
 use crate::engine::shared::{FaultRequest, Generation, Shared, SlotState};
 use crate::engine::supervisor::Supervisor;
 use crate::engine::voice_end::VoiceEnds;
@@ -62,6 +62,16 @@ struct SeenSlot {
     frames: u64,
     chunks: u64,
     bad: bool,
+}
+
+/// How long `Engine::deliver` may wait, as monotonic instants.
+struct Waits {
+    /// Past it, whatever no ring has fades out.
+    deadline: u64,
+    /// Eco: past it, the standby is called in.
+    hedge_at: u64,
+    /// Until then, a chunk is served only with the verified twin's agreeing digest.
+    agree_until: u64,
 }
 
 /// Engine events kept for [`Engine::drain_events`] between two calls.
@@ -98,6 +108,12 @@ pub struct Engine {
     /// Frames before this one are delivered as silence: the first posted frame (0), or the
     /// frame of the last reset, so no audio from before it comes out of the pipeline after it.
     silent_before: u64,
+    /// The end frame of the last chunk posted with a snapshot request (`wait_for_checkpoint`).
+    snapshot_asked: u64,
+    /// A wait for the verified twin's digests ran out (`Engine::agree_until`): until the twin
+    /// has caught up, chunks are served on their own ring's digest, so a lagging twin does not
+    /// make every block wait.
+    twin_late: bool,
 }
 
 /// The audio path (audio thread; no allocation).
@@ -140,12 +156,16 @@ impl Engine {
             };
             let end = start + (n - silent) as u64;
             let hedge_at = self.hedge_at(mode, t0, deadline, end <= block_start);
+            let agree_until = self.agree_until(mode, t0, deadline);
             let served = self.deliver(
                 start,
                 silent,
                 [&mut out_l[silent..n], &mut out_r[silent..n]],
-                deadline,
-                hedge_at,
+                Waits {
+                    deadline,
+                    hedge_at,
+                    agree_until,
+                },
             );
             report.fallback_frames = (n - silent - served) as u32;
             for s in out_l[silent..n].iter_mut().chain(&mut out_r[silent..n]) {
@@ -175,12 +195,14 @@ impl Engine {
     ) {
         if mode == ProcessMode::Offline {
             self.wait_for_laggards();
+            self.wait_for_checkpoint();
         }
         let mut fault = self.take_fault();
         // A one-off fault goes with the block's first chunk, the standing one with every chunk.
         let standing = self.standing_fault;
         let shared = &*self.shared;
         let mut snapshot = shared.snapshot_request.swap(0, Ordering::AcqRel);
+        let snapshot_asked = &mut self.snapshot_asked;
         self.chunker.split(
             n,
             events,
@@ -188,6 +210,9 @@ impl Engine {
             input,
             |c: &mut Chunk| {
                 c.snapshot_slots = std::mem::take(&mut snapshot);
+                if c.snapshot_slots != 0 {
+                    *snapshot_asked = c.start_frame + c.frames as u64;
+                }
                 c.fault = std::mem::replace(&mut fault, standing);
             },
             |c, audio| shared.input.publish(c, audio),
@@ -251,6 +276,41 @@ impl Engine {
         }
     }
 
+    /// Offline only: a bounce renders many chunks for each pass of the supervisor, and a
+    /// supervisor starved of CPU takes no checkpoint meanwhile, so a double death could find no
+    /// state the input ring can still replay from (a fresh restart, `StateLost`). So while the
+    /// newest state the supervisor keeps is more than half the ring old (in chunks or frames)
+    /// and the snapshot it asked for is posted and delivered (only then can it be taken), wake
+    /// the supervisor and wait until it has taken it. Bounded like the other offline waits;
+    /// with no request out (none due, or no verified worker to ask) there is nothing to wait for.
+    fn wait_for_checkpoint(&mut self) {
+        let shared = &*self.shared;
+        let give_up = monotonic_ns() + self.tuning.offline_wait_bound.as_nanos() as u64;
+        let ring = *shared.input.config();
+        let (head_chunk, head_frame) = (self.chunker.next_index(), self.chunker.next_frame());
+        loop {
+            let bell = shared.doorbell.count();
+            let state_chunk = shared.state_chunk.load(Ordering::Acquire);
+            let state_frame = shared.state_frame.load(Ordering::Acquire);
+            let stale = head_chunk.saturating_sub(state_chunk) * 2 > ring.record_count as u64
+                || head_frame.saturating_sub(state_frame) * 2 > ring.audio_capacity as u64;
+            let delivered = shared.delivered_frames.load(Ordering::Acquire);
+            let answerable = shared.checkpoint_pending.load(Ordering::Acquire)
+                && shared.snapshot_request.load(Ordering::Acquire) == 0
+                && self.snapshot_asked <= delivered
+                && self.snapshot_asked > state_frame;
+            if !stale
+                || !answerable
+                || shared.shutdown.load(Ordering::Relaxed)
+                || monotonic_ns() > give_up
+            {
+                return;
+            }
+            shared.wake_supervisor();
+            shared.doorbell.wait(bell, Duration::from_millis(1));
+        }
+    }
+
     /// The pending fault request, aimed at the current epoch of its slot (or the standing
     /// fault, aimed at every worker).
     fn take_fault(&mut self) -> FaultCommand {
@@ -289,6 +349,20 @@ impl Engine {
         }
     }
 
+    /// Until when a served chunk must also match the verified twin's digest (`served.rs`,
+    /// `Twin`): offline, where nothing is late, for half the wait bound (then a lone worker's
+    /// own digest is enough, as it is while the twin is away); at latency 0 in real time, until
+    /// the deadline (then the fallback serves what a ring has). Otherwise never: at a latency of
+    /// a block or more the twin has usually published the digest long before, and the
+    /// supervisor's comparison evicts a worker whose bits differ.
+    fn agree_until(&self, mode: ProcessMode, t0: u64, deadline: u64) -> u64 {
+        match mode {
+            ProcessMode::Offline => t0 + self.tuning.offline_wait_bound.as_nanos() as u64 / 2,
+            ProcessMode::Realtime if self.config.latency == 0 => deadline,
+            ProcessMode::Realtime => 0,
+        }
+    }
+
     /// Eco: asks the supervisor to call the standby in beside a late active worker, unless a
     /// request is pending or there is nobody to call (no spare, or both slots taken). Atomics
     /// and at most one `FUTEX_WAKE`.
@@ -307,19 +381,27 @@ impl Engine {
     }
 
     /// Fills `out` with frames from `start` from whichever ring has them first (a hedged
-    /// read), waiting until `deadline`; then whatever is missing fades out. `out` sits at offset
-    /// `at` of the block. Past `hedge_at` with the frames in no ring, asks for a hedge (Eco).
+    /// read), waiting until the deadline; then whatever is missing fades out. `out` sits at
+    /// offset `at` of the block. Past `hedge_at` with the frames in no ring, asks for a hedge
+    /// (Eco). Before `agree_until`, serves only chunks the verified twin's digests agree with.
     /// Returns the frames served from a ring.
-    fn deliver(
-        &mut self,
-        start: u64,
-        at: usize,
-        out: [&mut [f32]; 2],
-        deadline: u64,
-        mut hedge_at: u64,
-    ) -> usize {
+    fn deliver(&mut self, start: u64, at: usize, out: [&mut [f32]; 2], waits: Waits) -> usize {
+        let Waits {
+            deadline,
+            mut hedge_at,
+            mut agree_until,
+        } = waits;
         let [l, r] = out;
         let len = l.len();
+        if self.twin_late {
+            // Insist on the twin's digests again once it has rendered what came before.
+            let twin = 1 - self.shared.serving.load(Ordering::Relaxed);
+            self.available(twin, start);
+            self.twin_late = self.seen[twin].frames < start;
+        }
+        if self.twin_late {
+            agree_until = 0;
+        }
         let spin_until = monotonic_ns() + self.tuning.audio_spin_us as u64 * 1000;
         loop {
             let bell = self.shared.doorbell.count();
@@ -327,9 +409,18 @@ impl Engine {
             // The switch cost is this pass: the primary coming up short plus the copy from the
             // twin, not the time spent waiting for either.
             let pass_start = monotonic_ns();
+            if agree_until != 0 && pass_start >= agree_until {
+                // The twin's digests are late: serve on its own digest what a ring has, and do
+                // not wait for them again until the twin has caught up.
+                self.twin_late = true;
+                agree_until = 0;
+            }
+            let agree = agree_until != 0;
             for slot in [first, 1 - first] {
                 let (frames, generation) = self.available(slot, start);
-                if frames >= len as u64 && self.copy(slot, generation, start, [&mut *l, &mut *r]) {
+                if frames >= len as u64
+                    && self.copy(slot, generation, agree, start, [&mut *l, &mut *r])
+                {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
@@ -424,19 +515,34 @@ impl Engine {
     }
 
     /// Copies from the ring of `slot` what `available` found under `generation`, each chunk
-    /// checked against the ring's digest (`served.rs`); false if the slot changed since, or
-    /// the audio was not finite or not what the digest says (the ring is then rogue).
+    /// checked against the ring's digest and, if `agree`, against the verified twin's
+    /// (`served.rs`); false if the slot changed since, the twin's digest is missing or differs,
+    /// or the audio was not finite or not what the digest says (the ring is then rogue).
     fn copy(
         &mut self,
         slot: usize,
         generation: Generation,
+        agree: bool,
         start: u64,
         out: [&mut [f32]; 2],
     ) -> bool {
-        let ring = &self.shared.slots[slot];
+        let source = Source {
+            slot,
+            ring: &self.shared.slots[slot],
+            validated: generation,
+        };
+        let other = &self.shared.slots[1 - slot];
+        let other_generation = other.generation.load();
+        let seen = self.seen[1 - slot];
+        let twin_rogue = seen.epoch == other_generation.epoch && seen.bad;
+        let twin =
+            (agree && other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
+                output: &other.output,
+                from_chunk: other.floor_chunk.load(Ordering::Acquire),
+            });
         match self
             .staging
-            .copy(&self.shared.input, slot, ring, generation, start, out)
+            .copy(&self.shared.input, source, twin, start, out)
         {
             Ok(served) => served,
             Err(reason) => {
@@ -490,6 +596,7 @@ impl Engine {
             && !self.copy(
                 slot,
                 generation,
+                false,
                 start,
                 [&mut l[..served], &mut r[..served]],
             )
@@ -511,14 +618,17 @@ impl Engine {
             }
         }
         let frames = (len - served) as u32;
-        self.shared
-            .stats
-            .xrun_frames
-            .fetch_add(frames as u64, Ordering::Relaxed);
-        let _ = self.telemetry.push(Telemetry::Xrun {
-            frames,
-            at_frame: start + served as u64,
-        });
+        if frames > 0 {
+            // (None when only the twin's digest was late: a ring had every frame.)
+            self.shared
+                .stats
+                .xrun_frames
+                .fetch_add(frames as u64, Ordering::Relaxed);
+            let _ = self.telemetry.push(Telemetry::Xrun {
+                frames,
+                at_frame: start + served as u64,
+            });
+        }
         served
     }
 }
@@ -609,6 +719,8 @@ impl Engine {
             standing_fault: FaultCommand::default(),
             pace: Pace::default(),
             silent_before: 0,
+            snapshot_asked: 0,
+            twin_late: false,
         })
     }
 

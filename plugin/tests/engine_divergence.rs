@@ -4,9 +4,11 @@
 
 mod common;
 use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use shm::FaultKind;
 use std::time::{Duration, Instant};
-use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode};
+use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode, Tuning};
 
 const N: usize = 256;
 
@@ -40,6 +42,58 @@ fn a_serving_worker_that_flips_a_bit_is_the_one_evicted() {
         assert_eq!(differing(&both.got, &both.want), 0, "{events:#?}");
         assert_eq!(both.got_ends, both.want_ends);
     }
+}
+
+/// Where the audio thread can wait for the twin (offline; at latency 0 with a generous
+/// deadline), the serving worker flips one low bit of a chunk (its digest honestly covers the
+/// flip) while its twin is stopped, so the twin has no digest for that chunk yet: the chunk is
+/// not served on the flipper's digest alone. The audio thread waits for the twin's; the digests
+/// differ, the supervisor evicts the flipper, and the host hears exactly the reference.
+#[test]
+fn a_flipped_bit_is_not_served_before_the_twin_has_its_digest() {
+    let cases = [
+        (ProcessMode::Offline, 0, 71),
+        (ProcessMode::Offline, N as u32, 72),
+        (ProcessMode::Realtime, 0, 73),
+    ];
+    for (mode, latency, seed) in cases {
+        let at = 40;
+        // A stopped twin keeps its slot: only the digest comparison may remove a worker here.
+        let tuning = Tuning {
+            hang_timeout: Duration::from_secs(3600),
+            ..patient()
+        };
+        let mut engine = Engine::activate_with(config(mode, N, latency), tuning).expect("activate");
+        assert!(wait_for_lockstep(&mut engine, N));
+        let mut flipper = 0;
+        let both = render_both(&mut engine, seed, N, at + 40, latency, |engine, b| {
+            if b == at {
+                let slot = engine.serving_slot();
+                flipper = engine.worker_pid(slot).unwrap();
+                let twin = engine.worker_pid(1 - slot).unwrap();
+                signal(twin, Signal::SIGSTOP);
+                engine.inject_fault(slot, FaultKind::FlipLowBit as u32, 0);
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(200));
+                    signal(twin, Signal::SIGCONT);
+                });
+            }
+        });
+        let (events, evicted) = evictions_after_a_failure(&engine, Duration::from_secs(20));
+        let case = format!("{mode:?} at L {latency}");
+        assert_eq!(
+            evicted,
+            vec![(flipper, EvictReason::Divergence)],
+            "{case}: {events:#?}"
+        );
+        assert!(peak(&both.want) > 0.01);
+        assert_eq!(differing(&both.got, &both.want), 0, "{case}: {events:#?}");
+        assert_eq!(both.got_ends, both.want_ends, "{case}");
+    }
+}
+
+fn signal(pid: u32, sig: Signal) {
+    kill(Pid::from_raw(pid as i32), sig).expect("kill");
 }
 
 /// The serving worker publishes an honest digest for a chunk and then overwrites the chunk's

@@ -94,6 +94,49 @@ fn double_death_behind_a_lagging_twin_at_two_blocks_latency() {
     double_death_behind_a_lagging_twin(2 * N as u32);
 }
 
+/// Offline, the host renders many chunks for each pass of the supervisor, and a supervisor
+/// starved of CPU takes no checkpoint meanwhile. Here it is starved outright: its tick is an
+/// hour, so after the workers are verified it looks at the engine only when woken. The host
+/// must pace itself to the snapshots (`Engine::wait_for_checkpoint`): a double death far past
+/// the 128-block input ring still finds a state to rebuild from, with no fresh restart, and
+/// the render stays bit-identical.
+#[test]
+fn a_double_death_offline_finds_a_recent_state_with_a_starved_supervisor() {
+    let tuning = Tuning {
+        tick: Duration::from_secs(3600),
+        ..patient()
+    };
+    let latency = N as u32;
+    let mut engine =
+        Engine::activate_with(config(ProcessMode::Offline, N, latency), tuning).expect("activate");
+    assert!(
+        wait_for_lockstep(&mut engine, N),
+        "{:#?}",
+        engine.drain_log()
+    );
+    let kill_at = 300;
+    let both = render_both(&mut engine, 5, N, kill_at + 60, latency, |engine, b| {
+        if b == kill_at {
+            for pid in engine.worker_pids() {
+                signal(pid, Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let events = engine.drain_events();
+    assert_eq!(
+        state_lost_at(&events),
+        Vec::<u64>::new(),
+        "log: {events:#?}"
+    );
+    assert!(peak(&both.want) > 0.01);
+    assert_eq!(
+        differing(&both.got, &both.want),
+        0,
+        "output differs from the reference; log: {events:#?}"
+    );
+}
+
 /// With no checkpoint the ring still holds (none is ever taken here), a double death restarts
 /// from a fresh state (`StateLost`) at the first chunk the host has not been given, not at the
 /// next one to be posted: the offline render never waits for frames in no ring, and from that

@@ -199,6 +199,15 @@ fn a_poison_the_quarantine_cannot_stop_restarts_from_a_fresh_state() {
             }
             events.sort_by_key(|e| e.offset);
         }
+        if b == POISON_BLOCK + 1 {
+            // A note from the fresh start's first frame, so that where the smoothed parameter
+            // starts is heard.
+            let kind = EventKind::NoteOn {
+                key: 60,
+                velocity: 0.9,
+            };
+            events.insert(0, Event { offset: 0, kind });
+        }
         let report = engine.process(&events, params, None, [&mut l, &mut r]);
         let fallback = if b == POISON_BLOCK { n as u32 } else { 0 };
         assert_eq!(

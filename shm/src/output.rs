@@ -275,21 +275,22 @@ impl OutputRing {
     /// this ring, is what the ring's digest for it says. The digest and the voice ends (`ends`
     /// is scratch for them) are read from the ring, checked, and folded exactly as the worker
     /// folds them; a chunk the ring counts as done without them is [`Rogue::MissingDigest`],
-    /// audio that differs is [`Rogue::ServedDiffers`].
+    /// audio that differs is [`Rogue::ServedDiffers`]. Returns the digest checked, which a
+    /// caller can hold against the twin's.
     pub fn check_chunk(
         &self,
         chunk: u64,
         frames: u32,
         audio: [&[f32]; 2],
         ends: &mut [VoiceEndRecord; MAX_VOICE_ENDS],
-    ) -> Result<(), Rogue> {
+    ) -> Result<u64, Rogue> {
         let [l, r] = audio;
         let claimed = self.digest_of(chunk).ok_or(Rogue::MissingDigest)?;
         let n = self
             .voice_ends(chunk, frames, ends)?
             .ok_or(Rogue::MissingDigest)?;
         if voice_end::fold(digest(l, r), &ends[..n]) == claimed {
-            Ok(())
+            Ok(claimed)
         } else {
             Err(Rogue::ServedDiffers)
         }

@@ -10,6 +10,12 @@
 //! the host hears. A chunk that differs is `Rogue::ServedDiffers`: the ring is ignored at once
 //! and the caller tries the twin.
 //!
+//! A worker that renders wrong bits and digests them honestly passes that check: only its
+//! twin's digest can tell. Where the call can wait for it (offline; at latency 0 until the
+//! deadline), the caller names the verified twin ([`Twin`]) and a chunk is served only once the
+//! twin's digest for it exists and equals the one checked; until then the copy is not served
+//! (the supervisor's digest comparison evicts whichever of two differing workers is wrong).
+//!
 //! A chunk that lies wholly inside the frames asked for is copied straight into the host's
 //! buffer and checked there; one cut by the block's edge (a latency that is not a whole number
 //! of chunks) goes whole into a private staging buffer, which serves its frames in this call
@@ -18,7 +24,7 @@
 
 use super::shared::{Generation, SlotShared};
 use shm::chunk::MAX_CHUNK_FRAMES;
-use shm::{InputRing, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
+use shm::{InputRing, OutputRing, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 
 /// The chunk the staging buffer holds, checked, and whose ring it came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,6 +32,31 @@ struct Staged {
     chunk: u64,
     slot: usize,
     epoch: u32,
+}
+
+/// The ring served from: its slot, and the generation under which the caller found it holds
+/// the frames.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub slot: usize,
+    pub ring: &'a SlotShared,
+    pub validated: Generation,
+}
+
+/// The verified twin of the ring served from, whose digests a served chunk must match.
+#[derive(Clone, Copy)]
+pub(crate) struct Twin<'a> {
+    /// The twin's output ring (read as hostile memory, like any).
+    pub output: &'a OutputRing,
+    /// The twin's first chunk: it has no digest for earlier ones.
+    pub from_chunk: u64,
+}
+
+impl Twin<'_> {
+    /// Whether the twin has published `digest` for `chunk` (or never renders `chunk`).
+    fn agrees(&self, chunk: u64, digest: u64) -> bool {
+        chunk < self.from_chunk || self.output.digest_of(chunk) == Some(digest)
+    }
 }
 
 /// The audio thread's checked copy from the rings.
@@ -52,10 +83,11 @@ impl Staging {
         }
     }
 
-    /// Fills `out` with frames from `start` out of the ring of `slot`, under the generation
-    /// `validated` with which the caller checked that the ring holds them (see
-    /// `SlotShared::copy_validated`), each chunk checked against the ring's digest.
-    /// `Ok(false)`: the slot changed meanwhile, serve nothing from it. `Err`: the ring is rogue
+    /// Fills `out` with frames from `start` out of `source`: the ring of `slot`, under the
+    /// generation `validated` with which the caller checked that the ring holds them (see
+    /// `SlotShared::copy_validated`), each chunk checked against the ring's digest and, with a
+    /// `twin`, against the twin's. `Ok(false)`: the slot changed meanwhile, or the twin has not
+    /// published the same digest (yet): serve nothing from it now. `Err`: the ring is rogue
     /// (its audio is not finite, or not what its digest says).
     ///
     /// Frames whose chunk the input ring no longer holds (only a flood of tiny chunks under a
@@ -63,12 +95,17 @@ impl Staging {
     pub fn copy(
         &mut self,
         input: &InputRing,
-        slot: usize,
-        ring: &SlotShared,
-        validated: Generation,
+        source: Source,
+        twin: Option<Twin>,
         start: u64,
         out: [&mut [f32]; 2],
     ) -> Result<bool, Rogue> {
+        let Source {
+            slot,
+            ring,
+            validated,
+        } = source;
+        let agreed = |chunk, digest| twin.is_none_or(|t| t.agrees(chunk, digest));
         let [l, r] = out;
         let end = start + l.len().min(r.len()) as u64;
         let mut at = start;
@@ -90,8 +127,12 @@ impl Staging {
                 if !ring.copy_validated(validated, at, [&mut *dl, &mut *dr])? {
                     return Ok(false);
                 }
-                ring.output
-                    .check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
+                let digest =
+                    ring.output
+                        .check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
+                if !agreed(chunk, digest) {
+                    return Ok(false);
+                }
             } else {
                 if self.staged != Some(this) {
                     self.staged = None;
@@ -102,8 +143,12 @@ impl Staging {
                     }
                     let [sl, sr] = &self.audio;
                     let staged = [&sl[..frames as usize], &sr[..frames as usize]];
-                    ring.output
+                    let digest = ring
+                        .output
                         .check_chunk(chunk, frames, staged, &mut self.ends)?;
+                    if !agreed(chunk, digest) {
+                        return Ok(false);
+                    }
                     self.staged = Some(this);
                 }
                 if ring.generation.load() != validated {

@@ -200,6 +200,15 @@ pub(crate) struct Shared {
     /// be asked for again, so a checkpoint may end there at the latest (a rebuild from a later
     /// one would leave frames the host still needs in no ring).
     pub delivered_frames: AtomicU64,
+    /// Where the newest state the supervisor keeps (its checkpoint or a newer candidate) ends:
+    /// the first chunk after it and its end frame. Offline, the audio thread keeps it within
+    /// half the input ring of what it posts (`Engine::wait_for_checkpoint`), so a double death
+    /// always finds a state to rebuild from.
+    pub state_chunk: AtomicU64,
+    /// The end frame of that state (see `state_chunk`).
+    pub state_frame: AtomicU64,
+    /// Set while the supervisor waits for a snapshot it asked for (`snapshot_request`).
+    pub checkpoint_pending: AtomicBool,
     /// Counters for anyone to read.
     pub stats: Stats,
     /// The supervisor's wake word: bumped and futex-woken to end its sleep early.
@@ -248,6 +257,9 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             workers_failing: AtomicBool::new(false),
             delivered_frames: AtomicU64::new(0),
+            state_chunk: AtomicU64::new(0),
+            state_frame: AtomicU64::new(0),
+            checkpoint_pending: AtomicBool::new(false),
             stats: Stats::default(),
             wake: AtomicU32::new(0),
             hedge_request: AtomicBool::new(false),

@@ -81,6 +81,10 @@ pub(super) struct Supervisor {
     spare: Option<Spare>,
     /// No spare is spawned before this (a backoff after a failed one).
     spare_not_before_ns: u64,
+    /// The synth's state at activation: what a fresh start restores, so that the workers start
+    /// over exactly as a newly activated engine (and the reference) would, whatever state the
+    /// supervisor's synth last restored.
+    fresh_state: Vec<u8>,
     scratch: Vec<u8>,
     audio_scratch: [Vec<f32>; 2],
     voice_end_scratch: [VoiceEndRecord; MAX_VOICE_ENDS],
@@ -163,8 +167,9 @@ impl Supervisor {
             checkpoint: Checkpoint {
                 chunk: None,
                 end_frame: 0,
-                bytes: initial_state,
+                bytes: initial_state.clone(),
             },
+            fresh_state: initial_state,
             candidates: Candidates::default(),
             pending: None,
             spare: None,
@@ -235,6 +240,7 @@ impl Supervisor {
             }
             self.audit(now);
             self.keep_spare(now);
+            self.publish_state();
         }
         for slot in 0..2 {
             if let Some(w) = self.workers[slot].take() {
@@ -691,8 +697,7 @@ impl Supervisor {
             // Nobody alive holds the state any more: start over from a fresh synth, which
             // is audible (held notes are lost) but keeps the plugin making sound.
             let (from_chunk, from_frame) = self.fresh_start(fresh);
-            self.verifier.reset();
-            self.checkpoint.bytes = self.verifier.snapshot();
+            self.checkpoint.bytes.clone_from(&self.fresh_state);
             self.checkpoint.chunk = from_chunk.checked_sub(1);
             self.checkpoint.end_frame = from_frame;
             self.emit(EngineEvent::StateLost { from_chunk });

@@ -160,13 +160,41 @@ impl Supervisor {
                 _ if now.saturating_sub(asked) > 1_000_000_000 => self.pending = None,
                 _ => {}
             }
-            return;
+            if self.pending.is_some() {
+                return;
+            }
+            // Answered (or given up): ask for the next one at once if it is due, so that an
+            // offline host rendering many chunks per pass always has a request to wait for
+            // (`Engine::wait_for_checkpoint`).
         }
         let posted = self.shared.input.posted_frames();
         if posted < self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64 {
             return;
         }
         self.request_checkpoint(now);
+    }
+
+    /// Tells the audio thread where the newest state kept (the checkpoint or a newer
+    /// candidate) ends, and whether a snapshot is on its way: offline, it paces itself to them.
+    pub(super) fn publish_state(&self) {
+        let newest = [
+            Some(&self.checkpoint),
+            self.candidates.next.as_ref().map(|c| &c.state),
+            self.candidates.newest.as_ref().map(|c| &c.state),
+        ]
+        .into_iter()
+        .flatten()
+        .max_by_key(|s| s.end_frame)
+        .expect("the checkpoint is always there");
+        let shared = &self.shared;
+        let first_chunk = newest.chunk.map_or(0, |c| c + 1);
+        shared.state_chunk.store(first_chunk, Ordering::Release);
+        shared
+            .state_frame
+            .store(newest.end_frame, Ordering::Release);
+        shared
+            .checkpoint_pending
+            .store(self.pending.is_some(), Ordering::Release);
     }
 
     /// Whether the digest comparison has judged `chunk` for the snapshot the worker of `epoch`
