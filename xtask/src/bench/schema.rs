@@ -603,6 +603,11 @@ pub struct Soak {
     /// Frames that differ from the reference while `SCHED_FIFO` hogs above the workers' priority
     /// held every core (no engine renders without CPU), not counted as mismatches.
     pub starved_frames: u64,
+    /// Frames that differ from the reference in the window of a finite wrong value (one
+    /// flipped bit) in Eco, where one worker renders and the audit only samples: Eco's
+    /// documented limit, not counted as mismatches.
+    #[serde(default)]
+    pub eco_unchecked_frames: u64,
     /// Frames the fallback filled, everywhere.
     pub xrun_frames: u64,
     /// `process()` calls that gave up waiting in offline mode or took over a second (goal: 0).
