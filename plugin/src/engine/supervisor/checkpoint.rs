@@ -12,6 +12,7 @@
 //! for which the checkpoint is more than half the input ring old (`Supervisor::newest_if_stale`).
 
 use super::Supervisor;
+use crate::engine::config::Protection;
 use crate::engine::events::EvictReason;
 use shm::Rogue;
 use std::sync::atomic::Ordering;
@@ -151,7 +152,11 @@ impl Supervisor {
             return;
         }
         let posted = self.shared.input.posted_frames();
-        if posted < self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64 {
+        let interval = match self.config.protection {
+            Protection::Lockstep => self.tuning.checkpoint_frames,
+            Protection::Eco => self.tuning.eco_checkpoint_frames,
+        };
+        if posted < self.last_checkpoint_frame + interval as u64 {
             return;
         }
         self.request_checkpoint(now);

@@ -13,8 +13,17 @@
 //! nothing; the audio thread wakes it with a `FUTEX_WAKE` when it posts again
 //! (`Shared::supervisor_asleep`). On a kernel without `futex_waitv` it falls back to polling
 //! the pidfds with the tick.
+//!
+//! Eco watches a playing engine more coarsely: a chunk in flight in the one active worker needs
+//! no tick, because a late worker is the audio thread's to notice (it asks for a hedge, which
+//! wakes us), nor does a checkpoint (the snapshot waits in its area), so the supervisor looks
+//! every quarter of the hang timeout while chunks keep coming (the hang check then evicts up to
+//! half a timeout later than Lockstep does) and is not woken by every post. That wake and its pass, once or twice a block, were most of what the
+//! supervisor cost: now a few dozen a second. It sleeps without a timeout once a look finds
+//! nothing posted since the last.
 
 use super::Supervisor;
+use crate::engine::config::Protection;
 use crate::sys;
 use shm::death::{self, Watch};
 use shm::futex::monotonic_ns;
@@ -54,15 +63,18 @@ impl Supervisor {
                 Watch::NotArmed => unarmed = true,
             }
         }
-        let tick_end = monotonic_ns() + tick.as_nanos() as u64;
+        let now = monotonic_ns();
+        let tick_end = now + tick.as_nanos() as u64;
         let posted = self.shared.input.published();
+        let playing = posted != std::mem::replace(&mut self.posted_at_last_wait, posted);
+        let watch_end = (now + self.tuning.hang_timeout.as_nanos() as u64 / 4).max(tick_end);
         let deadline = if released {
             Some(0)
         } else if unarmed {
             // A worker still starting is watched through its pidfd only: poll it on the tick.
             Some(tick_end)
         } else {
-            match self.next_due(posted, tick_end) {
+            match self.next_due(posted, playing, tick_end, watch_end) {
                 Some(due) => Some(due),
                 None => self.sleep_until_woken(posted),
             }
@@ -81,24 +93,29 @@ impl Supervisor {
         })
     }
 
-    /// When the next time-bound work is due, `posted` chunks having been posted: at the tick's
-    /// end (`tick_end`) while a worker has chunks to render or a newcomer or a posted
-    /// checkpoint request is in flight, or when a respawn's backoff ends (no later than the tick's end); `None` when
-    /// nothing needs timing.
-    fn next_due(&self, posted: u64, tick_end: u64) -> Option<u64> {
-        let busy = self.pending.as_ref().is_some_and(|p| p.needs_tick(posted))
-            || self
-                .workers
-                .iter()
-                .flatten()
-                .any(|w| !w.verified || w.progress.is_none_or(|p| p.chunks_done < posted));
-        if busy {
+    /// When the next time-bound work is due, `posted` chunks having been posted (and some since
+    /// the last wait if `playing`): at the tick's end (`tick_end`) while a newcomer joins or, in
+    /// Lockstep, a worker has chunks to render or a posted checkpoint request is in flight, or
+    /// when a respawn's backoff ends (no later than the tick's end); in Eco, for those last two
+    /// and while playing, at the coarser `watch_end`. `None` when nothing needs timing.
+    fn next_due(&self, posted: u64, playing: bool, tick_end: u64, watch_end: u64) -> Option<u64> {
+        let behind = self
+            .workers
+            .iter()
+            .flatten()
+            .any(|w| w.progress.is_none_or(|p| p.chunks_done < posted));
+        let checkpointing = self.pending.as_ref().is_some_and(|p| p.needs_tick(posted));
+        let joining = self.workers.iter().flatten().any(|w| !w.verified);
+        let eco = self.config.protection == Protection::Eco;
+        if joining || (!eco && (behind || checkpointing)) {
             return Some(tick_end);
         }
+        let watch = (eco && (behind || checkpointing || playing)).then_some(watch_end);
         (0..2)
             .filter(|&slot| self.workers[slot].is_none() && !self.kept_empty(slot))
             .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
             .chain(self.spare_due())
+            .chain(watch)
             .min()
     }
 
