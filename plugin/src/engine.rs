@@ -199,7 +199,13 @@ impl Engine {
         if shared.slots.iter().any(asleep) {
             shared.input.wake();
         }
-        if shared.supervisor_asleep.load(Ordering::SeqCst) {
+        let due = shared.supervisor_due_frame.load(Ordering::SeqCst);
+        let reached = self.chunker.next_frame() >= due
+            && shared
+                .supervisor_due_frame
+                .compare_exchange(due, u64::MAX, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok();
+        if reached || shared.supervisor_asleep.load(Ordering::SeqCst) {
             shared.wake_supervisor();
         }
     }

@@ -152,14 +152,19 @@ impl Supervisor {
             return;
         }
         let posted = self.shared.input.posted_frames();
+        if posted < self.next_checkpoint_frame() {
+            return;
+        }
+        self.request_checkpoint(now);
+    }
+
+    /// The posted frame from which the next checkpoint is asked for.
+    pub(super) fn next_checkpoint_frame(&self) -> u64 {
         let interval = match self.config.protection {
             Protection::Lockstep => self.tuning.checkpoint_frames,
             Protection::Eco => self.tuning.eco_checkpoint_frames,
         };
-        if posted < self.last_checkpoint_frame + interval as u64 {
-            return;
-        }
-        self.request_checkpoint(now);
+        self.last_checkpoint_frame.saturating_add(interval as u64)
     }
 
     /// Whether the digest comparison has judged `chunk` for the snapshot the worker of `epoch`

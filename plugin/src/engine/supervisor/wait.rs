@@ -18,7 +18,9 @@
 //! no tick, because a late worker is the audio thread's to notice (it asks for a hedge, which
 //! wakes us), nor does a checkpoint (the snapshot waits in its area), so the supervisor looks
 //! every quarter of the hang timeout while chunks keep coming (the hang check then evicts up to
-//! half a timeout later than Lockstep does) and is not woken by every post. That wake and its pass, once or twice a block, were most of what the
+//! half a timeout later than Lockstep does) and is not woken by every post, only by the post
+//! that reaches the frame of its next checkpoint (`Shared::supervisor_due_frame`), and by
+//! every post while that checkpoint is in flight. That wake and its pass, once or twice a block, were most of what the
 //! supervisor cost: now a few dozen a second. It sleeps without a timeout once a look finds
 //! nothing posted since the last.
 
@@ -36,7 +38,11 @@ impl Supervisor {
     pub(super) fn wait(&mut self) -> [bool; 2] {
         let pidfd = |slot: usize| self.workers[slot].as_ref().map(|w| w.process.pidfd());
         let joining = self.workers.iter().flatten().any(|w| !w.verified);
-        let tick = if joining {
+        // In Eco a newcomer beside a verified worker is an audit's or a hedge's standby: its
+        // verification only retires the older worker, and nobody waits for it.
+        let beside_verified = self.config.protection == Protection::Eco
+            && self.workers.iter().flatten().any(|w| w.verified);
+        let tick = if joining && !beside_verified {
             // While a newcomer is joining, look at it often: its verification is the end of
             // the rebuild.
             Duration::from_micros(50)
@@ -75,7 +81,7 @@ impl Supervisor {
             Some(tick_end)
         } else {
             match self.next_due(posted, playing, tick_end, watch_end) {
-                Some(due) => Some(due),
+                Some(due) => Some(self.wake_at_due_frame(due)),
                 None => self.sleep_until_woken(posted),
             }
         };
@@ -117,6 +123,31 @@ impl Supervisor {
             .chain(self.spare_due())
             .chain(watch)
             .min()
+    }
+
+    /// Eco: asks the audio thread to wake us with the post that reaches the frame where the next
+    /// checkpoint is due, or with the next post while one is pending (its snapshot may be in by
+    /// then), so that checkpoints, and the audits that start from them, keep their pace in
+    /// frames however fast the host posts; then makes sure that frame was not posted meanwhile
+    /// (as in `sleep_until_woken`). Returns the deadline: `due`, or now.
+    fn wake_at_due_frame(&self, due: u64) -> u64 {
+        if self.config.protection != Protection::Eco {
+            return due;
+        }
+        let input = &self.shared.input;
+        let frame = match self.pending {
+            Some(_) => input.posted_frames() + 1,
+            None => self.next_checkpoint_frame(),
+        };
+        self.shared
+            .supervisor_due_frame
+            .store(frame, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if input.posted_frames() >= frame {
+            0
+        } else {
+            due
+        }
     }
 
     /// Announces that we sleep without a timeout, then makes sure nothing was posted since we
