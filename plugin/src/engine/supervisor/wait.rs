@@ -126,17 +126,24 @@ impl Supervisor {
     }
 
     /// Eco: asks the audio thread to wake us with the post that reaches the frame where the next
-    /// checkpoint is due, or with the next post while one is pending (its snapshot may be in by
-    /// then), so that checkpoints, and the audits that start from them, keep their pace in
-    /// frames however fast the host posts; then makes sure that frame was not posted meanwhile
-    /// (as in `sleep_until_woken`). Returns the deadline: `due`, or now.
+    /// checkpoint is due or, while one is pending, where its snapshot can be taken: the chunk
+    /// asked for is the next posted after the request, from `last_checkpoint_frame`, and its
+    /// snapshot is taken once the host has been given that chunk, `latency` later (and the
+    /// post after that, so the audio thread has stored what it delivered). So checkpoints, and
+    /// the audits that start from them, keep their pace in frames however fast the host posts.
+    /// Then makes sure that frame was not posted meanwhile (as in `sleep_until_woken`).
+    /// Returns the deadline: `due`, or now.
     fn wake_at_due_frame(&self, due: u64) -> u64 {
         if self.config.protection != Protection::Eco {
             return due;
         }
         let input = &self.shared.input;
         let frame = match self.pending {
-            Some(_) => input.posted_frames() + 1,
+            Some(_) => (self.last_checkpoint_frame
+                + self.config.max_block as u64
+                + self.config.latency as u64
+                + 1)
+            .max(input.posted_frames() + 1),
             None => self.next_checkpoint_frame(),
         };
         self.shared
