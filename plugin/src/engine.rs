@@ -472,8 +472,11 @@ impl Engine {
             reason,
         });
         // The rogue ring is already ignored here; the supervisor evicts it on its next pass,
-        // woken (a futex wake, the one system call allowed here) if it sleeps idle.
-        if self.shared.supervisor_asleep.load(Ordering::SeqCst) {
+        // woken (a futex wake, the one system call allowed here) if it sleeps idle, or in Eco,
+        // where its next look may be a quarter hang timeout away and the standby's takeover
+        // waits for that eviction.
+        let eco = self.config.protection == Protection::Eco;
+        if eco || self.shared.supervisor_asleep.load(Ordering::SeqCst) {
             self.shared.wake_supervisor();
         }
     }
