@@ -59,15 +59,9 @@ pub struct Tuning {
     pub deadline_fraction: f32,
     /// A worker that has had work pending without progress this long is hung and evicted.
     pub hang_timeout: Duration,
-    /// Lockstep: ask a worker for a state checkpoint after this many frames; a rebuild replays
-    /// at most this much audio (plus what arrives while it starts).
+    /// Ask a worker for a state checkpoint after this many frames; a rebuild replays at most
+    /// this much audio (plus what arrives while it starts).
     pub checkpoint_frames: u32,
-    /// Eco's `checkpoint_frames`: longer, since with one worker rendering a checkpoint is a
-    /// larger share of the CPU (docs/ARCHITECTURE.md, "Protection"), and bounded by the
-    /// standby's replay at a takeover, which must fit before the block's deadline: 1024 frames
-    /// of the 16-voice benchmark passage replay in about 0.9 ms, under one 64-frame block
-    /// period (1.33 ms at 48 kHz).
-    pub eco_checkpoint_frames: u32,
     /// How long a worker spins before sleeping on the input futex when the latency is below
     /// one block (at one block or more it does not spin: nobody waits for it).
     pub worker_spin_us: u32,
@@ -93,7 +87,6 @@ impl Default for Tuning {
             deadline_fraction: 0.8,
             hang_timeout: Duration::from_millis(50),
             checkpoint_frames: 512,
-            eco_checkpoint_frames: 1024,
             worker_spin_us: 20,
             audio_spin_us: 20,
             tick: Duration::from_millis(2),
@@ -113,7 +106,7 @@ impl Tuning {
     pub fn without_failover(self) -> Tuning {
         Tuning {
             spare: false,
-            eco_checkpoint_frames: u32::MAX,
+            checkpoint_frames: u32::MAX,
             ..self
         }
     }

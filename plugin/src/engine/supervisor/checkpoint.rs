@@ -12,7 +12,6 @@
 //! for which the checkpoint is more than half the input ring old (`Supervisor::newest_if_stale`).
 
 use super::Supervisor;
-use crate::engine::config::Protection;
 use crate::engine::events::EvictReason;
 use shm::Rogue;
 use std::sync::atomic::Ordering;
@@ -160,11 +159,7 @@ impl Supervisor {
 
     /// The posted frame from which the next checkpoint is asked for.
     pub(super) fn next_checkpoint_frame(&self) -> u64 {
-        let interval = match self.config.protection {
-            Protection::Lockstep => self.tuning.checkpoint_frames,
-            Protection::Eco => self.tuning.eco_checkpoint_frames,
-        };
-        self.last_checkpoint_frame.saturating_add(interval as u64)
+        self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64
     }
 
     /// Whether the digest comparison has judged `chunk` for the snapshot the worker of `epoch`
