@@ -224,7 +224,13 @@ impl Engine {
         if shared.slots.iter().any(asleep) {
             shared.input.wake();
         }
-        if shared.supervisor_asleep.load(Ordering::SeqCst) {
+        let due = shared.supervisor_due_frame.load(Ordering::SeqCst);
+        let reached = self.chunker.next_frame() >= due
+            && shared
+                .supervisor_due_frame
+                .compare_exchange(due, u64::MAX, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok();
+        if reached || shared.supervisor_asleep.load(Ordering::SeqCst) {
             shared.wake_supervisor();
         }
     }
@@ -572,8 +578,11 @@ impl Engine {
             reason,
         });
         // The rogue ring is already ignored here; the supervisor evicts it on its next pass,
-        // woken (a futex wake, the one system call allowed here) if it sleeps idle.
-        if self.shared.supervisor_asleep.load(Ordering::SeqCst) {
+        // woken (a futex wake, the one system call allowed here) if it sleeps idle, or in Eco,
+        // where its next look may be a quarter hang timeout away and the standby's takeover
+        // waits for that eviction.
+        let eco = self.config.protection == Protection::Eco;
+        if eco || self.shared.supervisor_asleep.load(Ordering::SeqCst) {
             self.shared.wake_supervisor();
         }
     }

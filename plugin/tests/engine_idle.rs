@@ -1,12 +1,14 @@
 //! A deactivated instance (an engine nobody calls) costs no periodic wake-up: its supervisor
 //! sleeps on futexes without a timeout and its workers on the input futex
-//! (docs/ARCHITECTURE.md, "Processes and threads"). Counted with the kernel's context-switch
-//! counters, not timed. One test in this binary, so the supervisor thread is the only one.
+//! (docs/ARCHITECTURE.md, "Processes and threads"), in Lockstep and in Eco (whose supervisor
+//! watches a playing engine on a timer, `supervisor/wait.rs`). Counted with the kernel's
+//! context-switch counters, not timed. One test in this binary, one engine at a time, so the
+//! supervisor thread is the only one.
 
 mod common;
 use common::*;
 use std::time::Duration;
-use tandem::engine::ProcessMode;
+use tandem::engine::{Engine, EngineConfig, ProcessMode, Protection};
 
 const N: usize = 256;
 
@@ -35,10 +37,25 @@ fn supervisor_status() -> String {
 
 #[test]
 fn an_engine_nobody_calls_wakes_nothing() {
-    let mut engine = engine(ProcessMode::Realtime, N, N as u32);
-    assert!(wait_for_lockstep(&mut engine, N));
+    for protection in [Protection::Lockstep, Protection::Eco] {
+        let config = EngineConfig {
+            protection,
+            ..config(ProcessMode::Realtime, N, N as u32)
+        };
+        let mut engine = Engine::activate_with(config, patient()).expect("activate");
+        assert_idle_wakes_nothing(&mut engine);
+    }
+}
+
+fn assert_idle_wakes_nothing(engine: &mut Engine) {
     let mut phrase = Phrase::new(51);
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    // Until fully protected: in Lockstep both workers verified, in Eco the active and a spare.
+    while !engine.settled() {
+        let (events, params) = phrase.block(N);
+        engine.process(events, params, None, [&mut l, &mut r]);
+        std::thread::sleep(Duration::from_millis(2));
+    }
     for _ in 0..100 {
         let (events, params) = phrase.block(N);
         engine.process(events, params, None, [&mut l, &mut r]);
@@ -49,10 +66,11 @@ fn an_engine_nobody_calls_wakes_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     let mut tasks: Vec<String> = engine
         .worker_pids()
-        .iter()
+        .into_iter()
+        .chain(engine.spare_pid())
         .map(|p| format!("/proc/{p}/status"))
         .collect();
-    assert_eq!(tasks.len(), 2);
+    assert!(engine.spare_pid().is_some(), "a spare waits");
     tasks.push(supervisor_status());
     let before: Vec<u64> = tasks.iter().map(|t| switches(t)).collect();
     std::thread::sleep(Duration::from_millis(500));

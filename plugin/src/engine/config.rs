@@ -97,6 +97,21 @@ impl Default for Tuning {
     }
 }
 
+impl Tuning {
+    /// This tuning without failover: the baseline Eco's CPU is measured against (`cargo xtask
+    /// bench overhead`, `single_worker`), used with [`Protection::Eco`]. One sandboxed worker
+    /// renders, as DAW sandboxes run a plugin: no standby (hence no hedge and no audit) and no
+    /// checkpoints. The supervisor still watches the worker and respawns a dead one, with no
+    /// checkpoint to start it from (held notes are lost). Only benchmarks use it.
+    pub fn without_failover(self) -> Tuning {
+        Tuning {
+            spare: false,
+            checkpoint_frames: u32::MAX,
+            ..self
+        }
+    }
+}
+
 /// Why activation failed; the host stays alive and the plugin logs this.
 #[derive(Debug)]
 pub enum EngineError {

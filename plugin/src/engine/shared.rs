@@ -219,6 +219,10 @@ pub(crate) struct Shared {
     /// Set while the supervisor sleeps without a timeout (an idle engine): whoever posts a
     /// chunk must then wake it (`Shared::wake_supervisor`, a `FUTEX_WAKE`).
     pub supervisor_asleep: AtomicBool,
+    /// Eco: the audio thread wakes the supervisor with the post that reaches this frame (its
+    /// next checkpoint is due, or a snapshot may be in), once; `u64::MAX`: no such wake
+    /// (`supervisor/wait.rs`).
+    pub supervisor_due_frame: AtomicU64,
 }
 
 impl Shared {
@@ -264,6 +268,7 @@ impl Shared {
             wake: AtomicU32::new(0),
             hedge_request: AtomicBool::new(false),
             supervisor_asleep: AtomicBool::new(false),
+            supervisor_due_frame: AtomicU64::new(u64::MAX),
         })
     }
 

@@ -105,6 +105,9 @@ pub(super) struct Supervisor {
     next_audit_ns: u64,
     /// Eco: an audit is under way; its routine events are logged at debug level only.
     auditing: bool,
+    /// Chunks posted when the supervisor last went to sleep: Eco watches a playing engine on a
+    /// coarse timer instead of being woken by every post (`wait.rs`).
+    posted_at_last_wait: u64,
 }
 
 const MAX_BACKOFF_NS: u64 = 2_000_000_000;
@@ -185,6 +188,7 @@ impl Supervisor {
             referee,
             next_audit_ns: 0,
             auditing: false,
+            posted_at_last_wait: 0,
         };
         sup.next_audit_ns = monotonic_ns() + sup.tuning.audit_interval.as_nanos() as u64;
         let slots = match sup.config.protection {

@@ -241,22 +241,88 @@ fn rusage_ns(who: libc::c_int) -> u64 {
     (us(usage.ru_utime) + us(usage.ru_stime)) * 1000
 }
 
+/// What the scheduler says of a thread, or of a process summed over its threads: the first and
+/// third fields of `schedstat`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sched {
+    /// CPU time it has run, in ns (the scheduler's exact runtime).
+    pub run_ns: u64,
+    /// Times it was put on a CPU: each wake-up from a sleep counts one, and so does each
+    /// return after a preemption.
+    pub slices: u64,
+}
+
+impl Sched {
+    fn read(path: &std::path::Path) -> Sched {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut fields = text
+            .split_whitespace()
+            .map(|v| v.parse::<u64>().unwrap_or(0));
+        let run_ns = fields.next().unwrap_or(0);
+        Sched {
+            run_ns,
+            slices: fields.nth(1).unwrap_or(0),
+        }
+    }
+
+    /// What ran since `earlier`.
+    pub fn since(self, earlier: Sched) -> Sched {
+        Sched {
+            run_ns: self.run_ns.saturating_sub(earlier.run_ns),
+            slices: self.slices.saturating_sub(earlier.slices),
+        }
+    }
+}
+
+/// Process `pid` so far, summed over its threads (`/proc/<pid>/task/<tid>/schedstat`).
+/// `None` once the process is gone.
+pub fn pid_sched(pid: u32) -> Option<Sched> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut total = Sched::default();
+    for task in tasks.flatten() {
+        let t = Sched::read(&task.path().join("schedstat"));
+        total.run_ns += t.run_ns;
+        total.slices += t.slices;
+    }
+    Some(total)
+}
+
 /// CPU time of process `pid` so far, in nanoseconds: the sum over its threads of the first field
 /// of `/proc/<pid>/task/<tid>/schedstat` (the scheduler's exact runtime). `/proc/<pid>/stat`'s
 /// utime+stime say the same in 10 ms ticks, too coarse for a few seconds of a light worker.
 /// `None` once the process is gone.
 pub fn pid_cpu_ns(pid: u32) -> Option<u64> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut total = 0;
-    for task in tasks.flatten() {
-        let text = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
-        total += text
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
-    Some(total)
+    pid_sched(pid).map(|s| s.run_ns)
+}
+
+/// Thread `tid` of this process so far (`/proc/self/task/<tid>/schedstat`).
+pub fn thread_sched(tid: u32) -> Sched {
+    Sched::read(std::path::Path::new(&format!(
+        "/proc/self/task/{tid}/schedstat"
+    )))
+}
+
+/// The calling thread's id.
+pub fn this_thread_id() -> u32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() as u32 }
+}
+
+/// The id of this process's thread named `name` (`/proc/self/task/<tid>/comm`, where the kernel
+/// keeps the first 15 bytes of a name), if there is one.
+pub fn thread_named(name: &str) -> Option<u32> {
+    let kept = &name.as_bytes()[..name.len().min(15)];
+    std::fs::read_dir("/proc/self/task")
+        .ok()?
+        .flatten()
+        .find(|task| {
+            std::fs::read(task.path().join("comm"))
+                .is_ok_and(|c| c.strip_suffix(b"\n").unwrap_or(&c) == kept)
+        })?
+        .file_name()
+        .to_str()?
+        .parse()
+        .ok()
 }
 
 /// Proportional set size of process `pid` in KiB, from `/proc/<pid>/smaps_rollup`: each shared

@@ -1,15 +1,15 @@
 //! `cargo xtask bench overhead [--seconds S] [--rounds R] [--block N] [--mode M]`: what isolation
 //! costs, in CPU and on the audio thread, for the same 16-voice passage rendered four ways.
 //! `--block` and `--mode` restrict the run to one block size or one mode (for profiling);
-//! `--spin-us N` and `--tick-ms N` change the engine's `Tuning` (worker spin before sleeping,
-//! supervisor tick) to find where the time goes. The report uses the defaults.
+//! `--spin-us N`, `--tick-ms N` and `--audit-ms N` change the engine's `Tuning` (worker spin
+//! before sleeping, supervisor tick, Eco's audit interval) to find where the time goes. The
+//! report uses the defaults.
 //!
 //! - `in_process`: the [`ReferenceEngine`], the `dsp` called on the host's audio thread (what a
 //!   plugin without isolation costs);
-//! - `single_worker`: the engine with one of its two workers stopped (`SIGSTOP`) and a hang
-//!   timeout too long to ever evict it, so one sandboxed worker renders and the audio thread
-//!   waits for that one alone: isolation without failover, as DAW sandboxes do it. The engine has
-//!   no one-worker knob; see the report for what this stand-in does and does not include;
+//! - `single_worker`: the engine in Eco without failover (`Tuning::without_failover`): one
+//!   sandboxed worker renders and the audio thread waits for it alone, with no standby, no
+//!   checkpoints and no audits: isolation without failover, as DAW sandboxes do it;
 //! - `eco`: the engine in Eco protection: one active worker renders, a sandboxed standby sleeps
 //!   and (as the engine decides) audits now and then; its CPU is counted, the supervisor's
 //!   checkpoint work is in this process's;
@@ -25,10 +25,17 @@
 //! supervisor) plus each worker's exact runtime from `/proc/<pid>/task/*/schedstat`, read just
 //! before the engine is dropped; the workers are those in the two slots and the spare (asleep
 //! in Lockstep, Eco's standby), and those the engine replaced during the window (Eco's audits),
-//! from this process's reaped children's CPU (`getrusage(RUSAGE_CHILDREN)`). Audio-thread time is the wall time of each `process()` call.
+//! from this process's reaped children's CPU (`getrusage(RUSAGE_CHILDREN)`). Audio-thread time is
+//! the wall time of each `process()` call.
+//!
+//! The plugin process's CPU is split by thread ([`ThreadSplit`]): the host's audio thread and
+//! the supervisor thread (found by its name), each from its `/proc/self/task/<tid>/schedstat`,
+//! which also counts how often each thread, and each worker, was put on a CPU (its wake-ups).
 
 use super::host::{self, now_ns, Phrase};
-use super::schema::{self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection};
+use super::schema::{
+    self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection, ThreadSplit,
+};
 use super::{flag, Summary};
 use anyhow::{Context, Result};
 use std::time::Duration;
@@ -47,6 +54,12 @@ struct Window {
     plugin_ns: u64,
     /// CPU of the workers over the window: slot 0, slot 1, the spare, workers that ended.
     worker_ns: Vec<u64>,
+    /// The host thread over the window.
+    host: host::Sched,
+    /// The supervisor thread over the window (none in process).
+    supervisor: host::Sched,
+    /// Times the workers alive at the window's end were put on a CPU during it.
+    worker_slices: u64,
     block_ns: Vec<f64>,
     xrun_frames: u64,
     overruns: u64,
@@ -87,8 +100,8 @@ impl Renderer {
 /// (Eco's audits call the standby in and retire the older worker) are counted too.
 #[derive(Default)]
 struct WorkerCpu {
-    /// Pid, the role it was first seen in (slot 0, slot 1, spare), its CPU ns then.
-    seen: Vec<(u32, usize, u64)>,
+    /// Pid, the role it was first seen in (slot 0, slot 1, spare), its scheduler figures then.
+    seen: Vec<(u32, usize, host::Sched)>,
 }
 
 impl WorkerCpu {
@@ -98,25 +111,31 @@ impl WorkerCpu {
             let Some(pid) = pid else { continue };
             if self.seen.iter().all(|s| s.0 != pid) {
                 self.seen
-                    .push((pid, role, host::pid_cpu_ns(pid).unwrap_or(0)));
+                    .push((pid, role, host::pid_sched(pid).unwrap_or_default()));
             }
         }
     }
 
     /// CPU ns used since first seen: slot 0, slot 1 and spare (by first role) for the workers
     /// still alive, then the workers that ended, from the growth of this process's reaped
-    /// children's CPU (`reaped_ns`) less what they had used before they were first seen.
-    fn used(&self, reaped_ns: u64) -> Vec<u64> {
+    /// children's CPU (`reaped_ns`) less what they had used before they were first seen; and
+    /// the times the live ones were put on a CPU since.
+    fn used(&self, reaped_ns: u64) -> (Vec<u64>, u64) {
         let mut out = vec![0u64; 4];
         let mut before_ended = 0;
+        let mut slices = 0;
         for &(pid, role, first) in &self.seen {
-            match host::pid_cpu_ns(pid) {
-                Some(now) => out[role] += now.saturating_sub(first),
-                None => before_ended += first,
+            match host::pid_sched(pid) {
+                Some(now) => {
+                    let used = now.since(first);
+                    out[role] += used.run_ns;
+                    slices += used.slices;
+                }
+                None => before_ended += first.run_ns,
             }
         }
         out[3] = reaped_ns.saturating_sub(before_ended);
-        out
+        (out, slices)
     }
 }
 
@@ -134,7 +153,7 @@ fn measure(
         max_block: block,
         latency: block as u32,
         mode: ProcessMode::Realtime,
-        protection: if mode == Mode::Eco {
+        protection: if matches!(mode, Mode::Eco | Mode::SingleWorker) {
             Protection::Eco
         } else {
             Protection::Lockstep
@@ -153,11 +172,7 @@ fn measure(
         }
         Mode::SingleWorker => Renderer::Engine(Box::new(Engine::activate_with(
             config,
-            Tuning {
-                // The stopped worker must never be evicted as hung.
-                hang_timeout: Duration::from_secs(24 * 3600),
-                ..tuning.clone()
-            },
+            tuning.clone().without_failover(),
         )?)),
     };
     let period_ns = (block as f64 / SAMPLE_RATE as f64 * 1e9) as u64;
@@ -166,7 +181,7 @@ fn measure(
     let realtime = host::try_realtime_priority();
     let mut t = now_ns();
     // Warm up: 0.3 s, and until the engine is fully protected (both workers verified; in Eco
-    // the active worker and its standby).
+    // the active worker and its standby; without failover its one worker).
     let warm_blocks = (0.3 * SAMPLE_RATE as f64 / block as f64) as u64;
     let mut b = 0u64;
     loop {
@@ -185,21 +200,6 @@ fn measure(
             anyhow::bail!("{mode} at {block} frames never became fully protected");
         }
     }
-    if mode == Mode::SingleWorker {
-        if let Renderer::Engine(e) = &renderer {
-            let standby = e
-                .worker_pid(1 - e.serving_slot())
-                .context("no standby worker to stop")?;
-            // SAFETY: kill(2) on a worker pid we spawned and have not reaped; no memory involved.
-            unsafe { libc::kill(standby as i32, libc::SIGSTOP) };
-            // Let the audio thread settle on the running worker before timing.
-            for _ in 0..(0.1 * SAMPLE_RATE as f64 / block as f64) as usize {
-                t += period_ns;
-                host::sleep_until(t);
-                renderer.process(&mut phrase, &mut l, &mut r);
-            }
-        }
-    }
     let blocks = (seconds * SAMPLE_RATE as f64 / block as f64).ceil() as u64;
     let mut w = Window {
         block_ns: Vec::with_capacity(blocks as usize),
@@ -208,6 +208,10 @@ fn measure(
     let mut workers = WorkerCpu::default();
     workers.look(&renderer);
     let at_start = workers.seen.len();
+    let host_tid = host::this_thread_id();
+    let supervisor_tid = host::thread_named("tandem-supervisor");
+    let thread = |tid: Option<u32>| tid.map(host::thread_sched).unwrap_or_default();
+    let (host0, supervisor0) = (thread(Some(host_tid)), thread(supervisor_tid));
     let plugin0 = host::self_cpu_ns();
     let reaped0 = host::reaped_children_cpu_ns();
     for _ in 0..blocks {
@@ -220,7 +224,9 @@ fn measure(
         workers.look(&renderer);
     }
     w.plugin_ns = host::self_cpu_ns() - plugin0;
-    w.worker_ns = workers.used(host::reaped_children_cpu_ns() - reaped0);
+    w.host = thread(Some(host_tid)).since(host0);
+    w.supervisor = thread(supervisor_tid).since(supervisor0);
+    (w.worker_ns, w.worker_slices) = workers.used(host::reaped_children_cpu_ns() - reaped0);
     w.workers_started = workers.seen.len() - at_start;
     w.audio_frames = blocks * block as u64;
     if realtime {
@@ -247,9 +253,15 @@ pub fn run(args: &[String]) -> Result<()> {
     let defaults = Tuning::default();
     let spin_us: u32 = flag(args, "--spin-us", defaults.worker_spin_us)?;
     let tick_ms: u64 = flag(args, "--tick-ms", defaults.tick.as_millis() as u64)?;
+    let audit_ms: u64 = flag(
+        args,
+        "--audit-ms",
+        defaults.audit_interval.as_millis() as u64,
+    )?;
     let tuning = Tuning {
         worker_spin_us: spin_us,
         tick: Duration::from_millis(tick_ms),
+        audit_interval: Duration::from_millis(audit_ms),
         ..defaults
     };
     let worker = host::build_worker()?;
@@ -291,7 +303,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "overhead: {seconds} s x {rounds} rounds per mode and block, latency one block, period clock"
     );
     println!(
-        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6}",
+        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8}",
         "mode",
         "block",
         "cpu/audio",
@@ -300,7 +312,8 @@ pub fn run(args: &[String]) -> Result<()> {
         "p50 us",
         "p99 us",
         "max us",
-        "xruns"
+        "xruns",
+        "spawns/s"
     );
     for r in &result {
         println!(
@@ -318,16 +331,41 @@ pub fn run(args: &[String]) -> Result<()> {
             r.workers_started_per_audio_s,
         );
     }
+    println!(
+        "\nwhere the CPU goes (CPU s per audio s) and wake-ups (times put on a CPU per block)"
+    );
+    println!(
+        "{:<14} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "mode", "block", "host thr", "superv", "other", "workers", "host/b", "sup/b", "work/b"
+    );
+    for r in &result {
+        let Some(t) = &r.threads else { continue };
+        let plugin = r.cpu_parts_per_audio_s.plugin_process;
+        println!(
+            "{:<14} {:>5} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.2} {:>8.2} {:>8.2}",
+            r.mode,
+            r.block,
+            t.host_thread,
+            t.supervisor_thread,
+            (plugin - t.host_thread - t.supervisor_thread).max(0.0),
+            r.cpu_parts_per_audio_s.workers.iter().sum::<f64>(),
+            t.host_switches_per_block,
+            t.supervisor_switches_per_block,
+            t.worker_switches_per_block,
+        );
+    }
     let json = schema::Overhead {
         sample_rate: SAMPLE_RATE,
         seconds_per_window: seconds,
         rounds,
         latency: "one block".to_string(),
         clock: "period (absolute clock_nanosleep), host thread SCHED_FIFO when granted".to_string(),
-        single_worker_method: "engine with the standby SIGSTOPped and hang_timeout 24 h"
+        single_worker_method: "engine in Eco with Tuning::without_failover (no standby, no \
+                               checkpoints, no audits)"
             .to_string(),
         worker_spin_us: spin_us,
         supervisor_tick_ms: tick_ms,
+        eco_audit_interval_ms: Some(audit_ms),
         records: result,
         machine: Machine::this(),
         command: format!("cargo xtask bench overhead {}", args.join(" "))
@@ -385,6 +423,15 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
                         .map(|single| cpu / single.cpu_per_audio_s)
                 })
                 .flatten();
+            let blocks = audio_s * SAMPLE_RATE as f64 / block as f64;
+            let sum = |f: fn(&Window) -> u64| ws.iter().map(|w| f(w)).sum::<u64>() as f64;
+            let threads = ThreadSplit {
+                host_thread: sum(|w| w.host.run_ns) / 1e9 / audio_s,
+                supervisor_thread: sum(|w| w.supervisor.run_ns) / 1e9 / audio_s,
+                host_switches_per_block: sum(|w| w.host.slices) / blocks,
+                supervisor_switches_per_block: sum(|w| w.supervisor.slices) / blocks,
+                worker_switches_per_block: sum(|w| w.worker_slices) / blocks,
+            };
             out.push(OverheadRecord {
                 mode,
                 block,
@@ -403,6 +450,7 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
                 overruns: ws.iter().map(|w| w.overruns).sum(),
                 audio_seconds: audio_s,
                 single_worker_by_subtraction,
+                threads: Some(threads),
             });
         }
     }

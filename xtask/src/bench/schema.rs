@@ -260,7 +260,8 @@ impl Failover {
 pub enum Mode {
     /// The DSP on the host's thread, no isolation.
     InProcess,
-    /// The engine with its standby stopped: one worker renders.
+    /// The engine in Eco without failover (`Tuning::without_failover`): one worker renders,
+    /// no standby, no checkpoints, no audits.
     SingleWorker,
     /// The engine in Lockstep, both workers rendering.
     Lockstep,
@@ -313,6 +314,9 @@ pub struct Overhead {
     pub worker_spin_us: u32,
     /// The engine's supervisor tick in this run.
     pub supervisor_tick_ms: u64,
+    /// The engine's `Tuning::audit_interval` in this run (files from before have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eco_audit_interval_ms: Option<u64>,
     /// One record per mode and block size, every round pooled.
     pub records: Vec<OverheadRecord>,
     /// Where it ran.
@@ -360,6 +364,27 @@ pub struct OverheadRecord {
     /// cost to compare with `single_worker`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub single_worker_by_subtraction: Option<f64>,
+    /// Where the plugin process's CPU goes, and how often each part wakes (files from before
+    /// this split have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<ThreadSplit>,
+}
+
+/// One mode's CPU by thread and its context switches, from each thread's `schedstat` (its run
+/// time, and the times it was put on a CPU).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ThreadSplit {
+    /// The host's audio thread, CPU s per audio s: its `process()` calls (the DSP itself in
+    /// process) and its period clock.
+    pub host_thread: f64,
+    /// The engine's supervisor thread, CPU s per audio s (0 in process).
+    pub supervisor_thread: f64,
+    /// Times the host thread was put on a CPU, per block (about one: its period clock).
+    pub host_switches_per_block: f64,
+    /// Times the supervisor thread was put on a CPU, per block.
+    pub supervisor_switches_per_block: f64,
+    /// Times the workers alive at the end were put on a CPU, per block, summed over them.
+    pub worker_switches_per_block: f64,
 }
 
 // ---- bench realtime ---------------------------------------------------------------------------

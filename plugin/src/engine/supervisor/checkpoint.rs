@@ -168,7 +168,7 @@ impl Supervisor {
             // (`Engine::wait_for_checkpoint`).
         }
         let posted = self.shared.input.posted_frames();
-        if posted < self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64 {
+        if posted < self.next_checkpoint_frame() {
             return;
         }
         self.request_checkpoint(now);
@@ -195,6 +195,11 @@ impl Supervisor {
         shared
             .checkpoint_pending
             .store(self.pending.is_some(), Ordering::Release);
+    }
+
+    /// The posted frame from which the next checkpoint is asked for.
+    pub(super) fn next_checkpoint_frame(&self) -> u64 {
+        self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64
     }
 
     /// Whether the digest comparison has judged `chunk` for the snapshot the worker of `epoch`

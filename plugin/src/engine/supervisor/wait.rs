@@ -13,8 +13,19 @@
 //! nothing; the audio thread wakes it with a `FUTEX_WAKE` when it posts again
 //! (`Shared::supervisor_asleep`). On a kernel without `futex_waitv` it falls back to polling
 //! the pidfds with the tick.
+//!
+//! Eco watches a playing engine more coarsely: a chunk in flight in the one active worker needs
+//! no tick, because a late worker is the audio thread's to notice (it asks for a hedge, which
+//! wakes us), nor does a checkpoint (the snapshot waits in its area), so the supervisor looks
+//! every quarter of the hang timeout while chunks keep coming (the hang check then evicts up to
+//! half a timeout later than Lockstep does) and is not woken by every post, only by the post
+//! that reaches the frame of its next checkpoint (`Shared::supervisor_due_frame`), and by
+//! every post while that checkpoint is in flight. That wake and its pass, once or twice a block, were most of what the
+//! supervisor cost: now a few dozen a second. It sleeps without a timeout once a look finds
+//! nothing posted since the last.
 
 use super::Supervisor;
+use crate::engine::config::Protection;
 use crate::sys;
 use shm::death::{self, Watch};
 use shm::futex::monotonic_ns;
@@ -27,7 +38,11 @@ impl Supervisor {
     pub(super) fn wait(&mut self) -> [bool; 2] {
         let pidfd = |slot: usize| self.workers[slot].as_ref().map(|w| w.process.pidfd());
         let joining = self.workers.iter().flatten().any(|w| !w.verified);
-        let tick = if joining {
+        // In Eco a newcomer beside a verified worker is an audit's or a hedge's standby: its
+        // verification only retires the older worker, and nobody waits for it.
+        let beside_verified = self.config.protection == Protection::Eco
+            && self.workers.iter().flatten().any(|w| w.verified);
+        let tick = if joining && !beside_verified {
             // While a newcomer is joining, look at it often: its verification is the end of
             // the rebuild.
             Duration::from_micros(50)
@@ -54,16 +69,19 @@ impl Supervisor {
                 Watch::NotArmed => unarmed = true,
             }
         }
-        let tick_end = monotonic_ns() + tick.as_nanos() as u64;
+        let now = monotonic_ns();
+        let tick_end = now + tick.as_nanos() as u64;
         let posted = self.shared.input.published();
+        let playing = posted != std::mem::replace(&mut self.posted_at_last_wait, posted);
+        let watch_end = (now + self.tuning.hang_timeout.as_nanos() as u64 / 4).max(tick_end);
         let deadline = if released {
             Some(0)
         } else if unarmed {
             // A worker still starting is watched through its pidfd only: poll it on the tick.
             Some(tick_end)
         } else {
-            match self.next_due(posted, tick_end) {
-                Some(due) => Some(due),
+            match self.next_due(posted, playing, tick_end, watch_end) {
+                Some(due) => Some(self.wake_at_due_frame(due)),
                 None => self.sleep_until_woken(posted),
             }
         };
@@ -81,26 +99,64 @@ impl Supervisor {
         })
     }
 
-    /// When the next time-bound work is due, `posted` chunks having been posted: at the tick's
-    /// end (`tick_end`) while a worker has chunks to render or a newcomer or a posted
-    /// checkpoint request is in flight or a spare is starting, or when a respawn's backoff ends
-    /// (no later than the tick's end); `None` when nothing needs timing.
-    fn next_due(&self, posted: u64, tick_end: u64) -> Option<u64> {
-        let busy = self.pending.as_ref().is_some_and(|p| p.needs_tick(posted))
-            || self
-                .workers
-                .iter()
-                .flatten()
-                .any(|w| !w.verified || w.progress.is_none_or(|p| p.chunks_done < posted));
-        if busy {
+    /// When the next time-bound work is due, `posted` chunks having been posted (and some since
+    /// the last wait if `playing`): at the tick's end (`tick_end`) while a newcomer joins, a
+    /// spare is starting or, in Lockstep, a worker has chunks to render or a posted checkpoint
+    /// request is in flight; in Eco, for those last two and while playing, at the coarser
+    /// `watch_end`; or when a respawn's backoff ends (no later than the tick's end). `None` when
+    /// nothing needs timing.
+    fn next_due(&self, posted: u64, playing: bool, tick_end: u64, watch_end: u64) -> Option<u64> {
+        let behind = self
+            .workers
+            .iter()
+            .flatten()
+            .any(|w| w.progress.is_none_or(|p| p.chunks_done < posted));
+        let checkpointing = self.pending.as_ref().is_some_and(|p| p.needs_tick(posted));
+        let joining = self.workers.iter().flatten().any(|w| !w.verified);
+        let eco = self.config.protection == Protection::Eco;
+        if joining || (!eco && (behind || checkpointing)) {
             return Some(tick_end);
         }
+        let watch = (eco && (behind || checkpointing || playing)).then_some(watch_end);
         (0..2)
             .filter(|&slot| self.workers[slot].is_none() && !self.kept_empty(slot))
             .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
             .chain(self.spare_due())
             .chain(self.spare_starting().then_some(tick_end))
+            .chain(watch)
             .min()
+    }
+
+    /// Eco: asks the audio thread to wake us with the post that reaches the frame where the next
+    /// checkpoint is due or, while one is pending, where its snapshot can be taken: the chunk
+    /// asked for is the next posted after the request, from `last_checkpoint_frame`, and its
+    /// snapshot is taken once the host has been given that chunk, `latency` later (and the
+    /// post after that, so the audio thread has stored what it delivered). So checkpoints, and
+    /// the audits that start from them, keep their pace in frames however fast the host posts.
+    /// Then makes sure that frame was not posted meanwhile (as in `sleep_until_woken`).
+    /// Returns the deadline: `due`, or now.
+    fn wake_at_due_frame(&self, due: u64) -> u64 {
+        if self.config.protection != Protection::Eco {
+            return due;
+        }
+        let input = &self.shared.input;
+        let frame = match self.pending {
+            Some(_) => (self.last_checkpoint_frame
+                + self.config.max_block as u64
+                + self.config.latency as u64
+                + 1)
+            .max(input.posted_frames() + 1),
+            None => self.next_checkpoint_frame(),
+        };
+        self.shared
+            .supervisor_due_frame
+            .store(frame, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if input.posted_frames() >= frame {
+            0
+        } else {
+            due
+        }
     }
 
     /// Announces that we sleep without a timeout, then makes sure nothing was posted since we

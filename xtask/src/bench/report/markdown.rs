@@ -331,11 +331,12 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
          supervisor) plus each worker's exact runtime (`/proc/<pid>/task/*/schedstat`) read \
          before the engine is dropped (the workers in both slots and the spare, which is Eco's \
          standby). The audio thread's time is the wall time of each `process()` call. \
-         `single_worker` is the engine with its standby stopped (`SIGSTOP`, never evicted): one \
-         worker renders and the audio thread waits for it alone; the last column gives a \
-         cruder estimate instead (lockstep minus one worker's CPU). `eco` is the engine in Eco \
-         protection (one active worker, a sleeping standby, checkpoints and audits); `x single` \
-         compares it with `single_worker`, isolation without failover.\n",
+         `single_worker` is the engine in Eco without failover (`Tuning::without_failover`: no \
+         standby, no checkpoints, no audits): one sandboxed worker renders and the audio thread \
+         waits for it alone; the last column gives a cruder estimate instead (lockstep minus \
+         one worker's CPU). `eco` is the engine in Eco protection (one active worker, a \
+         sleeping standby, checkpoints and audits); `x single` compares it with \
+         `single_worker`, isolation without failover.\n",
         oh.command,
         as_in_json(oh.seconds_per_window),
         oh.rounds
@@ -375,6 +376,37 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
             r.xrun_frames,
             r.single_worker_by_subtraction.map_or(String::new(), f3),
         );
+    }
+    let split: Vec<_> = oh
+        .records
+        .iter()
+        .filter_map(|r| Some((r, r.threads.as_ref()?)))
+        .collect();
+    if !split.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nWhere the plugin process's CPU goes, by thread (CPU s per audio s, each thread's \
+             `/proc/self/task/<tid>/schedstat`), and how often each part was put on a CPU per \
+             block (its wake-ups; the workers' summed over those alive at the end):\n\n\
+             | mode | block | host thread | supervisor | rest of the process | workers | host \
+             wake-ups / block | supervisor | workers |\n|---|---|---|---|---|---|---|---|---|"
+        );
+        for (r, t) in split {
+            let plugin = r.cpu_parts_per_audio_s.plugin_process;
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.mode.name(),
+                r.block,
+                f3(t.host_thread),
+                f3(t.supervisor_thread),
+                f3((plugin - t.host_thread - t.supervisor_thread).max(0.0)),
+                f3(r.cpu_parts_per_audio_s.workers.iter().sum()),
+                f2(t.host_switches_per_block),
+                f2(t.supervisor_switches_per_block),
+                f2(t.worker_switches_per_block),
+            );
+        }
     }
     let _ = writeln!(
         md,
