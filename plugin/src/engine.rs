@@ -784,21 +784,21 @@ impl Engine {
             .all(|s| s.generation.load().state == SlotState::Live)
     }
 
-    /// True when the engine has its full protection back: in Lockstep both slots hold verified
-    /// workers (`in_lockstep`); in Eco one slot holds a verified worker, the other is empty, and
-    /// a spare waits in its sandbox (if spares are on: a standby still starting would cost the
-    /// next fault its `exec` and sandbox entry). What tests and benchmarks wait for between
-    /// faults.
+    /// True when the engine has its full protection back: a spare waits in its sandbox (if
+    /// spares are on: one still starting would cost the next fault its `exec` and sandbox
+    /// entry), and in Lockstep both slots hold verified workers (`in_lockstep`), in Eco one slot
+    /// holds a verified worker and the other is empty. What tests and benchmarks wait for
+    /// between faults.
     pub fn settled(&self) -> bool {
+        let spare = !self.tuning.spare || self.shared.spare_ready.load(Ordering::Acquire);
         if self.config.protection == Protection::Lockstep {
-            return self.in_lockstep();
+            return spare && self.in_lockstep();
         }
         let states = self
             .shared
             .slots
             .each_ref()
             .map(|s| s.generation.load().state);
-        let spare = !self.tuning.spare || self.shared.spare_ready.load(Ordering::Acquire);
         spare && states.contains(&SlotState::Live) && states.contains(&SlotState::Empty)
     }
 

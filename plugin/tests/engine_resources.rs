@@ -47,10 +47,12 @@ fn process_never_allocates_even_through_failover() {
     assert!(kills >= 3);
 }
 
-/// Waits (a liveness bound) until the engine has a spare waiting.
+/// Waits (a liveness bound) until the engine has a spare waiting in its sandbox.
 fn wait_for_spare(engine: &tandem::engine::Engine) {
     for _ in 0..20_000 {
-        if engine.spare_pid().is_some() {
+        // Settled: the spare is in its sandbox, so the supervisor no longer opens its /proc
+        // status to find out (an fd of its own for a moment).
+        if engine.spare_pid().is_some() && engine.settled() {
             return;
         }
         std::thread::sleep(Duration::from_millis(1));
