@@ -74,6 +74,10 @@ struct Waits {
     agree_until: u64,
 }
 
+/// After the twin let a wait for its digests run out, how long at least chunks are served
+/// without waiting for them (`Engine::twin_late_at`).
+const TWIN_LATE_HOLD: Duration = Duration::from_secs(1);
+
 /// Engine events kept for [`Engine::drain_events`] between two calls.
 const EVENT_BACKLOG: usize = 4096;
 
@@ -110,10 +114,16 @@ pub struct Engine {
     silent_before: u64,
     /// The end frame of the last chunk posted with a snapshot request (`wait_for_checkpoint`).
     snapshot_asked: u64,
-    /// A wait for the verified twin's digests ran out (`Engine::agree_until`): until the twin
-    /// has caught up, chunks are served on their own ring's digest, so a lagging twin does not
-    /// make every block wait.
-    twin_late: bool,
+    /// The twin was found late with its digests at this instant (0: it is not): a wait for them
+    /// ran out (`Engine::agree_until`), or over `TWIN_LATE_HOLD` the host spent more than half
+    /// its time waiting for them. Until the twin has caught up, and for at least
+    /// `TWIN_LATE_HOLD` after, chunks are served on their own ring's digest. So a starved twin
+    /// does not pace a render: waited for block after block, it would set the render's speed
+    /// and never fall behind far enough to be rebuilt (`EvictReason::FellBehind`).
+    twin_late_at: u64,
+    /// Since when, and how long in all, the host has waited for the twin's digests with the
+    /// frames in a ring (the measure of `twin_late_at`'s second rule).
+    twin_waits: (u64, u64),
 }
 
 /// The audio path (audio thread; no allocation).
@@ -399,15 +409,30 @@ impl Engine {
         } = waits;
         let [l, r] = out;
         let len = l.len();
-        if self.twin_late {
-            // Insist on the twin's digests again once it has rendered what came before.
+        if self.twin_late_at != 0 {
+            // Insist on the twin's digests again once it has rendered what came before, and
+            // not before the hold is over.
             let twin = 1 - self.shared.serving.load(Ordering::Relaxed);
             self.available(twin, start);
-            self.twin_late = self.seen[twin].frames < start;
+            let held = monotonic_ns() < self.twin_late_at + TWIN_LATE_HOLD.as_nanos() as u64;
+            if !held && self.seen[twin].frames >= start {
+                self.twin_late_at = 0;
+            }
         }
-        if self.twin_late {
+        let hold = TWIN_LATE_HOLD.as_nanos() as u64;
+        let (since, waited) = self.twin_waits;
+        let now = monotonic_ns();
+        if now - since >= hold {
+            if waited * 2 > now - since && self.twin_late_at == 0 {
+                self.twin_late_at = now;
+            }
+            self.twin_waits = (now, 0);
+        }
+        if self.twin_late_at != 0 {
             agree_until = 0;
         }
+        // When a ring had the frames but the twin's digests did not agree (yet).
+        let mut held_back_at = None;
         let spin_until = monotonic_ns() + self.tuning.audio_spin_us as u64 * 1000;
         loop {
             let bell = self.shared.doorbell.count();
@@ -418,20 +443,27 @@ impl Engine {
             if agree_until != 0 && pass_start >= agree_until {
                 // The twin's digests are late: serve on its own digest what a ring has, and do
                 // not wait for them again until the twin has caught up.
-                self.twin_late = true;
+                self.twin_late_at = pass_start;
                 agree_until = 0;
             }
             let agree = agree_until != 0;
             for slot in [first, 1 - first] {
                 let (frames, generation) = self.available(slot, start);
-                if frames >= len as u64
-                    && self.copy(slot, generation, agree, start, [&mut *l, &mut *r])
-                {
+                if frames < len as u64 {
+                    continue;
+                }
+                if self.copy(slot, generation, agree, start, [&mut *l, &mut *r]) {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
                     self.report_voice_ends(slot, start, len, at);
+                    if let Some(t) = held_back_at {
+                        self.twin_waits.1 += monotonic_ns() - t;
+                    }
                     return len;
+                }
+                if agree {
+                    held_back_at.get_or_insert(pass_start);
                 }
             }
             let now = monotonic_ns();
@@ -729,7 +761,8 @@ impl Engine {
             pace: Pace::default(),
             silent_before: 0,
             snapshot_asked: 0,
-            twin_late: false,
+            twin_late_at: 0,
+            twin_waits: (0, 0),
         })
     }
 
