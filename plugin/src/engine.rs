@@ -64,6 +64,17 @@ struct SeenSlot {
     bad: bool,
 }
 
+/// How a served chunk is checked against the verified twin's digest (`served.rs`, `Twin`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Agreement {
+    /// Not at all: past the deadline, what a ring has is served.
+    Off,
+    /// A digest the twin has published must be the same.
+    IfPublished,
+    /// The twin's digest must exist and be the same (the call waits for it).
+    Insist,
+}
+
 /// How long `Engine::deliver` may wait, as monotonic instants.
 struct Waits {
     /// Past it, whatever no ring has fades out.
@@ -365,12 +376,12 @@ impl Engine {
         }
     }
 
-    /// Until when a served chunk must also match the verified twin's digest (`served.rs`,
-    /// `Twin`): offline, where nothing is late, for half the wait bound (then a lone worker's
-    /// own digest is enough, as it is while the twin is away); at latency 0 in real time, until
-    /// the deadline (then the fallback serves what a ring has). Otherwise never: at a latency of
-    /// a block or more the twin has usually published the digest long before, and the
-    /// supervisor's comparison evicts a worker whose bits differ.
+    /// Until when the verified twin must have published its digest for a served chunk
+    /// (`served.rs`, `Twin`; a published one must match in any case): offline, where nothing
+    /// is late, for half the wait bound (then a lone worker's own digest is enough, as it is
+    /// while the twin is away); at latency 0 in real time, until the deadline (then the
+    /// fallback serves what a ring has). Otherwise never: at a latency of a block or more the
+    /// twin has almost always published it already.
     fn agree_until(&self, mode: ProcessMode, t0: u64, deadline: u64) -> u64 {
         match mode {
             ProcessMode::Offline => t0 + self.tuning.offline_wait_bound.as_nanos() as u64 / 2,
@@ -399,7 +410,8 @@ impl Engine {
     /// Fills `out` with frames from `start` from whichever ring has them first (a hedged
     /// read), waiting until the deadline; then whatever is missing fades out. `out` sits at
     /// offset `at` of the block. Past `hedge_at` with the frames in no ring, asks for a hedge
-    /// (Eco). Before `agree_until`, serves only chunks the verified twin's digests agree with.
+    /// (Eco). Serves only chunks the verified twin's published digests agree with and, before
+    /// `agree_until`, only those it has published.
     /// Returns the frames served from a ring.
     fn deliver(&mut self, start: u64, at: usize, out: [&mut [f32]; 2], waits: Waits) -> usize {
         let Waits {
@@ -446,13 +458,17 @@ impl Engine {
                 self.twin_late_at = pass_start;
                 agree_until = 0;
             }
-            let agree = agree_until != 0;
+            let agreement = if agree_until != 0 {
+                Agreement::Insist
+            } else {
+                Agreement::IfPublished
+            };
             for slot in [first, 1 - first] {
                 let (frames, generation) = self.available(slot, start);
                 if frames < len as u64 {
                     continue;
                 }
-                if self.copy(slot, generation, agree, start, [&mut *l, &mut *r]) {
+                if self.copy(slot, generation, agreement, start, [&mut *l, &mut *r]) {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
@@ -462,7 +478,7 @@ impl Engine {
                     }
                     return len;
                 }
-                if agree {
+                if agreement == Agreement::Insist {
                     held_back_at.get_or_insert(pass_start);
                 }
             }
@@ -553,14 +569,14 @@ impl Engine {
     }
 
     /// Copies from the ring of `slot` what `available` found under `generation`, each chunk
-    /// checked against the ring's digest and, if `agree`, against the verified twin's
-    /// (`served.rs`); false if the slot changed since, the twin's digest is missing or differs,
-    /// or the audio was not finite or not what the digest says (the ring is then rogue).
+    /// checked against the ring's digest and, as `agreement` says, against the verified twin's
+    /// (`served.rs`); false if the slot changed since, the twin's digest disagrees, or the audio
+    /// was not finite or not what the digest says (the ring is then rogue).
     fn copy(
         &mut self,
         slot: usize,
         generation: Generation,
-        agree: bool,
+        agreement: Agreement,
         start: u64,
         out: [&mut [f32]; 2],
     ) -> bool {
@@ -573,10 +589,12 @@ impl Engine {
         let other_generation = other.generation.load();
         let seen = self.seen[1 - slot];
         let twin_rogue = seen.epoch == other_generation.epoch && seen.bad;
+        let checked = agreement != Agreement::Off;
         let twin =
-            (agree && other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
+            (checked && other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
                 output: &other.output,
                 from_chunk: other.floor_chunk.load(Ordering::Acquire),
+                insist: agreement == Agreement::Insist,
             });
         match self
             .staging
@@ -637,7 +655,7 @@ impl Engine {
             && !self.copy(
                 slot,
                 generation,
-                false,
+                Agreement::Off,
                 start,
                 [&mut l[..served], &mut r[..served]],
             )

@@ -11,10 +11,11 @@
 //! and the caller tries the twin.
 //!
 //! A worker that renders wrong bits and digests them honestly passes that check: only its
-//! twin's digest can tell. Where the call can wait for it (offline; at latency 0 until the
-//! deadline), the caller names the verified twin ([`Twin`]) and a chunk is served only once the
-//! twin's digest for it exists and equals the one checked; until then the copy is not served
-//! (the supervisor's digest comparison evicts whichever of two differing workers is wrong).
+//! twin's digest can tell. So the caller names the verified twin ([`Twin`]) and a chunk whose
+//! twin's digest differs is not served (the supervisor's digest comparison evicts whichever of
+//! the two is wrong, and the caller serves the other, or past its deadline what a ring has).
+//! Where the call can wait for it (offline; at latency 0 until the deadline) the twin's digest
+//! must also exist; at a latency of a block or more it almost always does already.
 //!
 //! A chunk that lies wholly inside the frames asked for is copied straight into the host's
 //! buffer and checked there; one cut by the block's edge (a latency that is not a whole number
@@ -50,12 +51,20 @@ pub(crate) struct Twin<'a> {
     pub output: &'a OutputRing,
     /// The twin's first chunk: it has no digest for earlier ones.
     pub from_chunk: u64,
+    /// Whether a digest the twin has not published yet holds the chunk back too (the caller
+    /// can wait for it), or only one that differs.
+    pub insist: bool,
 }
 
 impl Twin<'_> {
-    /// Whether the twin has published `digest` for `chunk` (or never renders `chunk`).
+    /// Whether the twin's digest for `chunk` does not contradict `digest`: it is the same, or
+    /// (unless insisting) not published yet, or the twin never renders `chunk`.
     fn agrees(&self, chunk: u64, digest: u64) -> bool {
-        chunk < self.from_chunk || self.output.digest_of(chunk) == Some(digest)
+        chunk < self.from_chunk
+            || self
+                .output
+                .digest_of(chunk)
+                .map_or(!self.insist, |d| d == digest)
     }
 }
 
