@@ -296,6 +296,46 @@ fn the_audit_catches_a_worker_that_flips_a_bit() {
     eprintln!("caught after {} audits", audits(&events));
 }
 
+/// Plays `n`-frame blocks of a phrase on the period clock beside an in-process reference, and
+/// asserts that every frame served from a ring (all but the declared fallback) equals it.
+struct CheckedPlayer {
+    n: usize,
+    period: Duration,
+    reference: tandem::engine::ReferenceEngine,
+    phrase: Phrase,
+    got: [Vec<f32>; 2],
+    want: [Vec<f32>; 2],
+}
+
+impl CheckedPlayer {
+    fn new(n: usize, seed: u64) -> CheckedPlayer {
+        CheckedPlayer {
+            n,
+            period: Duration::from_micros((n as u64 * 1_000_000) / SR as u64),
+            reference: tandem::engine::ReferenceEngine::new(SR, n, n as u32).unwrap(),
+            phrase: Phrase::new(seed),
+            got: [vec![0.0; n], vec![0.0; n]],
+            want: [vec![0.0; n], vec![0.0; n]],
+        }
+    }
+
+    /// Plays block `b`, then sleeps a period; returns the fallback frames.
+    fn play(&mut self, engine: &mut Engine, b: usize) -> u32 {
+        let (events, params) = self.phrase.block(self.n);
+        let [l, r] = &mut self.got;
+        let report = engine.process(events, params, None, [l, r]);
+        let [wl, wr] = &mut self.want;
+        self.reference.process(events, params, None, [wl, wr]);
+        let served = self.n - report.fallback_frames as usize;
+        for ch in 0..2 {
+            let (got, want) = (&self.got[ch][..served], &self.want[ch][..served]);
+            assert_eq!(differing(got, want), 0, "block {b}");
+        }
+        std::thread::sleep(self.period);
+        report.fallback_frames
+    }
+}
+
 /// A host on the audio clock with a normal deadline: the active worker is stopped. The audio
 /// thread finds it late and calls the standby in (a hedge) before the hang check evicts it. The
 /// property: every frame served from a ring equals the reference, the sound resumes (from the
@@ -304,13 +344,9 @@ fn the_audit_catches_a_worker_that_flips_a_bit() {
 #[test]
 fn a_stopped_worker_is_hedged_by_the_standby() {
     let n = 256;
-    let period = Duration::from_micros((n as u64 * 1_000_000) / SR as u64);
     let mut engine = eco(n, Tuning::default());
     settle(&engine, &[]);
-    let mut reference = tandem::engine::ReferenceEngine::new(SR, n, n as u32).unwrap();
-    let mut phrase = Phrase::new(3);
-    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
-    let (mut wl, mut wr) = (vec![0.0; n], vec![0.0; n]);
+    let mut player = CheckedPlayer::new(n, 3);
     let (mut stopped, mut stopped_slot) = (0, 0);
     let (mut gap, mut resumed) = (0, 0);
     for b in 0..400 {
@@ -319,19 +355,13 @@ fn a_stopped_worker_is_hedged_by_the_standby() {
             stopped = engine.worker_pid(stopped_slot).unwrap();
             signal(stopped, Signal::SIGSTOP);
         }
-        let (events, params) = phrase.block(n);
-        let report = engine.process(events, params, None, [&mut l, &mut r]);
-        reference.process(events, params, None, [&mut wl, &mut wr]);
-        let served = n - report.fallback_frames as usize;
-        assert_eq!(differing(&l[..served], &wl[..served]), 0, "block {b}");
-        assert_eq!(differing(&r[..served], &wr[..served]), 0, "block {b}");
+        let fallback = player.play(&mut engine, b);
         if (100..110).contains(&b) {
-            gap += report.fallback_frames;
+            gap += fallback;
         }
-        if b > 100 && served == n && engine.serving_slot() != stopped_slot {
+        if b > 100 && fallback == 0 && engine.serving_slot() != stopped_slot {
             resumed += 1;
         }
-        std::thread::sleep(period);
     }
     let events = engine.drain_events();
     let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
@@ -356,17 +386,13 @@ fn a_stopped_worker_is_hedged_by_the_standby() {
 #[test]
 fn checkpoints_follow_the_standby_through_a_hang() {
     let n = 256;
-    let period = Duration::from_micros((n as u64 * 1_000_000) / SR as u64);
     let tuning = Tuning {
         hang_timeout: Duration::from_secs(2),
         ..Tuning::default()
     };
     let mut engine = eco(n, tuning);
     settle(&engine, &[]);
-    let mut reference = tandem::engine::ReferenceEngine::new(SR, n, n as u32).unwrap();
-    let mut phrase = Phrase::new(5);
-    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
-    let (mut wl, mut wr) = (vec![0.0; n], vec![0.0; n]);
+    let mut player = CheckedPlayer::new(n, 5);
     let (mut stopped, mut stopped_at_block, mut killed) = (0, 0, 0);
     let (mut before_kill, mut after_kill) = (Vec::new(), Vec::new());
     for b in 0..1000 {
@@ -382,18 +408,12 @@ fn checkpoints_follow_the_standby_through_a_hang() {
             killed = pids[0];
             signal(killed, Signal::SIGKILL);
         }
-        let (events, params) = phrase.block(n);
-        let report = engine.process(events, params, None, [&mut l, &mut r]);
-        reference.process(events, params, None, [&mut wl, &mut wr]);
-        let served = n - report.fallback_frames as usize;
-        assert_eq!(differing(&l[..served], &wl[..served]), 0, "block {b}");
-        assert_eq!(differing(&r[..served], &wr[..served]), 0, "block {b}");
+        player.play(&mut engine, b);
         if killed != 0 {
             after_kill.extend(engine.drain_events());
         } else {
             before_kill.extend(engine.drain_events());
         }
-        std::thread::sleep(period);
     }
     assert_ne!(killed, 0, "the stopped worker was evicted");
     let log: Vec<String> = before_kill

@@ -61,26 +61,29 @@ fn double_death_behind_a_lagging_twin(latency: u32) {
             signal(laggard, Signal::SIGSTOP);
         }
         if b == kill_at {
-            for pid in engine.worker_pids() {
-                signal(pid, Signal::SIGKILL);
-            }
-            // Let the supervisor see both deaths before the next block asks for frames.
-            std::thread::sleep(Duration::from_millis(50));
+            kill_both(engine);
         }
     });
-    let events = engine.drain_events();
-    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    assert!(
-        !events
-            .iter()
-            .any(|e| matches!(e, EngineEvent::StateLost { .. })),
-        "restarted from a fresh state: {log:#?}"
-    );
+    assert_exact_without_a_fresh_restart(&engine.drain_events(), &both);
+}
+
+/// Kills every worker, then lets the supervisor see both deaths before the next block asks for
+/// frames.
+fn kill_both(engine: &Engine) {
+    for pid in engine.worker_pids() {
+        signal(pid, Signal::SIGKILL);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+/// The render after a double death: rebuilt from a checkpoint (no `StateLost`), bit-identical.
+fn assert_exact_without_a_fresh_restart(events: &[EngineEvent], both: &Both) {
+    assert_eq!(state_lost_at(events), Vec::<u64>::new(), "log: {events:#?}");
     assert!(peak(&both.want) > 0.01);
     assert_eq!(
         differing(&both.got, &both.want),
         0,
-        "output differs from the reference; log: {log:#?}"
+        "output differs from the reference; log: {events:#?}"
     );
 }
 
@@ -117,24 +120,10 @@ fn a_double_death_offline_finds_a_recent_state_with_a_starved_supervisor() {
     let kill_at = 300;
     let both = render_both(&mut engine, 5, N, kill_at + 60, latency, |engine, b| {
         if b == kill_at {
-            for pid in engine.worker_pids() {
-                signal(pid, Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            kill_both(engine);
         }
     });
-    let events = engine.drain_events();
-    assert_eq!(
-        state_lost_at(&events),
-        Vec::<u64>::new(),
-        "log: {events:#?}"
-    );
-    assert!(peak(&both.want) > 0.01);
-    assert_eq!(
-        differing(&both.got, &both.want),
-        0,
-        "output differs from the reference; log: {events:#?}"
-    );
+    assert_exact_without_a_fresh_restart(&engine.drain_events(), &both);
 }
 
 /// With no checkpoint the ring still holds (none is ever taken here), a double death restarts
@@ -161,10 +150,7 @@ fn a_fresh_restart_offline_starts_where_delivery_stopped() {
     let fresh_at = kill_at - 1;
     for b in 0..kill_at + 40 {
         if b == kill_at {
-            for pid in engine.worker_pids() {
-                signal(pid, Signal::SIGKILL);
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            kill_both(&engine);
         }
         if b == fresh_at {
             reference = ReferenceEngine::new(SR, N, latency).unwrap();
