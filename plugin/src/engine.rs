@@ -319,8 +319,10 @@ impl Engine {
             let bell = shared.doorbell.count();
             let state_chunk = shared.state_chunk.load(Ordering::Acquire);
             let state_frame = shared.state_frame.load(Ordering::Acquire);
-            let stale = head_chunk.saturating_sub(state_chunk) * 2 > ring.record_count as u64
-                || head_frame.saturating_sub(state_frame) * 2 > ring.audio_capacity as u64;
+            let stale = ring.over_half_behind(
+                head_chunk.saturating_sub(state_chunk),
+                head_frame.saturating_sub(state_frame),
+            );
             let delivered = shared.delivered_frames.load(Ordering::Acquire);
             let answerable = shared.checkpoint_pending.load(Ordering::Acquire)
                 && shared.snapshot_request.load(Ordering::Acquire) == 0

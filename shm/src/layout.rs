@@ -114,6 +114,13 @@ pub struct RingConfig {
 }
 
 impl RingConfig {
+    /// Whether a state that ends `chunks` chunks and `frames` frames behind the head is more
+    /// than half the ring old in either: what the supervisor calls a stale checkpoint and an
+    /// offline host paces itself to, so the two agree.
+    pub fn over_half_behind(&self, chunks: u64, frames: u64) -> bool {
+        chunks * 2 > self.record_count as u64 || frames * 2 > self.audio_capacity as u64
+    }
+
     /// Checks the sizes are ones this layout can hold; the worker calls it on what it read.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(16..=1 << 16).contains(&self.record_count) {

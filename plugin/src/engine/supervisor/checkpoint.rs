@@ -255,12 +255,12 @@ impl Supervisor {
         let input = &self.shared.input;
         let ring = input.config();
         let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
-        let stale = input.published().saturating_sub(first_chunk) * 2 > ring.record_count as u64
-            || input
+        let stale = ring.over_half_behind(
+            input.published().saturating_sub(first_chunk),
+            input
                 .posted_frames()
-                .saturating_sub(self.checkpoint.end_frame)
-                * 2
-                > ring.audio_capacity as u64;
+                .saturating_sub(self.checkpoint.end_frame),
+        );
         if !stale {
             return;
         }
