@@ -240,7 +240,8 @@ impl Engine {
         );
         // An empty slot's ring may still say its last worker slept (Eco leaves a slot empty).
         let asleep = |s: &shared::SlotShared| {
-            s.generation.load().state != SlotState::Empty && s.output.sleeping()
+            let generation = s.generation.load();
+            generation.state != SlotState::Empty && shared.ring(generation).sleeping()
         };
         if shared.slots.iter().any(asleep) {
             shared.input.wake();
@@ -474,7 +475,7 @@ impl Engine {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
-                    self.report_voice_ends(slot, start, len, at);
+                    self.report_voice_ends(slot, generation, start, len, at);
                     if let Some(t) = held_back_at {
                         self.twin_waits.1 += monotonic_ns() - t;
                     }
@@ -518,7 +519,7 @@ impl Engine {
 
     /// How many frames from `start` the ring of `slot` holds, after validating its counters,
     /// and the generation they were checked under, which a copy must still find (see
-    /// `SlotShared::copy_validated`). 0 for an empty, changing or rogue slot, and in Lockstep for
+    /// `Shared::copy_validated`). 0 for an empty, changing or rogue slot, and in Lockstep for
     /// a joining worker while its twin is verified: a newcomer is heard only when nobody proven
     /// is there. In Eco a joining worker is the standby, replaying from a checkpoint the
     /// supervisor validated: bit-exact by construction, it is heard as soon as it has the frames.
@@ -548,7 +549,7 @@ impl Engine {
             floor_frames: seen.frames,
             floor_chunks: seen.chunks,
         };
-        match s.output.progress(&bounds) {
+        match self.shared.ring(generation).progress(&bounds) {
             Ok(p) => {
                 seen.frames = p.frames_done;
                 seen.chunks = p.chunks_done;
@@ -584,7 +585,6 @@ impl Engine {
     ) -> bool {
         let source = Source {
             slot,
-            ring: &self.shared.slots[slot],
             validated: generation,
         };
         let other = &self.shared.slots[1 - slot];
@@ -594,14 +594,11 @@ impl Engine {
         let checked = agreement != Agreement::Off;
         let twin =
             (checked && other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
-                output: &other.output,
+                output: self.shared.ring(other_generation),
                 from_chunk: other.floor_chunk.load(Ordering::Acquire),
                 insist: agreement == Agreement::Insist,
             });
-        match self
-            .staging
-            .copy(&self.shared.input, source, twin, start, out)
-        {
+        match self.staging.copy(&self.shared, source, twin, start, out) {
             Ok(served) => served,
             Err(reason) => {
                 self.mark_rogue(slot, generation.epoch, reason);
@@ -610,15 +607,22 @@ impl Engine {
         }
     }
 
-    /// Takes the voice ends of frames `[start, start + len)` from the ring that served them.
-    fn report_voice_ends(&mut self, slot: usize, start: u64, len: usize, at: usize) {
-        let s = &self.shared.slots[slot];
+    /// Takes the voice ends of frames `[start, start + len)` from the ring that served them,
+    /// that of `slot`'s worker of `generation`.
+    fn report_voice_ends(
+        &mut self,
+        slot: usize,
+        generation: Generation,
+        start: u64,
+        len: usize,
+        at: usize,
+    ) {
+        let ring = self.shared.ring(generation);
         let served = self
             .voice_ends
-            .served(&self.shared.input, &s.output, start, len, at);
+            .served(&self.shared.input, ring, start, len, at);
         if let Err(reason) = served {
-            let epoch = s.generation.load().epoch;
-            self.mark_rogue(slot, epoch, reason);
+            self.mark_rogue(slot, generation.epoch, reason);
         }
     }
 
@@ -665,7 +669,7 @@ impl Engine {
             served = 0;
         }
         if served > 0 {
-            self.report_voice_ends(best.0, start, served, at);
+            self.report_voice_ends(slot, generation, start, served, at);
         }
         let last = if served > 0 {
             [l[served - 1], r[served - 1]]
@@ -742,7 +746,7 @@ impl Engine {
             dsp::Synth::new(config.sample_rate, MAX_CHUNK_FRAMES).map_err(EngineError::Synth)?;
         let initial_state = synth.snapshot();
         let shared = Arc::new(Shared::create(&config, initial_state.len())?);
-        let locked = shared.input.lock() & shared.slots.iter().all(|s| s.output.lock());
+        let locked = shared.input.lock() & shared.rings.iter().all(|r| r.lock());
         if !locked {
             log::debug!("Tandem: rings not locked in memory (RLIMIT_MEMLOCK); running unlocked");
         }

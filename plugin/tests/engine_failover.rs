@@ -65,14 +65,7 @@ fn trials(
     assert_eq!(done, trials, "every fault ran");
     settle(&engine, per_fault * trials as u64);
     let events = engine.drain_events();
-    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    assert!(peak(&both.want) > 0.01);
-    assert_eq!(
-        differing(&both.got, &both.want),
-        0,
-        "output differs from the reference; log: {log:#?}"
-    );
-    assert_eq!(both.got_ends, both.want_ends, "voice ends; log: {log:#?}");
+    let log = assert_exact(&both, &events);
     let failures = engine.stats().failures.load(Ordering::Relaxed);
     drop(engine);
     for pid in spawned_pids(&events) {

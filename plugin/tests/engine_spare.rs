@@ -1,6 +1,7 @@
 //! The pre-spawned spare: a worker that dies is replaced by the spare (already sandboxed, asleep
-//! until called), which restores the checkpoint inside its sandbox and rejoins bit for bit; a
-//! spare that dies is replaced itself; no process outlives the engine.
+//! until called), which restores the checkpoint inside its sandbox and rejoins bit for bit,
+//! writing an output ring of its own; a ring is handed out again only once the process that
+//! wrote it is reaped; a spare that dies is replaced itself; no process outlives the engine.
 //!
 //! Bits are compared with no realtime deadline to miss (see `common::patient`); timing is the
 //! benchmark's job (`cargo xtask bench failover`).
@@ -9,6 +10,8 @@ mod common;
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use shm::FaultKind;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tandem::engine::{Engine, EngineEvent, ProcessMode};
@@ -76,14 +79,7 @@ fn kill_and_compare(latency: u32, kills: usize, kill_spares: bool) -> Vec<Engine
     assert_eq!(done, kills, "every kill ran");
     settle(&engine, kills as u64, None);
     let events = engine.drain_events();
-    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    assert!(peak(&both.want) > 0.01);
-    assert_eq!(
-        differing(&both.got, &both.want),
-        0,
-        "output differs from the reference; log: {log:#?}"
-    );
-    assert_eq!(both.got_ends, both.want_ends, "voice ends; log: {log:#?}");
+    let log = assert_exact(&both, &events);
     // Each rebuild was the spare called into the slot: the newcomer's pid is the spare's. (Every
     // spawn after the activation's two, whether from a checkpoint or, a kill before the first
     // one, from the start.)
@@ -121,4 +117,114 @@ fn the_spare_takes_a_killed_workers_slot_bit_exact_at_zero_latency() {
 #[test]
 fn a_spare_that_dies_is_replaced() {
     kill_and_compare(N as u32, 4, true);
+}
+
+/// Checks, from the events in order, which process holds which output ring: a spare or a newly
+/// started worker gets a ring no live process holds (the supervisor reports a worker's end only
+/// after reaping it), and a spare called into a slot writes its own ring, never the one of the
+/// worker it replaces (which may still be running: an evicted worker is killed after the call).
+/// Returns how many rebuilds the spare made.
+fn check_rings(events: &[EngineEvent]) -> usize {
+    let mut holder: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut ring_of: BTreeMap<u32, usize> = BTreeMap::new();
+    let mut slot_ring: [Option<usize>; 2] = [None, None];
+    let mut spare_rebuilds = 0;
+    for (i, e) in events.iter().enumerate() {
+        let context = || format!("event {i}: {e}; all: {events:#?}");
+        let (pid, ring) = match *e {
+            EngineEvent::SpareSpawned { pid, ring, .. } => (pid, ring),
+            EngineEvent::WorkerSpawned {
+                slot, pid, ring, ..
+            } => {
+                let replaced = std::mem::replace(&mut slot_ring[slot], Some(ring));
+                if holder.get(&ring) == Some(&pid) {
+                    // The spare, called in: it keeps its ring, not the one it replaces.
+                    assert_ne!(replaced, Some(ring), "{}", context());
+                    spare_rebuilds += 1;
+                    continue;
+                }
+                (pid, ring)
+            }
+            EngineEvent::WorkerDied { pid, .. }
+            | EngineEvent::WorkerEvicted { pid, .. }
+            | EngineEvent::WorkerRetired { pid, .. }
+            | EngineEvent::SpareDied { pid, .. } => {
+                let ring = ring_of
+                    .remove(&pid)
+                    .unwrap_or_else(|| panic!("{}", context()));
+                assert_eq!(holder.remove(&ring), Some(pid), "{}", context());
+                continue;
+            }
+            _ => continue,
+        };
+        // Handed out: no live process may hold it.
+        assert_eq!(
+            holder.insert(ring, pid),
+            None,
+            "ring still held; {}",
+            context()
+        );
+        ring_of.insert(pid, ring);
+    }
+    spare_rebuilds
+}
+
+/// A fault of the serving worker.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    Signal(Signal),
+    Inject(FaultKind),
+}
+
+/// Every kind of end a serving worker can come to, several times each, and among them workers
+/// evicted while still running (rogue progress, audio overwritten after its digest, NaN, a
+/// stopped process): each is replaced by the spare writing another ring than its own, no ring
+/// is handed out before the process that held it is reaped, and the whole output, voice ends
+/// included, equals the reference's: nothing a worker wrote after its eviction was served.
+#[test]
+fn a_rebuild_writes_another_ring_and_a_ring_is_reused_only_after_its_reap() {
+    let faults = [
+        Fault::Signal(Signal::SIGKILL),
+        Fault::Inject(FaultKind::BadFields),
+        Fault::Inject(FaultKind::OverwriteFinished),
+        Fault::Inject(FaultKind::NaN),
+        Fault::Signal(Signal::SIGSTOP),
+        Fault::Inject(FaultKind::Segv),
+    ];
+    let rounds = 2;
+    let mut engine = engine(ProcessMode::Realtime, N, N as u32);
+    settle(&engine, 0, None);
+    let (mut done, mut next) = (0, 8);
+    let both = render_both(
+        &mut engine,
+        23,
+        N,
+        8 + faults.len() * rounds * 16,
+        N as u32,
+        |engine, b| {
+            if b < next || done == faults.len() * rounds {
+                return;
+            }
+            settle(engine, done as u64, None);
+            let slot = engine.serving_slot();
+            match faults[done % faults.len()] {
+                Fault::Signal(sig) => {
+                    let pid = engine.worker_pid(slot).expect("serving");
+                    kill(Pid::from_raw(pid as i32), sig).expect("kill");
+                }
+                Fault::Inject(kind) => engine.inject_fault(slot, kind as u32, 0),
+            }
+            done += 1;
+            next = b + 12;
+        },
+    );
+    assert_eq!(done, faults.len() * rounds, "every fault ran");
+    settle(&engine, done as u64, None);
+    let events = engine.drain_events();
+    let log = assert_exact(&both, &events);
+    assert_eq!(
+        check_rings(&events),
+        done,
+        "every rebuild by the spare; log: {log:#?}"
+    );
 }

@@ -11,21 +11,18 @@ mod spare;
 pub mod worker;
 
 /// Locks the process down before it reads any chunk (see [`sandbox`]). Returns an exit status
-/// on failure: a worker that cannot be sandboxed does not run. A `spare` keeps its second output
-/// ring too.
-fn enter_sandbox(spare: bool) -> Result<(), i32> {
-    let all = [
+/// on failure: a worker that cannot be sandboxed does not run.
+fn enter_sandbox() -> Result<(), i32> {
+    let handed = [
         worker::FD_INPUT,
         worker::FD_OUTPUT,
         worker::FD_DOORBELL,
         worker::FD_PARENT,
-        worker::FD_SPARE_OUTPUT,
     ];
-    let handed = &all[..if spare { 5 } else { 4 }];
     // The plugin locks the rings in memory once for every worker that will ever map them, so
     // a replacement neither faults them in again (about 0.6 ms per MiB) nor unlocks them when it
     // dies (which slows the death the supervisor waits to see): nothing to lock here.
-    match sandbox::enter(handed, &[]) {
+    match sandbox::enter(&handed, &[]) {
         Ok(report) => {
             // Every worker restart would repeat the same line; say it only when a layer is
             // missing on this kernel.

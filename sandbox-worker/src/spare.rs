@@ -3,51 +3,35 @@
 //! (docs/ARCHITECTURE.md, "Failure detection and rebuild"). A rebuild then waits for neither
 //! `exec`, dynamic loading nor the sandbox.
 //!
-//! It is handed both slots' output rings, since it cannot know which it will take, and maps
-//! them before its sandbox forbids mapping. Once called, and before it reads anything else (the
-//! start state, a chunk), it unmaps the other slot's ring: the worker that then restores a
-//! snapshot and renders can no more write into its twin's ring than any other worker.
+//! It is handed one output ring like any worker: a ring of its own, which no other live process
+//! maps, so the plugin calls it without waiting for the dead worker's ring to be reaped. Only the
+//! slot (which a fault command names) is learnt at the call.
 
-use crate::worker::{self, Args, EXIT_PARENT_GONE, EXIT_SETUP};
+use crate::worker::{self, Args, EXIT_PARENT_GONE};
 use render::ChunkRenderer;
 use shm::{Doorbell, InputRing, OutputRing};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
-/// Maps slot 1's ring next to slot 0's (`slot0`), enters the sandbox, sleeps until called,
-/// keeps the called slot's ring only, then restores the start state the plugin wrote there and
-/// renders like any worker. Returns an exit status if it fails before the sandbox; after that
-/// it exits the process itself.
+/// Enters the sandbox, sleeps until called, then takes hold of its ring's death word, restores
+/// the start state the plugin wrote there and renders like any worker. Returns an exit status
+/// if it fails before the sandbox; after that it exits the process itself.
 pub(crate) fn run(
     args: Args,
     input: InputRing,
-    slot0: OutputRing,
+    output: OutputRing,
     doorbell: Doorbell,
     mut renderer: ChunkRenderer,
     mut snapshot: Vec<u8>,
 ) -> i32 {
-    // SAFETY: `place_fds` put the second ring's fd there for a spare; nothing else owns it.
-    let slot1_fd = unsafe { OwnedFd::from_raw_fd(worker::FD_SPARE_OUTPUT) };
-    let slot1 = match OutputRing::open(slot1_fd, *input.config()) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("tandem-worker: {e}");
-            return EXIT_SETUP;
-        }
-    };
+    // Registered empty now (the sandbox forbids it later), held once called: the plugin clears
+    // the death word when it prepares the ring for the call.
     let robust = shm::death::RobustList::register();
-    if let Err(code) = crate::enter_sandbox(true) {
+    if let Err(code) = crate::enter_sandbox() {
         return code;
     }
     let Some(slot) = wait_for_call(&input, args.epoch) else {
         std::process::exit(EXIT_PARENT_GONE);
     };
-    let (output, other) = if slot == 0 {
-        (slot0, slot1)
-    } else {
-        (slot1, slot0)
-    };
-    other.unmap();
     match robust {
         Ok(list) => list.hold(output.death_word()),
         // Not fatal: the supervisor then learns of our death from the pidfd only.

@@ -20,9 +20,6 @@ pub const FD_OUTPUT: RawFd = 4;
 pub const FD_DOORBELL: RawFd = 5;
 /// The socket to the plugin: a hang-up means the plugin process is gone.
 pub const FD_PARENT: RawFd = 6;
-/// A spare's second output ring: slot 1's (slot 0's is at [`FD_OUTPUT`]). A spare maps both and
-/// gives up the one it does not take before it reads anything else (see [`crate::spare`]).
-pub const FD_SPARE_OUTPUT: RawFd = 7;
 
 pub use shm::exit_status::{EXIT_LAPPED, EXIT_PARENT_GONE, EXIT_RESTORE, EXIT_SANDBOX, EXIT_SETUP};
 
@@ -97,21 +94,20 @@ impl Args {
 }
 
 /// Receives the memfds over the socket on stdin and puts everything at its fixed number: the
-/// memfds at 3..=5, the socket at 6, a spare's second output ring at 7, `/dev/null` at 0.
-/// Whatever else sits at those numbers (an fd the host leaked to us) is replaced.
-fn place_fds(spare: bool) -> Result<(), String> {
-    let count = if spare { 4 } else { 3 };
-    let received = shm::handoff::recv_fds(FD_LINK, count).map_err(|e| format!("hand-off: {e}"))?;
+/// memfds at 3..=5, the socket at 6, `/dev/null` at 0. Whatever else sits at those numbers (an
+/// fd the host leaked to us) is replaced.
+fn place_fds() -> Result<(), String> {
+    let received = shm::handoff::recv_fds(FD_LINK, 3).map_err(|e| format!("hand-off: {e}"))?;
     let mut sources: Vec<RawFd> = received
         .iter()
         .map(std::os::fd::AsRawFd::as_raw_fd)
         .collect();
     sources.insert(3, FD_LINK);
-    let targets = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT, FD_SPARE_OUTPUT];
+    let targets = [FD_INPUT, FD_OUTPUT, FD_DOORBELL, FD_PARENT];
     // SAFETY: fcntl/dup2/open on fds this fresh single-threaded process owns. Moving every
     // source above the targets first means no dup2 can clobber a source still to be moved.
     unsafe {
-        let mut moved = [0; 5];
+        let mut moved = [0; 4];
         for (m, src) in moved.iter_mut().zip(&sources) {
             *m = libc::fcntl(*src, libc::F_DUPFD_CLOEXEC, 64);
             if *m < 0 {
@@ -119,7 +115,7 @@ fn place_fds(spare: bool) -> Result<(), String> {
             }
         }
         drop(received);
-        for (m, dst) in moved.into_iter().zip(targets).take(sources.len()) {
+        for (m, dst) in moved.into_iter().zip(targets) {
             if libc::dup2(m, dst) < 0 {
                 return Err(std::io::Error::last_os_error().to_string());
             }
@@ -137,7 +133,7 @@ fn place_fds(spare: bool) -> Result<(), String> {
 /// Runs the worker. Returns an exit status if it fails before the sandbox; once sandboxed, it
 /// exits the process itself.
 pub fn run(args: Args) -> i32 {
-    if let Err(e) = place_fds(args.spare) {
+    if let Err(e) = place_fds() {
         eprintln!("tandem-worker: {e}");
         return EXIT_SETUP;
     }
@@ -178,7 +174,7 @@ pub fn run(args: Args) -> i32 {
         // Not fatal: the supervisor then learns of our death from the pidfd only.
         eprintln!("tandem-worker: death word not armed: {e}");
     }
-    if let Err(code) = crate::enter_sandbox(false) {
+    if let Err(code) = crate::enter_sandbox() {
         return code;
     }
     render_until_gone(

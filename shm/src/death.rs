@@ -48,7 +48,7 @@ pub fn arm(word: &AtomicU32) -> std::io::Result<()> {
 }
 
 /// The calling thread's robust list, registered with the kernel while still empty, so that a
-/// spare can register it before its sandbox and take hold of its slot's death word later, with
+/// spare can register it before its sandbox and take hold of its ring's death word later, with
 /// no system call. The list is leaked: the kernel reads it when the thread exits.
 pub struct RobustList {
     head: &'static mut RobustListHead,

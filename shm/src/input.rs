@@ -194,8 +194,8 @@ impl InputRing {
         r.word(h::SEQ).store(next as u32, Ordering::SeqCst);
     }
 
-    /// Plugin side: tells the spare spawned with `epoch` to take worker slot `slot` (whose output
-    /// ring the plugin has prepared), and wakes it.
+    /// Plugin side: tells the spare spawned with `epoch` to take worker slot `slot` (the plugin
+    /// has prepared the spare's own output ring), and wakes it.
     pub fn call_spare(&self, epoch: u32, slot: usize) {
         self.region
             .word(h::SPARE_CALLED + (slot & 1))

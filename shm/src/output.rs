@@ -102,8 +102,8 @@ pub fn digest(left: &[f32], right: &[f32]) -> u64 {
 }
 
 impl OutputRing {
-    /// Plugin side: creates a ring for one worker slot. It is reused by every worker spawned
-    /// into that slot, so its seals are final.
+    /// Plugin side: creates an output ring. It is reused by one worker (or spare) after another,
+    /// so its seals are final.
     pub fn create(config: RingConfig) -> io::Result<OutputRing> {
         config.validate().map_err(io::Error::other)?;
         let region = Region::create("tandem-output", config.output_words())?;
@@ -135,12 +135,6 @@ impl OutputRing {
         self.region.fd()
     }
 
-    /// Spare side: gives up this mapping (the other slot's ring, once the spare knows which slot
-    /// it takes), inside the sandbox (see [`Region::unmap_keeping_fd`]).
-    pub fn unmap(self) {
-        self.region.unmap_keeping_fd();
-    }
-
     /// Locks the ring in memory (best effort; see [`crate::region::Region::lock`]).
     pub fn lock(&self) -> bool {
         self.region.lock()
@@ -153,8 +147,8 @@ impl OutputRing {
 
     // ---- plugin side -------------------------------------------------------------------------
 
-    /// Plugin side, before spawning into this slot (its previous worker is reaped): the new
-    /// worker's epoch and the state it starts from, the snapshot taken after chunk
+    /// Plugin side, before spawning or calling a worker that writes this ring (its previous
+    /// writer is reaped): the new worker's epoch and the state it starts from, the snapshot taken after chunk
     /// `restore_chunk` (`None`: before chunk 0). Returns false if the snapshot does not fit.
     pub fn prepare_spawn(&self, epoch: u32, restore_chunk: Option<u64>, snapshot: &[u8]) -> bool {
         if snapshot.len() > self.snapshot_max() {

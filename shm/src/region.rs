@@ -77,15 +77,6 @@ impl Region {
         add_seals(self.fd.as_raw_fd(), libc::F_SEAL_FUTURE_WRITE)
     }
 
-    /// Unmaps the region and leaves its fd open: for a sandboxed worker, whose seccomp filter
-    /// allows `munmap` but not `close`. The fd it keeps can be neither mapped (only anonymous
-    /// mappings are allowed) nor read or written there.
-    pub fn unmap_keeping_fd(self) {
-        let Region { map, fd, .. } = self;
-        drop(map);
-        std::mem::forget(fd);
-    }
-
     /// Makes the size seals final: nobody can remove them again.
     pub fn seal_seals(&self) -> io::Result<()> {
         add_seals(self.fd.as_raw_fd(), libc::F_SEAL_SEAL)

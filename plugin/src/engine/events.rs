@@ -130,6 +130,9 @@ pub enum EngineEvent {
         epoch: u32,
         /// Its pid.
         pid: u32,
+        /// The output ring it writes (0-2; a spare called in keeps the one it was spawned
+        /// with).
+        ring: usize,
         /// The chunk whose end state it starts from (`None`: before chunk 0).
         from_chunk: Option<u64>,
         /// How long the spawn call took.
@@ -152,6 +155,8 @@ pub enum EngineEvent {
         epoch: u32,
         /// Its pid.
         pid: u32,
+        /// The output ring it was handed, its own until it dies (0-2).
+        ring: usize,
         /// How long the spawn call took.
         spawn_ns: u64,
     },
@@ -256,13 +261,15 @@ impl fmt::Display for EngineEvent {
                 slot,
                 epoch,
                 pid,
+                ring,
                 from_chunk,
                 spawn_ns,
             } => {
                 let from = from_chunk.map_or("the start".to_string(), |c| format!("chunk {c}"));
                 write!(
                     f,
-                    "worker {slot} (epoch {epoch}, pid {pid}) started from {from} in {:.2} ms",
+                    "worker {slot} (epoch {epoch}, pid {pid}, ring {ring}) started from {from} in \
+                     {:.2} ms",
                     ms(*spawn_ns)
                 )
             }
@@ -279,10 +286,11 @@ impl fmt::Display for EngineEvent {
             EngineEvent::SpareSpawned {
                 epoch,
                 pid,
+                ring,
                 spawn_ns,
             } => write!(
                 f,
-                "spare worker (epoch {epoch}, pid {pid}) started in {:.2} ms",
+                "spare worker (epoch {epoch}, pid {pid}, ring {ring}) started in {:.2} ms",
                 ms(*spawn_ns)
             ),
             EngineEvent::SpareDied { epoch, pid, cause } => {

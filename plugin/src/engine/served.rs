@@ -23,7 +23,7 @@
 //! and the next. Audio thread only: the buffers are allocated at activation; no lock, no
 //! system call.
 
-use super::shared::{Generation, SlotShared};
+use super::shared::{Generation, Shared};
 use shm::chunk::MAX_CHUNK_FRAMES;
 use shm::{InputRing, OutputRing, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 
@@ -35,12 +35,11 @@ struct Staged {
     epoch: u32,
 }
 
-/// The ring served from: its slot, and the generation under which the caller found it holds
-/// the frames.
+/// The ring served from: its slot, and the generation (which names the ring) under which the
+/// caller found it holds the frames.
 #[derive(Clone, Copy)]
-pub(crate) struct Source<'a> {
+pub(crate) struct Source {
     pub slot: usize,
-    pub ring: &'a SlotShared,
     pub validated: Generation,
 }
 
@@ -92,9 +91,9 @@ impl Staging {
         }
     }
 
-    /// Fills `out` with frames from `start` out of `source`: the ring of `slot`, under the
-    /// generation `validated` with which the caller checked that the ring holds them (see
-    /// `SlotShared::copy_validated`), each chunk checked against the ring's digest and, with a
+    /// Fills `out` with frames from `start` out of `source`: the ring of `slot`'s worker, under
+    /// the generation `validated` with which the caller checked that the ring holds them (see
+    /// `Shared::copy_validated`), each chunk checked against the ring's digest and, with a
     /// `twin`, against the twin's. `Ok(false)`: the slot changed meanwhile, or the twin has not
     /// published the same digest (yet): serve nothing from it now. `Err`: the ring is rogue
     /// (its audio is not finite, or not what its digest says).
@@ -103,17 +102,14 @@ impl Staging {
     /// long latency outruns its 1024 records) cannot be checked, and are copied unchecked.
     pub fn copy(
         &mut self,
-        input: &InputRing,
+        shared: &Shared,
         source: Source,
         twin: Option<Twin>,
         start: u64,
         out: [&mut [f32]; 2],
     ) -> Result<bool, Rogue> {
-        let Source {
-            slot,
-            ring,
-            validated,
-        } = source;
+        let Source { slot, validated } = source;
+        let (input, ring) = (&shared.input, shared.ring(validated));
         let agreed = |chunk, digest| twin.is_none_or(|t| t.agrees(chunk, digest));
         let [l, r] = out;
         let end = start + l.len().min(r.len()) as u64;
@@ -121,7 +117,7 @@ impl Staging {
         while at < end {
             let o = (at - start) as usize;
             let Some((chunk, chunk_start, frames)) = self.chunk_at(input, at) else {
-                return ring.copy_validated(validated, at, [&mut l[o..], &mut r[o..]]);
+                return shared.copy_validated(slot, validated, at, [&mut l[o..], &mut r[o..]]);
             };
             let chunk_end = chunk_start + frames as u64;
             let n = (chunk_end.min(end) - at) as usize;
@@ -133,12 +129,10 @@ impl Staging {
             };
             if chunk_start >= start && chunk_end <= end {
                 // Whole inside the block: checked where the host gets it.
-                if !ring.copy_validated(validated, at, [&mut *dl, &mut *dr])? {
+                if !shared.copy_validated(slot, validated, at, [&mut *dl, &mut *dr])? {
                     return Ok(false);
                 }
-                let digest =
-                    ring.output
-                        .check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
+                let digest = ring.check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
                 if !agreed(chunk, digest) {
                     return Ok(false);
                 }
@@ -147,20 +141,18 @@ impl Staging {
                     self.staged = None;
                     let [sl, sr] = &mut self.audio;
                     let whole = [&mut sl[..frames as usize], &mut sr[..frames as usize]];
-                    if !ring.copy_validated(validated, chunk_start, whole)? {
+                    if !shared.copy_validated(slot, validated, chunk_start, whole)? {
                         return Ok(false);
                     }
                     let [sl, sr] = &self.audio;
                     let staged = [&sl[..frames as usize], &sr[..frames as usize]];
-                    let digest = ring
-                        .output
-                        .check_chunk(chunk, frames, staged, &mut self.ends)?;
+                    let digest = ring.check_chunk(chunk, frames, staged, &mut self.ends)?;
                     if !agreed(chunk, digest) {
                         return Ok(false);
                     }
                     self.staged = Some(this);
                 }
-                if ring.generation.load() != validated {
+                if shared.slots[slot].generation.load() != validated {
                     return Ok(false);
                 }
                 let from = (at - chunk_start) as usize;

@@ -2,7 +2,7 @@
 //! and the few words they signal each other with.
 //!
 //! The packed words have one type each, with their packing in one place: a slot's
-//! [`Generation`] (epoch and [`SlotState`]) and a test's [`FaultRequest`]. Everything here is
+//! [`Generation`] (epoch, [`SlotState`] and output ring) and a test's [`FaultRequest`]. Everything here is
 //! created on the main thread at activation; afterwards only atomics change, so the audio
 //! thread may touch any of it without locking or allocating.
 
@@ -28,15 +28,22 @@ pub(crate) enum SlotState {
     Live = 2,
 }
 
-/// A slot's generation: its worker's spawn epoch and the slot's state, read and written as one
-/// atomic word, so the audio thread can read it before and after copying from a ring and use
-/// the copy only if nothing changed in between.
+/// Output rings: one per worker slot and one more, so that the spare renders into a ring of its
+/// own and a dead (or evicted, maybe still running) worker's ring is recycled only once its
+/// pidfd says it is gone, off the rebuild's path (docs/ARCHITECTURE.md, "Ring layouts").
+pub(crate) const OUTPUT_RINGS: usize = 3;
+
+/// A slot's generation: its worker's spawn epoch, the slot's state and the output ring that
+/// worker writes, read and written as one atomic word, so the audio thread can read it before
+/// and after copying from a ring and use the copy only if nothing changed in between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Generation {
     /// The spawn epoch of the slot's worker (0 for an empty slot).
     pub epoch: u32,
     /// What the slot holds.
     pub state: SlotState,
+    /// The worker's output ring, an index into `Shared::rings` (below `OUTPUT_RINGS`).
+    pub ring: usize,
 }
 
 impl Generation {
@@ -44,14 +51,16 @@ impl Generation {
     pub const EMPTY: Generation = Generation {
         epoch: 0,
         state: SlotState::Empty,
+        ring: 0,
     };
 
-    /// The epoch in the high bits, the state in the low byte.
+    /// The epoch in the high bits, the ring in the second byte, the state in the low byte.
     fn pack(self) -> u64 {
-        ((self.epoch as u64) << 8) | self.state as u64
+        ((self.epoch as u64) << 16) | ((self.ring as u64 & 0xff) << 8) | self.state as u64
     }
 
-    /// Inverse of `pack`. Only the plugin writes the word, so every value is one `pack` made.
+    /// Inverse of `pack`. Only the plugin writes the word, so every value is one `pack` made
+    /// (and its ring one below `OUTPUT_RINGS`).
     fn unpack(word: u64) -> Generation {
         let state = match word & 0xff {
             1 => SlotState::Joining,
@@ -59,8 +68,9 @@ impl Generation {
             _ => SlotState::Empty,
         };
         Generation {
-            epoch: (word >> 8) as u32,
+            epoch: (word >> 16) as u32,
             state,
+            ring: ((word >> 8) & 0xff) as usize % OUTPUT_RINGS,
         }
     }
 }
@@ -136,9 +146,7 @@ impl FaultMailbox {
 /// What the plugin side knows about one worker slot, shared by the audio thread and the
 /// supervisor.
 pub(crate) struct SlotShared {
-    /// The slot's output ring, reused by every worker spawned into it.
-    pub output: OutputRing,
-    /// The slot's worker epoch and state.
+    /// The slot's worker epoch and state, and the ring it writes.
     pub generation: AtomicGeneration,
     /// First frame this epoch's output is valid from.
     pub valid_from: AtomicU64,
@@ -146,32 +154,6 @@ pub(crate) struct SlotShared {
     pub floor_chunk: AtomicU64,
     /// The worker's pid (0 when empty).
     pub pid: AtomicU32,
-}
-
-impl SlotShared {
-    /// Audio thread: copies frames `[start, start + n)` out of the ring for the worker that
-    /// `validated` names, the generation under which the caller checked that the ring holds
-    /// them. `Ok(false)`, with nothing to serve, when the slot changed before or during the copy:
-    /// a worker evicted (and maybe replaced) after the check is never served. A seqlock reader:
-    /// the ring's words are read relaxed, so an acquire fence keeps those reads before the
-    /// second look at the generation on weakly ordered CPUs. `Err` only for audio the validated
-    /// worker wrote.
-    pub fn copy_validated(
-        &self,
-        validated: Generation,
-        start: u64,
-        out: [&mut [f32]; 2],
-    ) -> Result<bool, Rogue> {
-        if self.generation.load() != validated {
-            return Ok(false);
-        }
-        let copied = self.output.copy_frames(start, out);
-        fence(Ordering::Acquire);
-        if self.generation.load() != validated {
-            return Ok(false);
-        }
-        copied.map(|()| true)
-    }
 }
 
 /// State shared between the audio thread and the supervisor thread.
@@ -182,6 +164,10 @@ pub(crate) struct Shared {
     pub doorbell: Doorbell,
     /// Worker slots 0 and 1.
     pub slots: [SlotShared; 2],
+    /// The output rings (`OUTPUT_RINGS`): each slot's generation names the one its worker
+    /// writes, the spare holds another, and the supervisor hands a ring out again only once
+    /// the process that wrote it is reaped.
+    pub rings: [OutputRing; OUTPUT_RINGS],
     /// The slot whose ring the audio thread served its last block from.
     pub serving: AtomicUsize,
     /// The spare worker's pid (0 when there is none).
@@ -240,19 +226,18 @@ impl Shared {
             snapshot_max: (snapshot_len as u32).next_multiple_of(8),
             sample_rate: config.sample_rate,
         };
-        let slot = || -> Result<SlotShared, EngineError> {
-            Ok(SlotShared {
-                output: OutputRing::create(ring).map_err(EngineError::SharedMemory)?,
-                generation: AtomicGeneration::new(Generation::EMPTY),
-                valid_from: AtomicU64::new(0),
-                floor_chunk: AtomicU64::new(0),
-                pid: AtomicU32::new(0),
-            })
+        let slot = || SlotShared {
+            generation: AtomicGeneration::new(Generation::EMPTY),
+            valid_from: AtomicU64::new(0),
+            floor_chunk: AtomicU64::new(0),
+            pid: AtomicU32::new(0),
         };
+        let output = || OutputRing::create(ring).map_err(EngineError::SharedMemory);
         Ok(Shared {
             input: InputRing::create(ring).map_err(EngineError::SharedMemory)?,
             doorbell: Doorbell::create().map_err(EngineError::SharedMemory)?,
-            slots: [slot()?, slot()?],
+            slots: [slot(), slot()],
+            rings: [output()?, output()?, output()?],
             serving: AtomicUsize::new(0),
             spare_pid: AtomicU32::new(0),
             spare_ready: AtomicBool::new(false),
@@ -272,6 +257,37 @@ impl Shared {
         })
     }
 
+    /// The output ring the worker of `generation` writes.
+    pub fn ring(&self, generation: Generation) -> &OutputRing {
+        &self.rings[generation.ring]
+    }
+
+    /// Audio thread: copies frames `[start, start + n)` out of the ring of the worker in `slot`
+    /// that `validated` names, the generation under which the caller checked that its ring
+    /// holds them. `Ok(false)`, with nothing to serve, when the slot changed before or during
+    /// the copy: a worker evicted (and maybe replaced, in another ring) after the check is
+    /// never served. A seqlock reader: the ring's words are read relaxed, so an acquire fence
+    /// keeps those reads before the second look at the generation on weakly ordered CPUs. `Err`
+    /// only for audio the validated worker wrote.
+    pub fn copy_validated(
+        &self,
+        slot: usize,
+        validated: Generation,
+        start: u64,
+        out: [&mut [f32]; 2],
+    ) -> Result<bool, Rogue> {
+        let generation = &self.slots[slot].generation;
+        if generation.load() != validated {
+            return Ok(false);
+        }
+        let copied = self.ring(validated).copy_frames(start, out);
+        fence(Ordering::Acquire);
+        if generation.load() != validated {
+            return Ok(false);
+        }
+        copied.map(|()| true)
+    }
+
     /// Ends the supervisor's current or next sleep early. Only a futex wake: the audio thread
     /// may call it.
     pub fn wake_supervisor(&self) {
@@ -288,56 +304,91 @@ mod tests {
     fn generations_round_trip() {
         for state in [SlotState::Empty, SlotState::Joining, SlotState::Live] {
             for epoch in [0, 1, 77, u32::MAX >> 8, u32::MAX] {
-                let g = Generation { epoch, state };
-                assert_eq!(Generation::unpack(g.pack()), g);
+                for ring in 0..OUTPUT_RINGS {
+                    let g = Generation { epoch, state, ring };
+                    assert_eq!(Generation::unpack(g.pack()), g);
+                }
             }
         }
     }
 
+    fn generation(epoch: u32, state: SlotState, ring: usize) -> Generation {
+        Generation { epoch, state, ring }
+    }
+
+    fn shared() -> Shared {
+        let config = EngineConfig {
+            sample_rate: 48_000.0,
+            max_block: 256,
+            latency: 256,
+            mode: super::super::config::ProcessMode::Realtime,
+            worker_path: std::path::PathBuf::new(),
+            protection: super::super::config::Protection::Lockstep,
+        };
+        Shared::create(&config, 64).unwrap()
+    }
+
+    /// Writes chunk 0 (256 frames of `value`) into `ring` as the worker of `epoch` would.
+    fn render(ring: &OutputRing, epoch: u32, value: f32) {
+        let audio = [value; 256];
+        ring.begin(epoch, 0, 0);
+        ring.write_audio(0, [&audio, &audio]);
+        ring.complete_chunk(0, 256, shm::digest(&audio, &audio));
+    }
+
     /// A slot whose worker is evicted and replaced between the check of what its ring holds and
-    /// the copy: the copy serves nothing, not the newcomer's (or a half-written) audio.
+    /// the copy: the copy serves nothing, not the newcomer's (or a half-written) audio, whether
+    /// the newcomer writes another ring (the spare) or the same one.
     #[test]
     fn a_slot_changed_since_validation_is_never_served() {
-        let ring = RingConfig {
-            record_count: 64,
-            audio_capacity: 1 << 12,
-            snapshot_max: 64,
-            sample_rate: 48_000.0,
-        };
-        let slot = SlotShared {
-            output: OutputRing::create(ring).unwrap(),
-            generation: AtomicGeneration::new(Generation::EMPTY),
-            valid_from: AtomicU64::new(0),
-            floor_chunk: AtomicU64::new(0),
-            pid: AtomicU32::new(0),
-        };
-        let render = |epoch: u32, value: f32| {
-            let audio = [value; 256];
-            slot.output.begin(epoch, 0, 0);
-            slot.output.write_audio(0, [&audio, &audio]);
-            slot.output
-                .complete_chunk(0, 256, shm::digest(&audio, &audio));
-        };
-        let first = Generation {
-            epoch: 1,
-            state: SlotState::Live,
-        };
-        slot.generation.store(first);
-        render(1, 0.5);
-        let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
-        assert_eq!(slot.copy_validated(first, 0, [&mut l, &mut r]), Ok(true));
-        assert!(l.iter().chain(&r).all(|&s| s == 0.5));
+        for second_ring in [2, 0] {
+            let shared = shared();
+            let slot = &shared.slots[0];
+            let first = generation(1, SlotState::Live, 0);
+            slot.generation.store(first);
+            render(&shared.rings[0], 1, 0.5);
+            let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
+            assert_eq!(
+                shared.copy_validated(0, first, 0, [&mut l, &mut r]),
+                Ok(true)
+            );
+            assert!(l.iter().chain(&r).all(|&s| s == 0.5));
 
-        // The audio thread checked under `first`; then the supervisor evicts that worker and
-        // spawns another into the slot, which renders different audio over the same frames.
+            // The audio thread checked under `first`; then the supervisor evicts that worker and
+            // calls another into the slot, which renders different audio over the same frames.
+            slot.generation.store(Generation::EMPTY);
+            slot.generation
+                .store(generation(2, SlotState::Joining, second_ring));
+            render(&shared.rings[second_ring], 2, -0.25);
+            let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
+            assert_eq!(
+                shared.copy_validated(0, first, 0, [&mut l, &mut r]),
+                Ok(false)
+            );
+        }
+    }
+
+    /// A worker evicted but still running keeps writing its old ring; its slot's newcomer
+    /// writes another. What the slot serves under the newcomer's generation is the newcomer's
+    /// ring, never the old one, whatever the old worker writes there.
+    #[test]
+    fn an_evicted_workers_ring_is_not_its_slots_any_more() {
+        let shared = shared();
+        let slot = &shared.slots[1];
+        slot.generation.store(generation(1, SlotState::Live, 1));
+        render(&shared.rings[1], 1, 0.5);
         slot.generation.store(Generation::EMPTY);
-        slot.generation.store(Generation {
-            epoch: 2,
-            state: SlotState::Joining,
-        });
-        render(2, -0.25);
+        let newcomer = generation(2, SlotState::Joining, 2);
+        slot.generation.store(newcomer);
+        render(&shared.rings[2], 2, 0.5);
+        // The evicted worker, not yet killed, overwrites its finished frames.
+        render(&shared.rings[1], 1, -0.75);
         let (mut l, mut r) = ([0.0; 256], [0.0; 256]);
-        assert_eq!(slot.copy_validated(first, 0, [&mut l, &mut r]), Ok(false));
+        assert_eq!(
+            shared.copy_validated(1, newcomer, 0, [&mut l, &mut r]),
+            Ok(true)
+        );
+        assert!(l.iter().chain(&r).all(|&s| s == 0.5));
     }
 
     #[test]

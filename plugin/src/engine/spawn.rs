@@ -21,12 +21,10 @@ use std::time::{Duration, Instant};
 pub struct HandedFds {
     /// Input ring memfd.
     pub input: RawFd,
-    /// This slot's output ring memfd (a spare: slot 0's).
+    /// The output ring memfd the worker (or spare) writes.
     pub output: RawFd,
     /// Doorbell memfd.
     pub doorbell: RawFd,
-    /// A spare's second output ring: slot 1's (`None` for a worker spawned into a slot).
-    pub spare_output: Option<RawFd>,
 }
 
 /// A running (or dead but unreaped) worker.
@@ -64,9 +62,7 @@ impl WorkerProcess {
             .stderr(Stdio::inherit())
             .spawn()?;
         let started = sys::pidfd_open(child.id()).and_then(|pidfd| {
-            let all = [fds.input, fds.output, fds.doorbell];
-            let handed: Vec<RawFd> = all.into_iter().chain(fds.spare_output).collect();
-            shm::handoff::send_fds(link.as_raw_fd(), &handed)?;
+            shm::handoff::send_fds(link.as_raw_fd(), &[fds.input, fds.output, fds.doorbell])?;
             Ok(pidfd)
         });
         match started {

@@ -356,6 +356,7 @@ mod tests {
                 slot,
                 epoch: slot as u32 + 1,
                 pid: 100 + slot as u32,
+                ring: slot,
                 from_chunk: None,
                 spawn_ns: 1,
             });
@@ -392,6 +393,7 @@ mod tests {
             slot: 1,
             epoch: 3,
             pid: 102,
+            ring: 2,
             from_chunk: Some(9),
             spawn_ns: 1,
         });
@@ -436,6 +438,7 @@ mod tests {
                 slot,
                 epoch,
                 pid: 100 + epoch,
+                ring: epoch as usize % 3,
                 from_chunk: None,
                 spawn_ns: 1,
             })

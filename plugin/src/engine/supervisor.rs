@@ -7,7 +7,7 @@
 
 use super::config::{EngineConfig, EngineError, Protection, Tuning};
 use super::events::{EngineEvent, EvictReason, Telemetry, WorkerExit};
-use super::shared::{Generation, Shared, SlotState};
+use super::shared::{Generation, Shared, SlotState, OUTPUT_RINGS};
 use super::spawn::{HandedFds, WorkerProcess};
 use super::status::EngineStatus;
 use crate::logging::RateLimit;
@@ -16,7 +16,7 @@ use checkpoint::{Candidates, Checkpoint, Pending};
 use divergence::Referee;
 use quarantine::Quarantine;
 use shm::futex::monotonic_ns;
-use shm::{Bounds, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
+use shm::{Bounds, OutputRing, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 use spare::Spare;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -36,6 +36,8 @@ mod wait;
 struct Worker {
     process: WorkerProcess,
     epoch: u32,
+    /// The output ring it writes (`Shared::rings`).
+    ring: usize,
     verified: bool,
     floor_frames: u64,
     floor_chunks: u64,
@@ -72,6 +74,10 @@ pub(super) struct Supervisor {
     /// What the editor's protection panel shows; updated with every event.
     status: EngineStatus,
     workers: [Option<Worker>; 2],
+    /// The output rings no process holds: a ring goes to a spare or a new worker, and comes
+    /// back only once the process that held it is reaped (`Supervisor::reap`), so a worker
+    /// evicted but still running never writes into a ring another worker serves from.
+    free_rings: [bool; OUTPUT_RINGS],
     retry: [Retry; 2],
     checkpoint: Checkpoint,
     /// Snapshots newer than `checkpoint` whose chunks are not judged yet (`checkpoint.rs`).
@@ -153,7 +159,7 @@ impl Supervisor {
         let verifier = dsp::Synth::new(config.sample_rate, shm::chunk::MAX_CHUNK_FRAMES)
             .map_err(EngineError::Synth)?;
         let mut sup = Supervisor {
-            scratch: vec![0; shared.slots[0].output.snapshot_max()],
+            scratch: vec![0; shared.rings[0].snapshot_max()],
             audio_scratch: [
                 vec![0.0; shm::chunk::MAX_CHUNK_FRAMES],
                 vec![0.0; shm::chunk::MAX_CHUNK_FRAMES],
@@ -166,6 +172,7 @@ impl Supervisor {
             events,
             status,
             workers: [None, None],
+            free_rings: [true; OUTPUT_RINGS],
             retry: Default::default(),
             checkpoint: Checkpoint {
                 chunk: None,
@@ -206,8 +213,8 @@ impl Supervisor {
         // say so now, rather than activate into retries and silence.
         let shared = sup.shared.clone();
         for (slot, w) in sup.workers.iter_mut().enumerate() {
-            let output = &shared.slots[slot].output;
             if let Some(w) = w {
+                let output = &shared.rings[w.ring];
                 w.process
                     .wait_started(|| output.sleeping(), STARTUP_BOUND)
                     .map_err(|exit| EngineError::ExitedOnStart { slot, exit })?;
@@ -249,7 +256,7 @@ impl Supervisor {
         for slot in 0..2 {
             if let Some(w) = self.workers[slot].take() {
                 self.clear_slot(slot);
-                w.process.reap();
+                self.reap(w.process, w.ring);
             }
         }
         self.drop_spare();
@@ -274,6 +281,26 @@ impl Supervisor {
         }
         self.status.record(&event);
         let _ = self.events.try_send(event);
+    }
+
+    /// The output ring `w` writes.
+    fn ring_of(&self, w: &Worker) -> &OutputRing {
+        &self.shared.rings[w.ring]
+    }
+
+    /// A free output ring, taken (see `free_rings`).
+    fn take_ring(&mut self) -> Option<usize> {
+        let ring = self.free_rings.iter().position(|&free| free)?;
+        self.free_rings[ring] = false;
+        Some(ring)
+    }
+
+    /// Kills `process` if it still runs and reaps it; only then is its output `ring` free
+    /// again. Returns how it ended.
+    fn reap(&mut self, process: WorkerProcess, ring: usize) -> WorkerExit {
+        let cause = process.reap();
+        self.free_rings[ring] = true;
+        cause
     }
 
     fn clear_slot(&self, slot: usize) {
@@ -318,9 +345,14 @@ impl Supervisor {
         });
     }
 
-    /// Takes the worker out of its slot (so the audio thread stops reading it), kills it if it
-    /// still runs and reaps it, reports it with `report(epoch, pid, how it ended)`, and
-    /// schedules the rebuild.
+    /// Takes the worker out of its slot (so the audio thread stops reading it), starts the
+    /// rebuild, kills the worker if it still runs and reaps it, and reports it with
+    /// `report(epoch, pid, how it ended)`.
+    ///
+    /// The spare renders into a ring of its own, so it is called before the reap, which waits
+    /// for the kernel to unmap the dead process (about 0.35 ms): in Eco into the other, empty
+    /// slot (`take_over`), in Lockstep into this one once it is due (not while a backoff
+    /// holds it). The dead worker's ring is free only after the reap.
     fn remove(
         &mut self,
         slot: usize,
@@ -331,12 +363,14 @@ impl Supervisor {
             return;
         };
         self.clear_slot(slot);
-        // Eco: the standby takes the other slot before the reap, which waits for the kernel.
-        let took_over = self.take_over(slot, now);
-        let pid = w.process.pid();
-        let cause = w.process.reap();
-        self.emit(report(w.epoch, pid, cause));
         self.failed(slot, w.verified, now);
+        let took_over = self.take_over(slot, now);
+        if self.spare.is_some() {
+            self.respawn_if_due(slot, now);
+        }
+        let pid = w.process.pid();
+        let cause = self.reap(w.process, w.ring);
+        self.emit(report(w.epoch, pid, cause));
         if took_over {
             // The rebuild ends when the standby, in the other slot, is verified.
             self.retry[1 - slot].since_ns = self.retry[slot].since_ns.take();
@@ -435,7 +469,7 @@ impl Supervisor {
         let Some(w) = &self.workers[slot] else {
             return;
         };
-        let output = &self.shared.slots[slot].output;
+        let output = self.ring_of(w);
         let mut bounds = self.bounds(w);
         let mut checked = output.progress(&bounds);
         if checked == Err(Rogue::BeyondPosted) {
@@ -495,7 +529,7 @@ impl Supervisor {
         let Some(span) = input.chunk_span(chunk) else {
             return Ok(());
         };
-        let output = &self.shared.slots[slot].output;
+        let output = &self.shared.rings[w.ring];
         let checked = output.voice_ends(chunk, span.1, &mut self.voice_end_scratch);
         // The audio thread may have reused the chunk's record meanwhile: judge only against a
         // span that held throughout.
@@ -511,11 +545,11 @@ impl Supervisor {
     /// table back.
     fn audit_digests(&mut self, slot: usize, progress: Progress) -> Result<(), Rogue> {
         let shared = self.shared.clone();
-        let output = &shared.slots[slot].output;
         let table = shared.input.config().record_count as u64;
         let Some(w) = self.workers[slot].as_mut() else {
             return Ok(());
         };
+        let output = &shared.rings[w.ring];
         let from = w
             .digests_audited
             .max(w.floor_chunks)
@@ -549,11 +583,12 @@ impl Supervisor {
         };
         w.verified = true;
         let epoch = w.epoch;
-        self.quarantine.proven();
         self.shared.slots[slot].generation.store(Generation {
             epoch,
             state: SlotState::Live,
+            ring: w.ring,
         });
+        self.quarantine.proven();
         let retry = &mut self.retry[slot];
         retry.failures = 0;
         let rebuild_ns = retry.since_ns.take().map_or(0, |t| now.saturating_sub(t));
@@ -588,9 +623,11 @@ impl Supervisor {
             .max(end.saturating_sub(window));
         self.digest_cursor = self.digest_cursor.max(end);
         let mut matched = 0;
+        let shared = self.shared.clone();
+        let rings = [&shared.rings[a.ring], &shared.rings[b.ring]];
         for chunk in start..end {
-            let da = self.shared.slots[0].output.digest_of(chunk);
-            let db = self.shared.slots[1].output.digest_of(chunk);
+            let da = rings[0].digest_of(chunk);
+            let db = rings[1].digest_of(chunk);
             let (Some(da), Some(db)) = (da, db) else {
                 continue;
             };
@@ -636,10 +673,11 @@ impl Supervisor {
         let n = (frames as usize).min(shm::chunk::MAX_CHUNK_FRAMES);
         let [l, r] = &mut self.audio_scratch;
         [0, 1].map(|slot| {
-            let copied = self.shared.slots[slot]
-                .output
-                .copy_frames(start, [&mut l[..n], &mut r[..n]]);
-            copied == Err(Rogue::NonFinite)
+            self.workers[slot].as_ref().is_some_and(|w| {
+                let copied =
+                    self.shared.rings[w.ring].copy_frames(start, [&mut l[..n], &mut r[..n]]);
+                copied == Err(Rogue::NonFinite)
+            })
         })
     }
 
@@ -709,38 +747,49 @@ impl Supervisor {
                 w.superseded = true;
             }
         }
-        let (epoch, spare) = self.take_spare();
-        let s = &self.shared.slots[slot];
-        if !s
-            .output
-            .prepare_spawn(epoch, self.checkpoint.chunk, &self.checkpoint.bytes)
-        {
-            return Err(io::Error::other("snapshot larger than its area"));
-        }
-        s.output.set_quarantine(self.quarantine.chunk);
+        // The spare's own ring, or a free one for a new process.
+        let (epoch, spare, ring) = match self.take_spare() {
+            (epoch, Some((process, ring))) => (epoch, Some(process), ring),
+            (epoch, None) => match self.take_ring() {
+                Some(ring) => (epoch, None, ring),
+                None => return Err(io::Error::other("no free output ring")),
+            },
+        };
+        let output = &shared.rings[ring];
+        let s = &shared.slots[slot];
+        let prepared = output.prepare_spawn(epoch, self.checkpoint.chunk, &self.checkpoint.bytes);
+        output.set_quarantine(self.quarantine.chunk);
         let floor_chunks = self.checkpoint.chunk.map_or(0, |c| c + 1);
         let floor_frames = self.checkpoint.end_frame;
         s.valid_from.store(floor_frames, Ordering::Release);
         s.floor_chunk.store(floor_chunks, Ordering::Release);
         let fds = HandedFds {
             input: input.fd(),
-            output: s.output.fd(),
-            doorbell: self.shared.doorbell.fd(),
-            spare_output: None,
+            output: output.fd(),
+            doorbell: shared.doorbell.fd(),
         };
         let t0 = monotonic_ns();
-        let process = match spare {
-            Some(process) => {
-                self.shared.input.call_spare(epoch, slot);
-                process
+        let process = match (prepared, spare) {
+            (true, Some(process)) => {
+                shared.input.call_spare(epoch, slot);
+                Ok(process)
             }
-            None => WorkerProcess::spawn(
+            (true, None) => WorkerProcess::spawn(
                 &self.config.worker_path,
                 Some(slot),
                 epoch,
                 self.worker_spin_us(),
                 &fds,
-            )?,
+            ),
+            (false, _) => Err(io::Error::other("snapshot larger than its area")),
+        };
+        let process = match process {
+            Ok(process) => process,
+            Err(e) => {
+                // A spare never called (nor a process never started) leaves with its ring.
+                self.free_rings[ring] = true;
+                return Err(e);
+            }
         };
         let spawn_ns = monotonic_ns() - t0;
         let pid = process.pid();
@@ -748,10 +797,12 @@ impl Supervisor {
         s.generation.store(Generation {
             epoch,
             state: SlotState::Joining,
+            ring,
         });
         self.workers[slot] = Some(Worker {
             process,
             epoch,
+            ring,
             verified: false,
             floor_frames,
             floor_chunks,
@@ -768,6 +819,7 @@ impl Supervisor {
             slot,
             epoch,
             pid,
+            ring,
             from_chunk: self.checkpoint.chunk,
             spawn_ns,
         });

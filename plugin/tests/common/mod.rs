@@ -120,6 +120,20 @@ pub fn worker_children() -> Vec<u32> {
     pids
 }
 
+/// What a fault test asserts of a whole render: the reference sounds, and the engine's output
+/// and voice ends equal it bit for bit. Returns the log lines of `events` for later messages.
+pub fn assert_exact(both: &Both, events: &[EngineEvent]) -> Vec<String> {
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert!(peak(&both.want) > 0.01);
+    assert_eq!(
+        differing(&both.got, &both.want),
+        0,
+        "output differs from the reference; log: {log:#?}"
+    );
+    assert_eq!(both.got_ends, both.want_ends, "voice ends; log: {log:#?}");
+    log
+}
+
 /// Every process the engine started: its workers and its spares.
 pub fn started_pids(events: &[EngineEvent]) -> Vec<u32> {
     events

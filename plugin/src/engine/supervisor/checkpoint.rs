@@ -106,14 +106,9 @@ impl Supervisor {
                 self.request_checkpoint(now);
                 return;
             }
-            let done = self.workers[slot]
-                .as_ref()
-                .and_then(|w| w.progress)
-                .map_or(0, |p| p.chunks_done);
-            match self.shared.slots[slot]
-                .output
-                .read_snapshot(&mut self.scratch)
-            {
+            let w = self.workers[slot].as_ref().expect("checked above");
+            let (done, ring) = (w.progress.map_or(0, |p| p.chunks_done), w.ring);
+            match self.shared.rings[ring].read_snapshot(&mut self.scratch) {
                 Err(reason) => self.evict(slot, EvictReason::Rogue(reason), now),
                 Ok(Some((chunk, len))) if chunk >= after && chunk < done => {
                     let end_frame = self

@@ -3,8 +3,8 @@
 //!
 //! One active worker renders; the spare sleeps in its sandbox. The standby is called into the
 //! empty slot (`spawn_into`, from the latest checkpoint, as any rebuild) when:
-//! - the active dies or is evicted (a takeover, before the dead worker is reaped: the empty
-//!   slot's ring is free, the dead one's is reused only once its pidfd says it is gone);
+//! - the active dies or is evicted (a takeover, before the dead worker is reaped: the spare
+//!   writes a ring of its own, the dead one's is reused only once its pidfd says it is gone);
 //! - the audio thread finds the active late with frames it needs (a hedge,
 //!   `Shared::hedge_request`): both render, whichever has the frames first serves;
 //! - every `Tuning::audit_interval` (an audit): both render and the digest comparison checks
@@ -108,7 +108,7 @@ impl Supervisor {
         let w = self.workers[slot].take().expect("checked above");
         self.clear_slot(slot);
         let pid = w.process.pid();
-        w.process.reap();
+        self.reap(w.process, w.ring);
         self.emit(EngineEvent::WorkerRetired {
             slot,
             epoch: w.epoch,

@@ -60,7 +60,7 @@ impl Supervisor {
     /// evidence either: it replays input the fresh state never renders.
     pub(super) fn chunk_in_progress(&self, slot: usize) -> Option<(u32, u64)> {
         let w = self.workers[slot].as_ref()?;
-        let output = &self.shared.slots[slot].output;
+        let output = self.ring_of(w);
         if w.superseded || !output.begun(w.epoch) {
             return None;
         }

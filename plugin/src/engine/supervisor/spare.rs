@@ -1,10 +1,11 @@
 //! The pre-spawned spare: one extra worker, started and sandboxed ahead of need, that sleeps
 //! (no CPU) until a slot needs a worker. The rebuild then skips `exec`, dynamic loading and
-//! the sandbox: `spawn_into` prepares the slot's output ring as for any newcomer and calls the
-//! spare into the slot (`InputRing::call_spare`); the spare drops its view of the other slot's
-//! ring, restores the checkpoint inside its sandbox, replays and joins like any newcomer, and is
-//! verified the same way. A new spare is spawned once both slots are verified again, so its
-//! spawn never delays a rebuild.
+//! the sandbox: the spare is handed a free output ring of its own at its spawn, `spawn_into`
+//! prepares that ring as for any newcomer and calls the spare into the slot
+//! (`InputRing::call_spare`); the spare restores the checkpoint inside its sandbox, replays and
+//! joins like any newcomer, and is verified the same way. Its ring being its own, the call
+//! does not wait for the dead worker's ring to be reaped (`Supervisor::remove`). A new spare is
+//! spawned once both slots are verified again, so its spawn never delays a rebuild.
 //!
 //! A spare that dies while it waits is reaped and replaced (`EngineEvent::SpareDied`); the
 //! supervisor notices on its next pass (every pass checks the spare's pidfd).
@@ -23,6 +24,8 @@ pub(super) struct Spare {
     process: WorkerProcess,
     /// The epoch it was spawned with: the one it runs as once called into a slot.
     epoch: u32,
+    /// The output ring it was handed, the one it writes once called.
+    ring: usize,
     /// When it was spawned.
     spawned_ns: u64,
     /// It has entered its sandbox (`in_sandbox`): a call now costs no `exec`, loading or
@@ -67,13 +70,17 @@ impl Supervisor {
         if !self.tuning.spare {
             return;
         }
+        let Some(ring) = self.take_ring() else {
+            // None free (both slots hold one each, the spare the third): cannot happen.
+            self.spare_not_before_ns = now + SPARE_RETRY_NS;
+            return;
+        };
         let epoch = self.new_epoch();
         let shared = self.shared.clone();
         let fds = HandedFds {
             input: shared.input.fd(),
-            output: shared.slots[0].output.fd(),
+            output: shared.rings[ring].fd(),
             doorbell: shared.doorbell.fd(),
-            spare_output: Some(shared.slots[1].output.fd()),
         };
         let t0 = monotonic_ns();
         let spawned = WorkerProcess::spawn(
@@ -91,18 +98,21 @@ impl Supervisor {
                 self.spare = Some(Spare {
                     process,
                     epoch,
+                    ring,
                     spawned_ns: now,
                     ready: false,
                 });
                 self.emit(EngineEvent::SpareSpawned {
                     epoch,
                     pid,
+                    ring,
                     spawn_ns: monotonic_ns() - t0,
                 });
                 // The spare behind an audit ends it.
                 self.auditing = false;
             }
             Err(e) => {
+                self.free_rings[ring] = true;
                 self.spare_not_before_ns = now + SPARE_RETRY_NS;
                 log::warn!(
                     "spare worker not started: {}: {e}",
@@ -132,7 +142,7 @@ impl Supervisor {
         let spare = self.spare.take().expect("checked above");
         self.forget_spare();
         let pid = spare.process.pid();
-        let cause = spare.process.reap();
+        let cause = self.reap(spare.process, spare.ring);
         // A spare that cannot even wait is as suspect as one that cannot start.
         self.spare_not_before_ns = now + SPARE_RETRY_NS;
         self.emit(EngineEvent::SpareDied {
@@ -142,13 +152,13 @@ impl Supervisor {
         });
     }
 
-    /// The epoch and, if there is a spare, the process for the next worker spawned into a
-    /// slot: the spare's, or a new epoch and no process.
-    pub(super) fn take_spare(&mut self) -> (u32, Option<WorkerProcess>) {
+    /// The epoch and, if there is a spare, the process and its ring for the next worker
+    /// spawned into a slot: the spare's, or a new epoch and no process.
+    pub(super) fn take_spare(&mut self) -> (u32, Option<(WorkerProcess, usize)>) {
         match self.spare.take() {
             Some(spare) => {
                 self.forget_spare();
-                (spare.epoch, Some(spare.process))
+                (spare.epoch, Some((spare.process, spare.ring)))
             }
             None => (self.new_epoch(), None),
         }
@@ -158,7 +168,7 @@ impl Supervisor {
     pub(super) fn drop_spare(&mut self) {
         if let Some(spare) = self.spare.take() {
             self.forget_spare();
-            spare.process.reap();
+            self.reap(spare.process, spare.ring);
         }
     }
 

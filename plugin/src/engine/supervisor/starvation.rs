@@ -88,10 +88,10 @@ impl Supervisor {
     /// starved (see the module doc). Reads `/proc` only once the hang timeout has passed.
     pub(super) fn hung(&mut self, slot: usize, now: u64) -> bool {
         let timeout = self.tuning.hang_timeout.as_nanos() as u64;
-        let sleeping = self.shared.slots[slot].output.sleeping();
         let Some(w) = self.workers[slot].as_mut() else {
             return false;
         };
+        let sleeping = self.shared.rings[w.ring].sleeping();
         let Some(since) = w.behind_since else {
             w.stall = None;
             return false;

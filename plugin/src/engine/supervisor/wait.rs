@@ -57,9 +57,8 @@ impl Supervisor {
         let mut n = 1;
         let mut released = false;
         let mut unarmed = false;
-        for (slot, w) in self.workers.iter().enumerate() {
-            let Some(w) = w else { continue };
-            let word = self.shared.slots[slot].output.death_word();
+        for w in self.workers.iter().flatten() {
+            let word = self.shared.rings[w.ring].death_word();
             match death::watch(word, w.process.pid()) {
                 Watch::Held(value) => {
                     words[n] = (word, value);
@@ -93,8 +92,7 @@ impl Supervisor {
         [0, 1].map(|slot| {
             exited[slot]
                 || self.workers[slot].as_ref().is_some_and(|w| {
-                    let word = self.shared.slots[slot].output.death_word();
-                    death::watch(word, w.process.pid()) == Watch::Released
+                    death::watch(self.ring_of(w).death_word(), w.process.pid()) == Watch::Released
                 })
         })
     }
