@@ -65,7 +65,7 @@ fn trials(
     assert_eq!(done, trials, "every fault ran");
     settle(&engine, per_fault * trials as u64);
     let events = engine.drain_events();
-    let log = assert_exact(&both, &events);
+    assert_exact(&both, &events);
     let failures = engine.stats().failures.load(Ordering::Relaxed);
     drop(engine);
     for pid in spawned_pids(&events) {

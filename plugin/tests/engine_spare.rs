@@ -136,7 +136,7 @@ fn check_rings(events: &[EngineEvent]) -> usize {
             EngineEvent::WorkerSpawned {
                 slot, pid, ring, ..
             } => {
-                let replaced = std::mem::replace(&mut slot_ring[slot], Some(ring));
+                let replaced = slot_ring[slot].replace(ring);
                 if holder.get(&ring) == Some(&pid) {
                     // The spare, called in: it keeps its ring, not the one it replaces.
                     assert_ne!(replaced, Some(ring), "{}", context());
