@@ -9,7 +9,7 @@ use crate::futex;
 use crate::region::{Access, Region};
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// The doorbell region.
@@ -42,6 +42,12 @@ impl Doorbell {
     /// The current count, to pass to [`Doorbell::wait`] after re-checking the rings.
     pub fn count(&self) -> u32 {
         self.region.word(0).load(Ordering::Acquire)
+    }
+
+    /// The futex word itself, for a waiter that sleeps on several words at once (the
+    /// supervisor, with `futex::wait_any`). Worker-writable: a hint, never a verdict.
+    pub fn word(&self) -> &AtomicU32 {
+        self.region.word(0)
     }
 
     /// Sleeps until the count differs from `seen`, a wake, or `timeout`.

@@ -101,6 +101,11 @@ pub(super) struct Supervisor {
     xrun_lines: RateLimit,
     /// The kernel has no `futex_waitv`: poll the pidfds on the tick instead (`wait.rs`).
     futex_waitv_missing: bool,
+    /// During a rebuild the doorbell wakes the supervisor, but not again before this instant
+    /// (`wait.rs`).
+    bell_quiet_until: u64,
+    /// The doorbell's count when the current pass began.
+    bell_seen: u32,
     /// The CPU budget's current window (`cpu_budget.rs`).
     cpu_window: Option<cpu_budget::CpuWindow>,
     /// Crashes by chunk and the chunk whose events rebuilds skip (`quarantine.rs`).
@@ -190,6 +195,8 @@ impl Supervisor {
             last_checkpoint_frame: 0,
             xrun_lines: RateLimit::new(XRUN_LOG_INTERVAL),
             futex_waitv_missing: false,
+            bell_quiet_until: 0,
+            bell_seen: 0,
             cpu_window: None,
             quarantine: Quarantine::default(),
             referee,

@@ -9,6 +9,9 @@
 //!
 //! The tick (`Tuning::tick`) runs only while there is time-bound work: chunks posted but not
 //! rendered (the hang check), a newcomer joining, a checkpoint in flight, a respawn backing off.
+//! While a rebuild's newcomer joins, the tick is 50 µs and the doorbell is watched too, so the
+//! chunk that completes the newcomer's proof wakes us at once (at most once a tick: a rogue
+//! ringing the doorbell cannot keep the supervisor busy).
 //! An idle engine (nothing posted, everyone caught up) sleeps without a timeout and costs
 //! nothing; the audio thread wakes it with a `FUTEX_WAKE` when it posts again
 //! (`Shared::supervisor_asleep`). On a kernel without `futex_waitv` it falls back to polling
@@ -32,6 +35,10 @@ use shm::futex::monotonic_ns;
 use std::sync::atomic::{fence, Ordering};
 use std::time::Duration;
 
+/// How often the supervisor looks at a newcomer whose verification ends a rebuild, and how
+/// often at most the doorbell wakes it meanwhile.
+const JOINING_TICK: Duration = Duration::from_micros(50);
+
 impl Supervisor {
     /// Sleeps until a worker dies, someone wakes us, or the tick (if there is work to time).
     /// Returns which workers are dead or said so through their death word.
@@ -42,10 +49,11 @@ impl Supervisor {
         // verification only retires the older worker, and nobody waits for it.
         let beside_verified = self.config.protection == Protection::Eco
             && self.workers.iter().flatten().any(|w| w.verified);
-        let tick = if joining && !beside_verified {
+        let rebuilding = joining && !beside_verified;
+        let tick = if rebuilding {
             // While a newcomer is joining, look at it often: its verification is the end of
             // the rebuild.
-            Duration::from_micros(50)
+            JOINING_TICK
         } else {
             self.tuning.tick
         };
@@ -53,8 +61,18 @@ impl Supervisor {
             return sys::poll([pidfd(0), pidfd(1)], tick);
         }
         let wake = &self.shared.wake;
-        let mut words = [(wake, wake.load(Ordering::SeqCst)); 3];
+        let mut words = [(wake, wake.load(Ordering::SeqCst)); shm::futex::WAIT_ANY_MAX];
         let mut n = 1;
+        // And at once when a worker has finished a chunk since the last pass looked (the
+        // newcomer reaching the head, its twin rendering the chunk both must have), but for no
+        // more than one such wake per tick: the doorbell is worker-writable, and a rogue ringing
+        // it must not keep us awake.
+        let bell = self.shared.doorbell.word();
+        let watch_bell = rebuilding && monotonic_ns() >= self.bell_quiet_until;
+        if watch_bell {
+            words[n] = (bell, self.bell_seen);
+            n += 1;
+        }
         let mut released = false;
         let mut unarmed = false;
         for w in self.workers.iter().flatten() {
@@ -87,6 +105,11 @@ impl Supervisor {
         if deadline != Some(0) && shm::futex::wait_any(&words[..n], deadline).is_err() {
             self.futex_waitv_missing = true;
         }
+        let bell_now = bell.load(Ordering::SeqCst);
+        if watch_bell && bell_now != self.bell_seen {
+            self.bell_quiet_until = monotonic_ns() + JOINING_TICK.as_nanos() as u64;
+        }
+        self.bell_seen = bell_now;
         self.shared.supervisor_asleep.store(false, Ordering::SeqCst);
         let exited = sys::poll([pidfd(0), pidfd(1)], Duration::ZERO);
         [0, 1].map(|slot| {
