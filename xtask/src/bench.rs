@@ -22,7 +22,7 @@ use schema::Quantiles;
 const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   bounce [--seconds S] [--block N]                 long dense offline bounce (default 600 s)
   failover [--kills N] [--block N] [--latency N] [--no-spare] [--protection eco]
-            [--kinds sigstop,loop,...]
+            [--kinds sigstop,loop,...] [--checkpoint-frames N]
                                                    detection, switch, rebuild under faults
   overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, four modes
   poison [--trials N] [--block N] [--latency N]    audible gap of a note that kills every worker

@@ -1,4 +1,5 @@
-//! `cargo xtask bench failover --kills N [--no-spare] [--protection eco] [--kinds a,b]`: N
+//! `cargo xtask bench failover --kills N [--no-spare] [--protection eco] [--kinds a,b]
+//! [--checkpoint-frames N]`: N
 //! faults across every fault kind (or those listed), on a host thread that calls `process()` on
 //! a real period clock; detection, switch and rebuild distributions, xruns, the declicked blocks
 //! each fault cost, the frames that differ from the reference (by the fault they follow), and
@@ -106,6 +107,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let block: usize = flag(args, "--block", 128)?;
     let latency: u32 = flag(args, "--latency", block as u32)?;
     let spare = !args.iter().any(|a| a == "--no-spare");
+    let checkpoint_frames: u32 = flag(
+        args,
+        "--checkpoint-frames",
+        Tuning::default().checkpoint_frames,
+    )?;
     let protection = Protection::from_args(args)?;
     let kinds = kinds_from_args(args)?;
     let worker = host::build_worker()?;
@@ -121,6 +127,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let realtime = host::try_realtime_priority();
     let tuning = Tuning {
         spare,
+        checkpoint_frames,
         ..Tuning::default()
     };
     let mut engine = Engine::activate_with(config, tuning)?;
@@ -282,7 +289,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let declicked_crash = Summary::new(declicked_crash);
 
     println!(
-        "failover: {} trials, {}, block {block}, latency {latency}, spare {}, realtime priority {}",
+        "failover: {} trials, {}, block {block}, latency {latency}, spare {}, checkpoint every \
+         {checkpoint_frames} frames, realtime priority {}",
         trials.len(),
         protection.name(),
         if spare { "on" } else { "off" },
@@ -339,8 +347,13 @@ pub fn run(args: &[String]) -> Result<()> {
         leaked_processes,
         machine: Machine::this(),
         command: format!(
-            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}{}{}",
+            "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}{}{}{}",
             if spare { "" } else { " --no-spare" },
+            if checkpoint_frames == Tuning::default().checkpoint_frames {
+                String::new()
+            } else {
+                format!(" --checkpoint-frames {checkpoint_frames}")
+            },
             if kinds == KINDS {
                 String::new()
             } else {
