@@ -234,12 +234,20 @@ impl EngineStatus {
             }
             EngineEvent::WorkerDied {
                 slot,
+                pid,
                 cause,
                 detected_ns,
                 ..
-            } => self.fault(*slot, FaultKind::Died, cause.to_string(), *detected_ns),
+            } => self.fault(
+                *slot,
+                *pid,
+                FaultKind::Died,
+                cause.to_string(),
+                *detected_ns,
+            ),
             EngineEvent::WorkerEvicted {
                 slot,
+                pid,
                 reason,
                 detected_ns,
                 ..
@@ -259,7 +267,7 @@ impl EngineStatus {
                         String::from("used far more CPU than its twin"),
                     ),
                 };
-                self.fault(*slot, kind, cause, *detected_ns);
+                self.fault(*slot, *pid, kind, cause, *detected_ns);
             }
             EngineEvent::SpawnFailed { slot, .. } => set_state(*slot, WorkerState::Dead),
             EngineEvent::WorkerRetired { slot, .. } => {
@@ -283,11 +291,16 @@ impl EngineStatus {
         }
     }
 
-    fn fault(&self, slot: usize, kind: FaultKind, cause: String, detected_ns: u64) {
+    /// The worker `pid` in `slot` died or was evicted. The spare is called into its slot before
+    /// the supervisor reaps it and reports this, so the slot may show its newcomer already: then
+    /// it stays as it is.
+    fn fault(&self, slot: usize, pid: u32, kind: FaultKind, cause: String, detected_ns: u64) {
         let inner = &*self.inner;
         let s = &inner.slots[slot & 1];
-        s.state.store(WorkerState::Dead.code(), Ordering::Relaxed);
-        s.pid.store(0, Ordering::Relaxed);
+        if s.pid.load(Ordering::Relaxed) == pid {
+            s.state.store(WorkerState::Dead.code(), Ordering::Relaxed);
+            s.pid.store(0, Ordering::Relaxed);
+        }
         inner.failovers.fetch_add(1, Ordering::Relaxed);
         *inner
             .fault_cause
@@ -420,11 +433,35 @@ mod tests {
         assert_eq!(s.last_fault.unwrap().rebuild_ns, Some(3_000_000));
         assert_eq!((s.xruns, s.fallback_frames), (1, 64));
 
+        // The spare called into slot 0 before its dead worker is reaped and reported: the slot
+        // shows the newcomer, and the fault is recorded.
+        status.record(&EngineEvent::WorkerSpawned {
+            slot: 0,
+            epoch: 4,
+            pid: 103,
+            ring: 1,
+            from_chunk: Some(12),
+            spawn_ns: 1,
+        });
+        status.record(&EngineEvent::WorkerDied {
+            slot: 0,
+            epoch: 1,
+            pid: 100,
+            cause: crate::engine::WorkerExit::Signalled(9),
+            detected_ns: 11,
+        });
+        let s = status.snapshot();
+        assert_eq!(
+            (s.workers[0].state, s.workers[0].pid),
+            (WorkerState::Joining, 103)
+        );
+        assert_eq!((s.failovers, s.last_fault.unwrap().slot), (2, 0));
+
         status.stopped();
         let s = status.snapshot();
         assert!(!s.running);
         assert_eq!(s.workers.map(|w| w.state), [WorkerState::Stopped; 2]);
-        assert_eq!(s.failovers, 1, "history outlives the engine");
+        assert_eq!(s.failovers, 2, "history outlives the engine");
     }
 
     /// Eco: a takeover leaves the dead worker's slot empty once the standby is verified, and a
