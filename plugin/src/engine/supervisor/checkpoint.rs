@@ -95,17 +95,12 @@ impl Supervisor {
                 self.pending = None;
                 return;
             }
-            // Another worker serves in place of the one asked (it is late: hung, or starved),
-            // one `request_checkpoint` would ask: ask it instead, unless the answer is in. So
-            // checkpoints go on through a hang, and the rebuild that follows the hung worker's
-            // eviction replays from a recent one, not from before the hang. In Eco that is the
-            // hedge's standby, verified or not; in Lockstep the verified twin.
+            // Eco: a standby serves in place of the worker asked (a hedge): ask it instead
+            // (`request_checkpoint`), unless the answer is in.
             let serving = self.shared.serving.load(Ordering::Relaxed);
-            let eco = self.config.protection == Protection::Eco;
-            let replaced = serving != slot
-                && self.workers[serving]
-                    .as_ref()
-                    .is_some_and(|w| w.verified || eco);
+            let replaced = self.config.protection == Protection::Eco
+                && serving != slot
+                && self.workers[serving].is_some();
             if replaced && !p.awaiting_delivery {
                 self.pending = None;
                 self.request_checkpoint(now);
