@@ -35,7 +35,7 @@ pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;
 use crate::engine::pace::Pace;
-use crate::engine::served::{Source, Staging, Twin};
+use crate::engine::served::{Hold, Source, Staging, Twin};
 use crate::engine::shared::{FaultRequest, Generation, Shared, SlotState};
 use crate::engine::supervisor::Supervisor;
 use crate::engine::voice_end::VoiceEnds;
@@ -53,6 +53,10 @@ use std::time::Duration;
 pub struct BlockReport {
     /// Frames filled by the declicked fallback because no worker answered in time.
     pub fallback_frames: u32,
+    /// Frames served on one worker's word: no verified twin's digest confirmed their chunk
+    /// (always in Eco; in Lockstep while a twin rebuilds, or when it was late past the
+    /// deadline). A wrong but finite sample among them is the one fault that can be heard.
+    pub unconfirmed_frames: u32,
 }
 
 /// The audio thread's private view of a slot: the floor its progress may not fall below.
@@ -62,17 +66,6 @@ struct SeenSlot {
     frames: u64,
     chunks: u64,
     bad: bool,
-}
-
-/// How a served chunk is checked against the verified twin's digest (`served.rs`, `Twin`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Agreement {
-    /// Not at all: past the deadline, what a ring has is served.
-    Off,
-    /// A digest the twin has published must be the same.
-    IfPublished,
-    /// The twin's digest must exist and be the same (the call waits for it).
-    Insist,
 }
 
 /// How long `Engine::deliver` may wait, as monotonic instants.
@@ -189,6 +182,7 @@ impl Engine {
                 },
             );
             report.fallback_frames = (n - silent - served) as u32;
+            report.unconfirmed_frames = self.staging.take_unconfirmed();
             for s in out_l[silent..n].iter_mut().chain(&mut out_r[silent..n]) {
                 *s = s.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT);
             }
@@ -460,17 +454,17 @@ impl Engine {
                 self.twin_late_at = pass_start;
                 agree_until = 0;
             }
-            let agreement = if agree_until != 0 {
-                Agreement::Insist
+            let hold = if agree_until != 0 {
+                Hold::UnlessAgreed
             } else {
-                Agreement::IfPublished
+                Hold::IfDiffers
             };
             for slot in [first, 1 - first] {
                 let (frames, generation) = self.available(slot, start);
                 if frames < len as u64 {
                     continue;
                 }
-                if self.copy(slot, generation, agreement, start, [&mut *l, &mut *r]) {
+                if self.copy(slot, generation, hold, start, [&mut *l, &mut *r]) {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
@@ -480,7 +474,7 @@ impl Engine {
                     }
                     return len;
                 }
-                if agreement == Agreement::Insist {
+                if hold == Hold::UnlessAgreed {
                     held_back_at.get_or_insert(pass_start);
                 }
             }
@@ -571,14 +565,14 @@ impl Engine {
     }
 
     /// Copies from the ring of `slot` what `available` found under `generation`, each chunk
-    /// checked against the ring's digest and, as `agreement` says, against the verified twin's
+    /// checked against the ring's digest and, as `hold` says, against the verified twin's
     /// (`served.rs`); false if the slot changed since, the twin's digest disagrees, or the audio
     /// was not finite or not what the digest says (the ring is then rogue).
     fn copy(
         &mut self,
         slot: usize,
         generation: Generation,
-        agreement: Agreement,
+        hold: Hold,
         start: u64,
         out: [&mut [f32]; 2],
     ) -> bool {
@@ -591,13 +585,11 @@ impl Engine {
         let other_generation = other.generation.load();
         let seen = self.seen[1 - slot];
         let twin_rogue = seen.epoch == other_generation.epoch && seen.bad;
-        let checked = agreement != Agreement::Off;
-        let twin =
-            (checked && other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
-                output: &other.output,
-                from_chunk: other.floor_chunk.load(Ordering::Acquire),
-                insist: agreement == Agreement::Insist,
-            });
+        let twin = (other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
+            output: &other.output,
+            from_chunk: other.floor_chunk.load(Ordering::Acquire),
+            hold,
+        });
         match self
             .staging
             .copy(&self.shared.input, source, twin, start, out)
@@ -657,7 +649,7 @@ impl Engine {
             && !self.copy(
                 slot,
                 generation,
-                Agreement::Off,
+                Hold::Never,
                 start,
                 [&mut l[..served], &mut r[..served]],
             )

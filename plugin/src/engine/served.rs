@@ -35,6 +35,14 @@ struct Staged {
     epoch: u32,
 }
 
+/// Whether a verified twin's digest has confirmed a chunk: the frames served on one worker's
+/// word alone are counted (`Staging::take_unconfirmed`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Confirmed {
+    Yes,
+    No,
+}
+
 /// The ring served from: its slot, and the generation under which the caller found it holds
 /// the frames.
 #[derive(Clone, Copy)]
@@ -51,20 +59,34 @@ pub(crate) struct Twin<'a> {
     pub output: &'a OutputRing,
     /// The twin's first chunk: it has no digest for earlier ones.
     pub from_chunk: u64,
-    /// Whether a digest the twin has not published yet holds the chunk back too (the caller
-    /// can wait for it), or only one that differs.
-    pub insist: bool,
+    /// Which of the twin's digests hold a chunk back.
+    pub hold: Hold,
+}
+
+/// Which of the verified twin's digests hold a chunk back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// None (past the deadline): they only tell whether the chunk was confirmed.
+    Never,
+    /// One the twin has published that differs.
+    IfDiffers,
+    /// Any but the same one: a digest not published yet too (the caller can wait for it).
+    UnlessAgreed,
 }
 
 impl Twin<'_> {
-    /// Whether the twin's digest for `chunk` does not contradict `digest`: it is the same, or
-    /// (unless insisting) not published yet, or the twin never renders `chunk`.
-    fn agrees(&self, chunk: u64, digest: u64) -> bool {
-        chunk < self.from_chunk
-            || self
-                .output
-                .digest_of(chunk)
-                .map_or(!self.insist, |d| d == digest)
+    /// Whether `chunk`, whose digest is `digest`, may be served (`None`: held back), and
+    /// whether the twin's own digest confirmed it.
+    fn judge(&self, chunk: u64, digest: u64) -> Option<Confirmed> {
+        let theirs = (chunk >= self.from_chunk)
+            .then(|| self.output.digest_of(chunk))
+            .flatten();
+        match (theirs, self.hold) {
+            (Some(d), _) if d == digest => Some(Confirmed::Yes),
+            (Some(_), Hold::IfDiffers | Hold::UnlessAgreed) => None,
+            (None, Hold::UnlessAgreed) if chunk >= self.from_chunk => None,
+            _ => Some(Confirmed::No),
+        }
     }
 }
 
@@ -72,7 +94,10 @@ impl Twin<'_> {
 pub(crate) struct Staging {
     /// One chunk's audio, left and right, `MAX_CHUNK_FRAMES` each.
     audio: [Box<[f32]>; 2],
-    staged: Option<Staged>,
+    staged: Option<(Staged, Confirmed)>,
+    /// Frames served whose chunk no verified twin's digest confirmed, since the last
+    /// `take_unconfirmed`.
+    unconfirmed: u32,
     /// Scratch for a chunk's voice ends, which its digest covers.
     ends: [VoiceEndRecord; MAX_VOICE_ENDS],
     /// The chunk holding the last frame served: deliveries only move forward, so the chunk of
@@ -87,6 +112,7 @@ impl Staging {
         Staging {
             audio: [buffer(), buffer()],
             staged: None,
+            unconfirmed: 0,
             ends: [VoiceEndRecord::default(); MAX_VOICE_ENDS],
             cursor: 0,
         }
@@ -101,6 +127,8 @@ impl Staging {
     ///
     /// Frames whose chunk the input ring no longer holds (only a flood of tiny chunks under a
     /// long latency outruns its 1024 records) cannot be checked, and are copied unchecked.
+    /// Frames served without the twin's digest confirming their chunk are counted
+    /// (`take_unconfirmed`).
     pub fn copy(
         &mut self,
         input: &InputRing,
@@ -114,14 +142,19 @@ impl Staging {
             ring,
             validated,
         } = source;
-        let agreed = |chunk, digest| twin.is_none_or(|t| t.agrees(chunk, digest));
+        let judge = |chunk, digest| twin.map_or(Some(Confirmed::No), |t| t.judge(chunk, digest));
+        let mut unconfirmed = 0;
         let [l, r] = out;
         let end = start + l.len().min(r.len()) as u64;
         let mut at = start;
         while at < end {
             let o = (at - start) as usize;
             let Some((chunk, chunk_start, frames)) = self.chunk_at(input, at) else {
-                return ring.copy_validated(validated, at, [&mut l[o..], &mut r[o..]]);
+                let copied = ring.copy_validated(validated, at, [&mut l[o..], &mut r[o..]])?;
+                if copied {
+                    self.unconfirmed += unconfirmed + (end - at) as u32;
+                }
+                return Ok(copied);
             };
             let chunk_end = chunk_start + frames as u64;
             let n = (chunk_end.min(end) - at) as usize;
@@ -139,11 +172,13 @@ impl Staging {
                 let digest =
                     ring.output
                         .check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
-                if !agreed(chunk, digest) {
-                    return Ok(false);
+                match judge(chunk, digest) {
+                    None => return Ok(false),
+                    Some(Confirmed::No) => unconfirmed += n as u32,
+                    Some(Confirmed::Yes) => {}
                 }
             } else {
-                if self.staged != Some(this) {
+                if self.staged.is_none_or(|(s, _)| s != this) {
                     self.staged = None;
                     let [sl, sr] = &mut self.audio;
                     let whole = [&mut sl[..frames as usize], &mut sr[..frames as usize]];
@@ -155,13 +190,16 @@ impl Staging {
                     let digest = ring
                         .output
                         .check_chunk(chunk, frames, staged, &mut self.ends)?;
-                    if !agreed(chunk, digest) {
+                    let Some(confirmed) = judge(chunk, digest) else {
                         return Ok(false);
-                    }
-                    self.staged = Some(this);
+                    };
+                    self.staged = Some((this, confirmed));
                 }
                 if ring.generation.load() != validated {
                     return Ok(false);
+                }
+                if self.staged.is_some_and(|(_, c)| c == Confirmed::No) {
+                    unconfirmed += n as u32;
                 }
                 let from = (at - chunk_start) as usize;
                 dl.copy_from_slice(&self.audio[0][from..from + n]);
@@ -169,7 +207,14 @@ impl Staging {
             }
             at += n as u64;
         }
+        self.unconfirmed += unconfirmed;
         Ok(true)
+    }
+
+    /// The frames served since the last call whose chunk no verified twin's digest confirmed:
+    /// served on one worker's word (Eco, a rebuild, a twin late past the deadline).
+    pub fn take_unconfirmed(&mut self) -> u32 {
+        std::mem::take(&mut self.unconfirmed)
     }
 
     /// The chunk holding `frame` and its span, if the input ring still holds it.

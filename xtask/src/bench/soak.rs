@@ -13,7 +13,11 @@
 //! protected again, `Engine::settled`, the target replaced); frames that differ inside the
 //! window of a double death or of a poison note (which kills every worker too) are its gap,
 //! every other differing frame is a mismatch (goal 0), attributed to the window's fault, except
-//! a flipped bit's in Eco, which Eco does not check at once by design (`eco_unchecked_frames`).
+//! a flipped bit's served on one worker's word (`unconfirmed_wrong_frames`): in Eco, which does
+//! not check it at once by design, and in Lockstep when the engine reports the block served
+//! without the twin's confirming digest (`BlockReport::unconfirmed_frames`: the twin was late
+//! past the deadline at latency 0). A window's end is `L` frames later than the fault's
+//! settling: what was rendered before it is heard `L` frames after.
 //! The engine's own declared fallback (an xrun's fade) is told apart from audio it served as
 //! exact. Also counted: offline waits that gave up (`stuck_waits`), workers that died or were
 //! evicted with no fault aimed at them (`honest_evictions`), and fds and processes left behind.
@@ -89,7 +93,8 @@ enum Expect {
     /// As `Eviction` in Lockstep, whose twin sees a finite wrong value at once. In Eco one
     /// worker renders and the audit only samples now and then (README, "Protection"): nothing
     /// needs to fail, and the frames that differ in its window are Eco's documented limit,
-    /// counted apart (`eco_unchecked_frames`), not as mismatches.
+    /// counted apart (`unconfirmed_wrong_frames`), not as mismatches; so are those Lockstep
+    /// declares it served without the twin's confirmation.
     EvictionInLockstep,
     /// Nothing needs to fail; the engine only has to be fully protected.
     Nothing,
@@ -217,6 +222,8 @@ struct Played {
     reset: bool,
     /// The engine's declared fallback: the block's last `fallback` frames.
     fallback: u32,
+    /// Frames the engine served without a verified twin's confirming digest.
+    unconfirmed: u32,
     /// The host's mode for this block.
     mode: ProcessMode,
 }
@@ -271,7 +278,8 @@ struct Totals {
     fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
     starved_frames: u64,
-    eco_unchecked_frames: u64,
+    unconfirmed_wrong_frames: u64,
+    state_lost_log: Vec<String>,
     offline_gap_frames: u64,
     xrun_frames: u64,
     stuck_waits: u64,
@@ -410,6 +418,7 @@ impl Chaos {
                 params,
                 reset: std::mem::take(&mut reset_next),
                 fallback: report.fallback_frames,
+                unconfirmed: report.unconfirmed_frames,
                 mode,
             });
             out[0].extend_from_slice(&l);
@@ -427,7 +436,7 @@ impl Chaos {
                 if settled || late {
                     windows.push(Window {
                         start: f.window_start,
-                        end: frame + 2 * block as u64,
+                        end: frame + 2 * block as u64 + latency as u64,
                         fault: f.fault,
                         offline: f.offline,
                     });
@@ -653,6 +662,20 @@ impl Chaos {
                         .push(format!("{e} ({context})"));
                 }
             }
+            if let EngineEvent::StateLost { .. } = e {
+                if self.totals.state_lost_log.len() < 20 {
+                    let recent: Vec<String> = events
+                        .iter()
+                        .rev()
+                        .take(8)
+                        .rev()
+                        .map(|e| e.to_string())
+                        .collect();
+                    self.totals
+                        .state_lost_log
+                        .push(format!("{e} ({context}); before it: {}", recent.join("; ")));
+                }
+            }
             events.push(e);
         }
     }
@@ -719,6 +742,7 @@ impl Chaos {
                     continue;
                 }
                 let frame = f as u64;
+                let fallback = k >= block - p.fallback as usize;
                 let window = windows
                     .iter()
                     .position(|w| w.start <= frame && frame < w.end);
@@ -728,13 +752,13 @@ impl Chaos {
                         self.totals.starved_frames += 1
                     }
                     Some((i, _))
-                        if eco && windows[i].fault.expect == Expect::EvictionInLockstep =>
+                        if windows[i].fault.expect == Expect::EvictionInLockstep
+                            && (eco || (p.unconfirmed > 0 && !fallback)) =>
                     {
-                        self.totals.eco_unchecked_frames += 1
+                        self.totals.unconfirmed_wrong_frames += 1
                     }
                     _ => {
                         self.totals.mismatched += 1;
-                        let fallback = k >= block - p.fallback as usize;
                         let kind = window.map_or("none", |i| windows[i].fault.name);
                         *self
                             .totals
@@ -848,7 +872,8 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatch_log: t.mismatch_log,
         gap_ms: gap,
         starved_frames: t.starved_frames,
-        eco_unchecked_frames: t.eco_unchecked_frames,
+        unconfirmed_wrong_frames: t.unconfirmed_wrong_frames,
+        state_lost_log: t.state_lost_log,
         offline_gap_frames: t.offline_gap_frames,
         xrun_frames: t.xrun_frames,
         stuck_waits: t.stuck_waits,
@@ -908,8 +933,8 @@ fn print_summary(s: &schema::Soak) {
     );
     println!(
         "xrun frames: {}; frames differing while real-time hogs starved the workers: {}; \
-         finite wrong frames Eco does not check at once (its documented limit): {}",
-        s.xrun_frames, s.starved_frames, s.eco_unchecked_frames
+         finite wrong frames served on one worker's word (Eco; Lockstep past the deadline): {}",
+        s.xrun_frames, s.starved_frames, s.unconfirmed_wrong_frames
     );
     println!("stuck waits (goal 0): {}", s.stuck_waits);
     for line in &s.stuck_log {
@@ -927,6 +952,9 @@ fn print_summary(s: &schema::Soak) {
         println!("  {line}");
     }
     println!("state lost (fresh restarts): {}", s.state_lost);
+    for line in &s.state_lost_log {
+        println!("  {line}");
+    }
     println!(
         "leaked fds: {}, leaked processes: {}",
         s.leaked_fds, s.leaked_processes
