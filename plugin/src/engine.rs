@@ -441,6 +441,7 @@ impl Engine {
         }
         // When a ring had the frames but the twin's digests did not agree (yet).
         let mut held_back_at = None;
+        let mut woke_for_contradiction = false;
         let spin_until = monotonic_ns() + self.tuning.audio_spin_us as u64 * 1000;
         loop {
             let bell = self.shared.doorbell.count();
@@ -476,6 +477,12 @@ impl Engine {
                 }
                 if hold == Hold::UnlessAgreed {
                     held_back_at.get_or_insert(pass_start);
+                }
+                if self.staging.take_contradicted() && !woke_for_contradiction {
+                    // Two verified twins disagree: the supervisor decides which is wrong, at
+                    // once rather than on its next tick (a futex wake, once per call).
+                    self.shared.wake_supervisor();
+                    woke_for_contradiction = true;
                 }
             }
             let now = monotonic_ns();

@@ -75,19 +75,30 @@ pub(crate) enum Hold {
 }
 
 impl Twin<'_> {
-    /// Whether `chunk`, whose digest is `digest`, may be served (`None`: held back), and
-    /// whether the twin's own digest confirmed it.
-    fn judge(&self, chunk: u64, digest: u64) -> Option<Confirmed> {
+    /// Whether `chunk`, whose digest is `digest`, may be served, and whether the twin's own
+    /// digest confirmed it.
+    fn judge(&self, chunk: u64, digest: u64) -> Verdict {
         let theirs = (chunk >= self.from_chunk)
             .then(|| self.output.digest_of(chunk))
             .flatten();
         match (theirs, self.hold) {
-            (Some(d), _) if d == digest => Some(Confirmed::Yes),
-            (Some(_), Hold::IfDiffers | Hold::UnlessAgreed) => None,
-            (None, Hold::UnlessAgreed) if chunk >= self.from_chunk => None,
-            _ => Some(Confirmed::No),
+            (Some(d), _) if d == digest => Verdict::Serve(Confirmed::Yes),
+            (Some(_), Hold::IfDiffers | Hold::UnlessAgreed) => Verdict::Contradicted,
+            (None, Hold::UnlessAgreed) if chunk >= self.from_chunk => Verdict::Wait,
+            _ => Verdict::Serve(Confirmed::No),
         }
     }
+}
+
+/// What the twin's digest says of a chunk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Serve it; confirmed or on its ring's word alone.
+    Serve(Confirmed),
+    /// Not yet: the twin's digest must exist first.
+    Wait,
+    /// Not while the twin's published digest differs: one of the two is wrong.
+    Contradicted,
 }
 
 /// The audio thread's checked copy from the rings.
@@ -98,6 +109,8 @@ pub(crate) struct Staging {
     /// Frames served whose chunk no verified twin's digest confirmed, since the last
     /// `take_unconfirmed`.
     unconfirmed: u32,
+    /// A chunk was held back because the twin's published digest differs (`take_contradicted`).
+    contradicted: bool,
     /// Scratch for a chunk's voice ends, which its digest covers.
     ends: [VoiceEndRecord; MAX_VOICE_ENDS],
     /// The chunk holding the last frame served: deliveries only move forward, so the chunk of
@@ -113,6 +126,7 @@ impl Staging {
             audio: [buffer(), buffer()],
             staged: None,
             unconfirmed: 0,
+            contradicted: false,
             ends: [VoiceEndRecord::default(); MAX_VOICE_ENDS],
             cursor: 0,
         }
@@ -142,7 +156,8 @@ impl Staging {
             ring,
             validated,
         } = source;
-        let judge = |chunk, digest| twin.map_or(Some(Confirmed::No), |t| t.judge(chunk, digest));
+        let judge =
+            |chunk, digest| twin.map_or(Verdict::Serve(Confirmed::No), |t| t.judge(chunk, digest));
         let mut unconfirmed = 0;
         let [l, r] = out;
         let end = start + l.len().min(r.len()) as u64;
@@ -173,9 +188,12 @@ impl Staging {
                     ring.output
                         .check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
                 match judge(chunk, digest) {
-                    None => return Ok(false),
-                    Some(Confirmed::No) => unconfirmed += n as u32,
-                    Some(Confirmed::Yes) => {}
+                    Verdict::Serve(Confirmed::Yes) => {}
+                    Verdict::Serve(Confirmed::No) => unconfirmed += n as u32,
+                    held => {
+                        self.contradicted |= held == Verdict::Contradicted;
+                        return Ok(false);
+                    }
                 }
             } else {
                 if self.staged.is_none_or(|(s, _)| s != this) {
@@ -190,8 +208,12 @@ impl Staging {
                     let digest = ring
                         .output
                         .check_chunk(chunk, frames, staged, &mut self.ends)?;
-                    let Some(confirmed) = judge(chunk, digest) else {
-                        return Ok(false);
+                    let confirmed = match judge(chunk, digest) {
+                        Verdict::Serve(confirmed) => confirmed,
+                        held => {
+                            self.contradicted |= held == Verdict::Contradicted;
+                            return Ok(false);
+                        }
                     };
                     self.staged = Some((this, confirmed));
                 }
@@ -209,6 +231,13 @@ impl Staging {
         }
         self.unconfirmed += unconfirmed;
         Ok(true)
+    }
+
+    /// Whether a chunk was held back since the last call because the twin's published digest
+    /// differs: the supervisor's comparison will evict one of the two, and the sooner it looks
+    /// the shorter the wait.
+    pub fn take_contradicted(&mut self) -> bool {
+        std::mem::take(&mut self.contradicted)
     }
 
     /// The frames served since the last call whose chunk no verified twin's digest confirmed:
