@@ -253,6 +253,9 @@ struct InFlight {
     failures_before: u64,
     /// Failures the fault must cause before the engine counts as settled.
     failures_needed: u64,
+    /// The one worker the fault was aimed at (0: none, or every worker). In Eco a hedge can
+    /// replace it before it fails: retired, it is gone as surely as evicted.
+    target: u32,
     /// What ends the fault's stall or burst, on its own thread.
     undo: Option<std::thread::JoinHandle<()>>,
     undo_at_ns: u64,
@@ -430,8 +433,9 @@ impl Chaos {
             let now = now_ns();
             if let Some(f) = &mut in_flight {
                 let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
-                let settled =
-                    undone && engine.settled() && failures >= f.failures_before + f.failures_needed;
+                let failed = failures >= f.failures_before + f.failures_needed;
+                let replaced = f.target != 0 && !engine.worker_pids().contains(&f.target);
+                let settled = undone && engine.settled() && (failed || replaced);
                 let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
                 if settled || late {
                     windows.push(Window {
@@ -580,6 +584,12 @@ impl Chaos {
                     window_start: frame + block as u64,
                     failures_before: failures,
                     failures_needed,
+                    target: match f.act {
+                        Act::Signal(_) | Act::Inject(..) | Act::Stall if failures_needed > 0 => {
+                            target
+                        }
+                        _ => 0,
+                    },
                     undo,
                     undo_at_ns: now + undo_in_ms * 1_000_000,
                     since_ns: now,
