@@ -892,7 +892,7 @@ impl Engine {
 impl Drop for Engine {
     /// Kills and reaps both workers and joins the supervisor.
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.wake_supervisor();
         if let Some(handle) = self.supervisor.take() {
             let _ = handle.join();

@@ -54,6 +54,12 @@ impl Supervisor {
         }
         let wake = &self.shared.wake;
         let mut words = [(wake, wake.load(Ordering::SeqCst)); 3];
+        if self.shared.shutdown.load(Ordering::SeqCst) {
+            // The engine's drop stored this before its wake: if that wake came before the
+            // load above, the sleep below would wait for a wake that already happened (for
+            // ever, with nothing to time), and the drop's join with it.
+            return [false; 2];
+        }
         let mut n = 1;
         let mut released = false;
         let mut unarmed = false;
