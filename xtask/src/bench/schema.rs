@@ -617,6 +617,10 @@ pub struct Soak {
     pub mismatched_by_kind: BTreeMap<String, u64>,
     /// [`Soak::mismatched_served_frames`] by the fault whose window they fell in.
     pub mismatched_served_by_kind: BTreeMap<String, u64>,
+    /// Of [`Soak::mismatched_frames`], those in activations in Eco (whose hangs may cost a
+    /// declicked block by design), the rest in Lockstep.
+    #[serde(default)]
+    pub mismatched_in_eco: u64,
     /// The first blocks with mismatched frames: where, how many served and how many fallback,
     /// the window's fault and the activation's configuration.
     pub mismatch_log: Vec<String>,

@@ -282,6 +282,7 @@ struct Totals {
     mismatched_served: u64,
     mismatched_by_kind: BTreeMap<String, u64>,
     mismatched_served_by_kind: BTreeMap<String, u64>,
+    mismatched_in_eco: u64,
     mismatch_log: Vec<String>,
     fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
@@ -778,6 +779,7 @@ impl Chaos {
                     }
                     _ => {
                         self.totals.mismatched += 1;
+                        self.totals.mismatched_in_eco += eco as u64;
                         let kind = window.map_or("none", |i| windows[i].fault.name);
                         *self
                             .totals
@@ -888,6 +890,7 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_served_frames: t.mismatched_served,
         mismatched_by_kind: t.mismatched_by_kind,
         mismatched_served_by_kind: t.mismatched_served_by_kind,
+        mismatched_in_eco: t.mismatched_in_eco,
         mismatch_log: t.mismatch_log,
         gap_ms: gap,
         starved_frames: t.starved_frames,
@@ -936,8 +939,8 @@ fn print_summary(s: &schema::Soak) {
         println!("  {kind:<16} {n}");
     }
     println!(
-        "mismatched frames (goal 0): {} ({} served as exact, the rest declared fallback)",
-        s.mismatched_frames, s.mismatched_served_frames
+        "mismatched frames (goal 0): {} ({} served as exact, the rest declared fallback; {} in Eco)",
+        s.mismatched_frames, s.mismatched_served_frames, s.mismatched_in_eco
     );
     for (kind, n) in &s.mismatched_by_kind {
         let served = s.mismatched_served_by_kind.get(kind).unwrap_or(&0);
