@@ -183,8 +183,8 @@ impl Supervisor {
         self.request_checkpoint(now, 0);
     }
 
-    /// Makes `state` the checkpoint. Eco keeps the one it replaces, not restored by anyone
-    /// yet either, as the fallback for a standby that refuses the new one (`start_refused`).
+    /// Makes `state` the checkpoint. Eco keeps the one it replaces (unrestored by the
+    /// supervisor too) as the fallback for a standby that refuses the new one (`start_refused`).
     fn replace_checkpoint(&mut self, state: Checkpoint) {
         let older = std::mem::replace(&mut self.checkpoint, state);
         self.older_checkpoint = self.eco().then_some(older);
