@@ -76,7 +76,7 @@ pub(crate) fn run(
             &mut renderer,
             &mut snapshot,
         );
-        // Exit as `render_until_gone` does, without dropping the regions.
+        // Exit right here, as `worker::run` does, without dropping the regions.
         if let Some(code) = stint {
             std::process::exit(code);
         }
