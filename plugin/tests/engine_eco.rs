@@ -322,7 +322,12 @@ fn the_audit_catches_a_worker_that_flips_a_bit() {
 #[test]
 fn a_malformed_checkpoint_refused_at_a_takeover_falls_back_to_the_one_before() {
     let n = 64;
-    let mut engine = eco(n, patient());
+    // No audit: its standby, started from the checkpoint before, would take over instead.
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(3600),
+        ..patient()
+    };
+    let mut engine = eco(n, tuning);
     settle(&engine, &[]);
     let mut faulted_at = None;
     let mut killed = None;
@@ -364,6 +369,73 @@ fn a_malformed_checkpoint_refused_at_a_takeover_falls_back_to_the_one_before() {
     assert!(state_lost_at(&events).is_empty(), "{log:#?}");
     assert!(peak(&want) > 0.01);
     assert_eq!(differing(&got, &want), 0, "{log:#?}");
+    drop(engine);
+    for pid in started_pids(&events) {
+        assert!(!is_alive(pid), "process {pid} outlived its engine");
+    }
+}
+
+/// Two malformed checkpoints in a row, then the active is killed: the standby refuses the
+/// newest, a new worker the one before, and with no checkpoint left and no verified worker to
+/// ask for a new one the engine starts over from a fresh state (`StateLost`): held notes are
+/// lost, but it plays on, settled, with nothing left behind.
+#[test]
+fn with_no_checkpoint_left_a_refusal_starts_over_from_a_fresh_state() {
+    let n = 64;
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(3600),
+        ..patient()
+    };
+    let mut engine = eco(n, tuning);
+    settle(&engine, &[]);
+    // Frames from which each malformed snapshot was asked for, then the pid killed.
+    let mut faults: Vec<u64> = Vec::new();
+    let mut killed = None;
+    let (mut events, _, _) = run_until(
+        &mut engine,
+        n,
+        400,
+        |engine| {
+            let taken = faults
+                .last()
+                .is_none_or(|&at| engine.checkpoint_frame() > at);
+            if killed.is_some() || engine.frames_posted() < 40 * n as u64 || !taken {
+                return;
+            }
+            if faults.len() < 2 {
+                faults.push(engine.frames_posted());
+                engine.inject_fault(active_slot(engine), FaultKind::BadSnapshot as u32, 0);
+            } else {
+                let pid = active_pid(engine);
+                signal(pid, Signal::SIGKILL);
+                killed = Some(pid);
+            }
+        },
+        |_| false,
+    );
+    let killed = killed.expect("the active was killed");
+    settle(&engine, &[killed]);
+    events.extend(engine.drain_events());
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let refusals = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                EngineEvent::WorkerDied {
+                    cause: WorkerExit::Exited(shm::exit_status::EXIT_RESTORE),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(refusals, 2, "both checkpoints refused: {log:#?}");
+    assert_eq!(state_lost_at(&events).len(), 1, "{log:#?}");
+    let (l, r) = (&mut vec![0.0; n], &mut vec![0.0; n]);
+    let mut phrase = Phrase::new(3);
+    let (block_events, params) = phrase.block(n);
+    let report = engine.process(block_events, params, None, [l, r]);
+    assert_eq!(report.fallback_frames, 0, "it plays on: {log:#?}");
     drop(engine);
     for pid in started_pids(&events) {
         assert!(!is_alive(pid), "process {pid} outlived its engine");
