@@ -216,7 +216,14 @@ impl Engine {
         // A one-off fault goes with the block's first chunk, the standing one with every chunk.
         let standing = self.standing_fault;
         let shared = &*self.shared;
-        let mut snapshot = shared.snapshot_request.swap(0, Ordering::AcqRel);
+        // The request's frame is stored before the request: seeing the one, we see the other.
+        let asked = shared.snapshot_request.load(Ordering::Acquire) != 0;
+        let from = shared.snapshot_from_frame.load(Ordering::Acquire);
+        let mut snapshot = if asked && self.chunker.next_frame() >= from {
+            shared.snapshot_request.swap(0, Ordering::AcqRel)
+        } else {
+            0
+        };
         let snapshot_asked = &mut self.snapshot_asked;
         self.chunker.split(
             n,
@@ -852,6 +859,12 @@ impl Engine {
             .each_ref()
             .map(|s| s.generation.load().state);
         spare && states.contains(&SlotState::Live) && states.contains(&SlotState::Empty)
+    }
+
+    /// Where the newest state the supervisor keeps (its checkpoint or a newer snapshot) ends,
+    /// as an absolute frame: for tests that fault a worker between two checkpoints.
+    pub fn checkpoint_frame(&self) -> u64 {
+        self.shared.state_frame.load(Ordering::Acquire)
     }
 
     /// Frames posted so far: the absolute frame the next block starts at.

@@ -7,17 +7,24 @@
 //! them before its sandbox forbids mapping. Once called, and before it reads anything else (the
 //! start state, a chunk), it unmaps the other slot's ring: the worker that then restores a
 //! snapshot and renders can no more write into its twin's ring than any other worker.
+//!
+//! Eco calls it beside the active worker for an audit and, once it is verified, dismisses it:
+//! it stops writing its ring, says so (`OutputRing::set_left`) and waits again, to be called
+//! into the same slot (the only ring it still maps), where it restores the state it is then
+//! given like any newcomer.
 
 use crate::worker::{self, Args, EXIT_PARENT_GONE, EXIT_SETUP};
 use render::ChunkRenderer;
+use shm::death::Held;
 use shm::{Doorbell, InputRing, OutputRing};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::Ordering;
 
 /// Maps slot 1's ring next to slot 0's (`slot0`), enters the sandbox, sleeps until called,
 /// keeps the called slot's ring only, then restores the start state the plugin wrote there and
-/// renders like any worker. Returns an exit status if it fails before the sandbox; after that
-/// it exits the process itself.
+/// renders like any worker, until dismissed (then it waits to be called into that slot again).
+/// Returns an exit status if it fails before the sandbox; after that it exits the process
+/// itself.
 pub(crate) fn run(
     args: Args,
     input: InputRing,
@@ -48,23 +55,43 @@ pub(crate) fn run(
         (slot1, slot0)
     };
     other.unmap();
-    match robust {
-        Ok(list) => list.hold(output.death_word()),
+    let held: Option<Held> = match robust {
+        Ok(list) => Some(list.hold(output.death_word())),
         // Not fatal: the supervisor then learns of our death from the pidfd only.
-        Err(e) => eprintln!("tandem-worker: death word not armed: {e}"),
-    }
+        Err(e) => {
+            eprintln!("tandem-worker: death word not armed: {e}");
+            None
+        }
+    };
     let args = Args {
         slot: slot as u32,
         ..args
     };
-    worker::render_until_gone(
-        args,
-        &input,
-        &output,
-        &doorbell,
-        &mut renderer,
-        &mut snapshot,
-    )
+    loop {
+        let stint = worker::render_stint(
+            args,
+            &input,
+            &output,
+            &doorbell,
+            &mut renderer,
+            &mut snapshot,
+        );
+        // Exit right here, as `worker::run` does, without dropping the regions.
+        if let Some(code) = stint {
+            std::process::exit(code);
+        }
+        output.set_left(args.epoch);
+        match wait_for_call(&input, args.epoch) {
+            Some(called) if called == slot => {}
+            // It maps no other slot's ring.
+            Some(_) => std::process::exit(EXIT_SETUP),
+            None => std::process::exit(EXIT_PARENT_GONE),
+        }
+        // The plugin cleared the death word to prepare the slot.
+        if let Some(held) = &held {
+            held.again(output.death_word());
+        }
+    }
 }
 
 /// Sleeps on the spare call word until the plugin calls the spare spawned with `epoch`, and
