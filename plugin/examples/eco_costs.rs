@@ -1,6 +1,7 @@
 //! What Eco protection costs and saves, measured on this machine (docs/ARCHITECTURE.md,
-//! "Protection"): one checkpoint (the worker's snapshot copy and the supervisor's validating
-//! restore), one 64-frame chunk rendered for comparison, the CPU of Lockstep and Eco engines at
+//! "Protection"): one checkpoint (the worker's snapshot copy, and the supervisor's validating
+//! restore, which Lockstep makes and Eco leaves to the standby), one 64-frame chunk rendered for
+//! comparison, the CPU of Lockstep and Eco engines at
 //! L = one block (audio thread, supervisor and every worker process), an audit's cost, and the
 //! frames of fallback a killed or stopped active worker costs in realtime.
 //!
@@ -75,7 +76,10 @@ fn checkpoint_cost() {
     for (what, v) in [
         ("render one 64-frame chunk", &render_ns),
         ("worker: snapshot_into", &snap_ns),
-        ("supervisor: restore + copy", &restore_ns),
+        (
+            "supervisor (Lockstep; Eco only copies): restore + copy",
+            &restore_ns,
+        ),
     ] {
         println!(
             "{what}: p50 {:.1} us, p99 {:.1} us",

@@ -35,7 +35,7 @@ pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;
 use crate::engine::pace::Pace;
-use crate::engine::served::{Source, Staging, Twin};
+use crate::engine::served::{Hold, Source, Staging, Twin};
 use crate::engine::shared::{FaultRequest, Generation, Shared, SlotState};
 use crate::engine::supervisor::Supervisor;
 use crate::engine::voice_end::VoiceEnds;
@@ -53,6 +53,10 @@ use std::time::Duration;
 pub struct BlockReport {
     /// Frames filled by the declicked fallback because no worker answered in time.
     pub fallback_frames: u32,
+    /// Frames served on one worker's word: no verified twin's digest confirmed their chunk
+    /// (always in Eco; in Lockstep while a twin rebuilds, or when it was late past the
+    /// deadline). A wrong but finite sample among them is the one fault that can be heard.
+    pub unconfirmed_frames: u32,
 }
 
 /// The audio thread's private view of a slot: the floor its progress may not fall below.
@@ -62,17 +66,6 @@ struct SeenSlot {
     frames: u64,
     chunks: u64,
     bad: bool,
-}
-
-/// How a served chunk is checked against the verified twin's digest (`served.rs`, `Twin`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Agreement {
-    /// Not at all: past the deadline, what a ring has is served.
-    Off,
-    /// A digest the twin has published must be the same.
-    IfPublished,
-    /// The twin's digest must exist and be the same (the call waits for it).
-    Insist,
 }
 
 /// How long `Engine::deliver` may wait, as monotonic instants.
@@ -189,6 +182,7 @@ impl Engine {
                 },
             );
             report.fallback_frames = (n - silent - served) as u32;
+            report.unconfirmed_frames = self.staging.take_unconfirmed();
             for s in out_l[silent..n].iter_mut().chain(&mut out_r[silent..n]) {
                 *s = s.clamp(-OUTPUT_LIMIT, OUTPUT_LIMIT);
             }
@@ -222,7 +216,14 @@ impl Engine {
         // A one-off fault goes with the block's first chunk, the standing one with every chunk.
         let standing = self.standing_fault;
         let shared = &*self.shared;
-        let mut snapshot = shared.snapshot_request.swap(0, Ordering::AcqRel);
+        // The request's frame is stored before the request: seeing the one, we see the other.
+        let asked = shared.snapshot_request.load(Ordering::Acquire) != 0;
+        let from = shared.snapshot_from_frame.load(Ordering::Acquire);
+        let mut snapshot = if asked && self.chunker.next_frame() >= from {
+            shared.snapshot_request.swap(0, Ordering::AcqRel)
+        } else {
+            0
+        };
         let snapshot_asked = &mut self.snapshot_asked;
         self.chunker.split(
             n,
@@ -448,6 +449,7 @@ impl Engine {
         }
         // When a ring had the frames but the twin's digests did not agree (yet).
         let mut held_back_at = None;
+        let mut woke_for_contradiction = false;
         let spin_until = monotonic_ns() + self.tuning.audio_spin_us as u64 * 1000;
         loop {
             let bell = self.shared.doorbell.count();
@@ -461,17 +463,17 @@ impl Engine {
                 self.twin_late_at = pass_start;
                 agree_until = 0;
             }
-            let agreement = if agree_until != 0 {
-                Agreement::Insist
+            let hold = if agree_until != 0 {
+                Hold::UnlessAgreed
             } else {
-                Agreement::IfPublished
+                Hold::IfDiffers
             };
             for slot in [first, 1 - first] {
                 let (frames, generation) = self.available(slot, start);
                 if frames < len as u64 {
                     continue;
                 }
-                if self.copy(slot, generation, agreement, start, [&mut *l, &mut *r]) {
+                if self.copy(slot, generation, hold, start, [&mut *l, &mut *r]) {
                     if slot != first {
                         self.switched(first, slot, pass_start, start);
                     }
@@ -481,8 +483,14 @@ impl Engine {
                     }
                     return len;
                 }
-                if agreement == Agreement::Insist {
+                if hold == Hold::UnlessAgreed {
                     held_back_at.get_or_insert(pass_start);
+                }
+                if self.staging.take_contradicted() && !woke_for_contradiction {
+                    // Two verified twins disagree: the supervisor decides which is wrong, at
+                    // once rather than on its next tick (a futex wake, once per call).
+                    self.shared.wake_supervisor();
+                    woke_for_contradiction = true;
                 }
             }
             let now = monotonic_ns();
@@ -572,14 +580,14 @@ impl Engine {
     }
 
     /// Copies from the ring of `slot` what `available` found under `generation`, each chunk
-    /// checked against the ring's digest and, as `agreement` says, against the verified twin's
+    /// checked against the ring's digest and, as `hold` says, against the verified twin's
     /// (`served.rs`); false if the slot changed since, the twin's digest disagrees, or the audio
     /// was not finite or not what the digest says (the ring is then rogue).
     fn copy(
         &mut self,
         slot: usize,
         generation: Generation,
-        agreement: Agreement,
+        hold: Hold,
         start: u64,
         out: [&mut [f32]; 2],
     ) -> bool {
@@ -591,13 +599,11 @@ impl Engine {
         let other_generation = other.generation.load();
         let seen = self.seen[1 - slot];
         let twin_rogue = seen.epoch == other_generation.epoch && seen.bad;
-        let checked = agreement != Agreement::Off;
-        let twin =
-            (checked && other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
-                output: self.shared.ring(other_generation),
-                from_chunk: other.floor_chunk.load(Ordering::Acquire),
-                insist: agreement == Agreement::Insist,
-            });
+        let twin = (other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
+            output: self.shared.ring(other_generation),
+            from_chunk: other.floor_chunk.load(Ordering::Acquire),
+            hold,
+        });
         match self.staging.copy(&self.shared, source, twin, start, out) {
             Ok(served) => served,
             Err(reason) => {
@@ -661,7 +667,7 @@ impl Engine {
             && !self.copy(
                 slot,
                 generation,
-                Agreement::Off,
+                Hold::Never,
                 start,
                 [&mut l[..served], &mut r[..served]],
             )
@@ -859,6 +865,12 @@ impl Engine {
         spare && states.contains(&SlotState::Live) && states.contains(&SlotState::Empty)
     }
 
+    /// Where the newest state the supervisor keeps (its checkpoint or a newer snapshot) ends,
+    /// as an absolute frame: for tests that fault a worker between two checkpoints.
+    pub fn checkpoint_frame(&self) -> u64 {
+        self.shared.state_frame.load(Ordering::Acquire)
+    }
+
     /// Frames posted so far: the absolute frame the next block starts at.
     pub fn frames_posted(&self) -> u64 {
         self.chunker.next_frame()
@@ -897,7 +909,7 @@ impl Engine {
 impl Drop for Engine {
     /// Kills and reaps both workers and joins the supervisor.
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.wake_supervisor();
         if let Some(handle) = self.supervisor.take() {
             let _ = handle.join();

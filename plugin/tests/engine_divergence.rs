@@ -92,6 +92,61 @@ fn a_flipped_bit_is_not_served_before_the_twin_has_its_digest() {
     }
 }
 
+/// What the host hears on one worker's word alone is declared (`unconfirmed_frames`): in
+/// Lockstep, every frame served while the twin is stopped (at latency 0 in real time the twin's
+/// digest is waited for until the deadline, then the serving ring's frames go out unconfirmed);
+/// in Eco, every frame, since one worker renders.
+#[test]
+fn frames_served_on_one_workers_word_are_declared() {
+    let period = Duration::from_micros((N as u64 * 1_000_000) / SR as u64);
+    let tuning = Tuning {
+        hang_timeout: Duration::from_secs(3600),
+        ..Tuning::default()
+    };
+    let lockstep = config(ProcessMode::Realtime, N, 0);
+    let mut engine = Engine::activate_with(lockstep, tuning.clone()).expect("activate");
+    assert!(wait_for_lockstep(&mut engine, N));
+    let (stop_at, cont_at) = (20, 40);
+    let both = render_both(&mut engine, 81, N, 60, 0, |engine, b| {
+        let twin = || engine.worker_pid(1 - engine.serving_slot()).unwrap();
+        if b == stop_at {
+            signal(twin(), Signal::SIGSTOP);
+            // Stopped before the next chunk is posted.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if b == cont_at {
+            signal(twin(), Signal::SIGCONT);
+        }
+        // The host's period clock: not a render faster than real time.
+        std::thread::sleep(period);
+    });
+    for (b, report) in both.reports.iter().enumerate().take(cont_at).skip(stop_at) {
+        let told = report.unconfirmed_frames + report.fallback_frames;
+        assert_eq!(told as usize, N, "block {b}: {report:?}");
+    }
+    drop(engine);
+
+    let eco = tandem::engine::EngineConfig {
+        protection: tandem::engine::Protection::Eco,
+        ..config(ProcessMode::Offline, N, N as u32)
+    };
+    // No audit: its standby would be a verified twin for a moment.
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(3600),
+        ..patient()
+    };
+    let mut engine = Engine::activate_with(eco, tuning).expect("activate");
+    let both = render_both(&mut engine, 82, N, 30, N as u32, |_, _| {});
+    assert_eq!(differing(&both.got, &both.want), 0);
+    // The first block is the latency's silence.
+    for (b, report) in both.reports.iter().enumerate().skip(1) {
+        assert_eq!(
+            report.unconfirmed_frames as usize, N,
+            "block {b}: {report:?}"
+        );
+    }
+}
+
 fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("kill");
 }

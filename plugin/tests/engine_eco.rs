@@ -1,8 +1,9 @@
 //! Eco protection: one active worker renders, the spare waits as the standby. Real faults in
 //! real worker processes: the standby takes over from the latest checkpoint and the output stays
 //! equal to the in-process reference, bit for bit; while nothing is wrong only one slot is
-//! occupied; audits catch a worker that flips a bit; retiring the older worker after an audit
-//! is no failure.
+//! occupied; audits catch a worker that flips a bit; an audit's standby goes back to sleep as
+//! the spare (the same process) and that is no failure; a malformed checkpoint, refused by the
+//! standby at a takeover, costs nothing but a fall back to the checkpoint before.
 //!
 //! Bits are compared with no realtime deadline to miss (`common::patient`), except in the hedge
 //! test, which asserts only what the listener gets, not how fast; timing is the benchmark's job.
@@ -16,6 +17,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tandem::engine::{
     Engine, EngineEvent, EngineStatus, EvictReason, ProcessMode, Protection, StandbyReason, Tuning,
+    WorkerExit,
 };
 
 fn eco(max_block: usize, tuning: Tuning) -> Engine {
@@ -208,10 +210,11 @@ fn audits(events: &[EngineEvent]) -> usize {
 }
 
 /// Audits on an honest worker: each calls the standby, which is verified against the active
-/// and then serves while the older one is retired. No failure, no fault in the status, the
-/// output exact, one worker left.
+/// and then goes back to sleep as the spare. No failure, no fault in the status, the output
+/// exact, one worker left; the same two processes throughout (no spare spawned, none left
+/// behind).
 #[test]
-fn audits_of_an_honest_worker_retire_it_without_a_fault() {
+fn audits_of_an_honest_worker_send_the_standby_back_without_a_fault() {
     let n = 128;
     let tuning = Tuning {
         audit_interval: Duration::from_millis(20),
@@ -224,18 +227,34 @@ fn audits_of_an_honest_worker_retire_it_without_a_fault() {
     let status = EngineStatus::new();
     let mut engine = Engine::activate_reporting(config, tuning, status.clone()).unwrap();
     settle(&engine, &[]);
-    let retired = |events: &[EngineEvent]| {
+    let processes = |engine: &Engine| {
+        let mut pids = engine.worker_pids();
+        pids.extend(engine.spare_pid());
+        pids.sort_unstable();
+        pids
+    };
+    let before = processes(&engine);
+    assert_eq!(before.len(), 2, "one worker and the spare");
+    let returned = |events: &[EngineEvent]| {
         events
             .iter()
-            .filter(|e| matches!(e, EngineEvent::WorkerRetired { .. }))
+            .filter(|e| matches!(e, EngineEvent::StandbyReturned { .. }))
             .count()
     };
-    let (mut events, got, want) = run_until(&mut engine, n, 4000, |_| {}, |e| retired(e) >= 4);
+    let (mut events, got, want) = run_until(&mut engine, n, 4000, |_| {}, |e| returned(e) >= 4);
     settle(&engine, &[]);
     events.extend(engine.drain_events());
     let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
-    assert!(retired(&events) >= 4, "{log:#?}");
+    assert!(returned(&events) >= 4, "{log:#?}");
     assert!(audits(&events) >= 4, "{log:#?}");
+    assert_eq!(processes(&engine), before, "the same processes: {log:#?}");
+    let spawned = events.iter().filter(|e| {
+        matches!(
+            e,
+            EngineEvent::SpareSpawned { .. } | EngineEvent::WorkerRetired { .. }
+        )
+    });
+    assert_eq!(spawned.count(), 1, "only the activation's spare: {log:#?}");
     assert_eq!(
         engine.stats().failures.load(Ordering::Relaxed),
         0,
@@ -294,6 +313,133 @@ fn the_audit_catches_a_worker_that_flips_a_bit() {
     );
     assert!(audits(&events) <= 20, "{log:#?}");
     eprintln!("caught after {} audits", audits(&events));
+}
+
+/// The active worker publishes one malformed snapshot, which Eco takes as its checkpoint
+/// without restoring it; the active is then killed before the next checkpoint. The standby,
+/// called from the malformed one, refuses it (exits `EXIT_RESTORE`); the supervisor falls back
+/// to the checkpoint before and a new worker replays from there: the output stays exact.
+#[test]
+fn a_malformed_checkpoint_refused_at_a_takeover_falls_back_to_the_one_before() {
+    let n = 64;
+    // No audit: its standby, started from the checkpoint before, would take over instead.
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(3600),
+        ..patient()
+    };
+    let mut engine = eco(n, tuning);
+    settle(&engine, &[]);
+    let mut faulted_at = None;
+    let mut killed = None;
+    let (mut events, got, want) = run_until(
+        &mut engine,
+        n,
+        400,
+        |engine| match (faulted_at, killed) {
+            (None, _) if engine.frames_posted() >= 40 * n as u64 => {
+                // Goes with the next chunk posted, which starts here.
+                faulted_at = Some(engine.frames_posted());
+                engine.inject_fault(active_slot(engine), FaultKind::BadSnapshot as u32, 0);
+            }
+            // The first checkpoint past the fault is the malformed one; the next comes 512
+            // frames later.
+            (Some(at), None) if engine.checkpoint_frame() > at => {
+                let pid = active_pid(engine);
+                signal(pid, Signal::SIGKILL);
+                killed = Some(pid);
+            }
+            _ => {}
+        },
+        |_| false,
+    );
+    let killed = killed.expect("the active was killed");
+    settle(&engine, &[killed]);
+    events.extend(engine.drain_events());
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let refused = events.iter().any(|e| {
+        matches!(
+            e,
+            EngineEvent::WorkerDied {
+                cause: WorkerExit::Exited(shm::exit_status::EXIT_RESTORE),
+                ..
+            }
+        )
+    });
+    assert!(refused, "the standby refused the checkpoint: {log:#?}");
+    assert!(state_lost_at(&events).is_empty(), "{log:#?}");
+    assert!(peak(&want) > 0.01);
+    assert_eq!(differing(&got, &want), 0, "{log:#?}");
+    drop(engine);
+    for pid in started_pids(&events) {
+        assert!(!is_alive(pid), "process {pid} outlived its engine");
+    }
+}
+
+/// Two malformed checkpoints in a row, then the active is killed: the standby refuses the
+/// newest, a new worker the one before, and with no checkpoint left and no verified worker to
+/// ask for a new one the engine starts over from a fresh state (`StateLost`): held notes are
+/// lost, but it plays on, settled, with nothing left behind.
+#[test]
+fn with_no_checkpoint_left_a_refusal_starts_over_from_a_fresh_state() {
+    let n = 64;
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(3600),
+        ..patient()
+    };
+    let mut engine = eco(n, tuning);
+    settle(&engine, &[]);
+    // Frames from which each malformed snapshot was asked for, then the pid killed.
+    let mut faults: Vec<u64> = Vec::new();
+    let mut killed = None;
+    let (mut events, _, _) = run_until(
+        &mut engine,
+        n,
+        400,
+        |engine| {
+            let taken = faults
+                .last()
+                .is_none_or(|&at| engine.checkpoint_frame() > at);
+            if killed.is_some() || engine.frames_posted() < 40 * n as u64 || !taken {
+                return;
+            }
+            if faults.len() < 2 {
+                faults.push(engine.frames_posted());
+                engine.inject_fault(active_slot(engine), FaultKind::BadSnapshot as u32, 0);
+            } else {
+                let pid = active_pid(engine);
+                signal(pid, Signal::SIGKILL);
+                killed = Some(pid);
+            }
+        },
+        |_| false,
+    );
+    let killed = killed.expect("the active was killed");
+    settle(&engine, &[killed]);
+    events.extend(engine.drain_events());
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let refusals = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                EngineEvent::WorkerDied {
+                    cause: WorkerExit::Exited(shm::exit_status::EXIT_RESTORE),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(refusals, 2, "both checkpoints refused: {log:#?}");
+    assert_eq!(state_lost_at(&events).len(), 1, "{log:#?}");
+    let (l, r) = (&mut vec![0.0; n], &mut vec![0.0; n]);
+    let mut phrase = Phrase::new(3);
+    let (block_events, params) = phrase.block(n);
+    let report = engine.process(block_events, params, None, [l, r]);
+    assert_eq!(report.fallback_frames, 0, "it plays on: {log:#?}");
+    drop(engine);
+    for pid in started_pids(&events) {
+        assert!(!is_alive(pid), "process {pid} outlived its engine");
+    }
 }
 
 /// Plays `n`-frame blocks of a phrase on the period clock beside an in-process reference, and

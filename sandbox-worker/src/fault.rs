@@ -26,6 +26,8 @@ pub enum Aftermath {
     OverwriteFinished,
     /// From now on, keep the CPU busy between chunks instead of sleeping.
     HogBetweenChunks,
+    /// Damage the next snapshot published.
+    BadSnapshot,
 }
 
 /// Commits `kind`. Crashes and hangs do not return.
@@ -57,6 +59,7 @@ pub fn commit(kind: FaultKind, arg: u32) -> Aftermath {
         FaultKind::FlipLowBit => Aftermath::FlipLowBit,
         FaultKind::OverwriteFinished => Aftermath::OverwriteFinished,
         FaultKind::HogBetweenChunks => Aftermath::HogBetweenChunks,
+        FaultKind::BadSnapshot => Aftermath::BadSnapshot,
         // Not aimed at one worker: `crash_on_note` applies it to every chunk.
         FaultKind::CrashOnNote => Aftermath::Continue,
     }

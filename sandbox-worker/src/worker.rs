@@ -177,14 +177,20 @@ pub fn run(args: Args) -> i32 {
     if let Err(code) = crate::enter_sandbox() {
         return code;
     }
-    render_until_gone(
+    // A worker spawned into its slot is never dismissed: only a standby called from the spare
+    // is (`RenderLoop::run`).
+    let code = render_stint(
         args,
         &input,
         &output,
         &doorbell,
         &mut renderer,
         &mut snapshot,
-    )
+    );
+    // Exit right here: dropping the regions would `close` and `munmap`, and freeing buffers may
+    // `madvise`, none of which the sandbox allows (the process would end by SIGSYS instead of
+    // its own status). The kernel releases everything anyway.
+    std::process::exit(code.unwrap_or(EXIT_SETUP))
 }
 
 /// Restores the start state the plugin wrote into `output` (its spawn epoch must be ours) into
@@ -214,22 +220,23 @@ pub(crate) fn restore(
     Ok(restore_chunk)
 }
 
-/// Runs the render loop from the chunk after `restore_chunk` and exits the process with its
-/// status. Called inside the sandbox: it first restores the start state, bytes a twin wrote,
-/// which are parsed only there.
-pub(crate) fn render_until_gone(
+/// Restores the start state the plugin wrote into `output` and runs the render loop from the
+/// chunk after it. Called inside the sandbox: the start state, bytes a twin wrote, is parsed
+/// only there. Returns the status to exit with, or `None` when the plugin dismissed this
+/// standby from its slot.
+pub(crate) fn render_stint(
     args: Args,
     input: &InputRing,
     output: &OutputRing,
     doorbell: &Doorbell,
     renderer: &mut ChunkRenderer,
     snapshot: &mut Vec<u8>,
-) -> ! {
+) -> Option<i32> {
     let restore_chunk = match restore(args, output, renderer, snapshot) {
         Ok(c) => c,
-        Err(code) => std::process::exit(code),
+        Err(code) => return Some(code),
     };
-    let code = RenderLoop::new(
+    RenderLoop::new(
         args,
         input,
         output,
@@ -238,11 +245,7 @@ pub(crate) fn render_until_gone(
         snapshot,
         restore_chunk.map_or(0, |c| c + 1),
     )
-    .run();
-    // Exit right here: dropping the regions would `close` and `munmap`, and freeing buffers may
-    // `madvise`, none of which the sandbox allows (the process would end by SIGSYS instead of
-    // its own status). The kernel releases everything anyway.
-    std::process::exit(code)
+    .run()
 }
 
 /// The render loop: no allocation, no locks, no I/O but the futexes and the parent check (an
@@ -268,6 +271,8 @@ pub struct RenderLoop<'a> {
     bad_ends: bool,
     /// Set by an injected `HogBetweenChunks` fault: from then on, busy between chunks.
     hog: bool,
+    /// Set by an injected `BadSnapshot` fault: the next snapshot is damaged.
+    bad_snapshot: bool,
     /// The chunk to render without its events (the supervisor's quarantine; `u64::MAX`: none).
     quarantined: u64,
 }
@@ -309,15 +314,22 @@ impl<'a> RenderLoop<'a> {
             mute_digests: false,
             bad_ends: false,
             hog: false,
+            bad_snapshot: false,
             quarantined: output.quarantined_chunk(),
         }
     }
 
-    /// Renders until the plugin goes away (or this worker is lapped); returns the exit status.
-    pub fn run(mut self) -> i32 {
+    /// Renders until the plugin goes away (or this worker is lapped) and returns the exit
+    /// status, or, a standby called from the spare, until the plugin dismisses it from its
+    /// slot (`InputRing::dismiss`): `None`.
+    pub fn run(mut self) -> Option<i32> {
         let spin = Duration::from_micros(self.args.spin_us as u64);
         let mut awake_since = Instant::now();
         loop {
+            let slot = self.args.slot as usize;
+            if self.args.spare && self.input.spare_called(self.args.epoch) != Some(slot) {
+                return None;
+            }
             match self.step() {
                 Step::Rendered => {
                     if awake_since.elapsed() >= MAX_AWAKE {
@@ -330,12 +342,12 @@ impl<'a> RenderLoop<'a> {
                         "tandem-worker: slot {} lapped at chunk {}",
                         self.args.slot, self.next
                     );
-                    return EXIT_LAPPED;
+                    return Some(EXIT_LAPPED);
                 }
                 Step::NotYet if self.hog => fault::hog_a_millisecond(),
                 Step::NotYet => {
                     if !wait_for_chunk(self.input, self.output, self.next, spin) && parent_gone() {
-                        return EXIT_PARENT_GONE;
+                        return Some(EXIT_PARENT_GONE);
                     }
                     awake_since = Instant::now();
                 }
@@ -381,6 +393,7 @@ impl<'a> RenderLoop<'a> {
                     Aftermath::FlipLowBit => flip = true,
                     Aftermath::OverwriteFinished => overwrite = true,
                     Aftermath::HogBetweenChunks => self.hog = true,
+                    Aftermath::BadSnapshot => self.bad_snapshot = true,
                 },
                 None => crate::attempt_escape(f.kind, self.input, output),
             }
@@ -422,6 +435,9 @@ impl<'a> RenderLoop<'a> {
         }
         if chunk.snapshot_slots & (1 << args.slot) != 0 {
             if let Ok(n) = self.renderer.synth.snapshot_into(self.snapshot) {
+                if std::mem::take(&mut self.bad_snapshot) {
+                    self.snapshot[n - 1] ^= 1;
+                }
                 output.write_snapshot(self.next, &self.snapshot[..n]);
             }
         }

@@ -75,6 +75,9 @@ pub enum FaultKind {
     /// sleeping 1 ns every millisecond (so `RLIMIT_RTTIME` never fires): only a CPU budget
     /// stops it.
     HogBetweenChunks = 15,
+    /// Damage the next state snapshot this worker publishes (one byte of its body flipped, so
+    /// its checksum no longer matches): a malformed checkpoint, which only a restore can tell.
+    BadSnapshot = 16,
 }
 
 impl FaultKind {
@@ -96,6 +99,7 @@ impl FaultKind {
             13 => FaultKind::OverwriteFinished,
             14 => FaultKind::SpinSleeping,
             15 => FaultKind::HogBetweenChunks,
+            16 => FaultKind::BadSnapshot,
             _ => return None,
         })
     }

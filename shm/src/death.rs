@@ -86,8 +86,8 @@ impl RobustList {
 
     /// Takes hold of `word` for the calling thread, the one that registered the list: stores
     /// its thread id in the word and links the word in. `word` must stay mapped until the
-    /// process exits.
-    pub fn hold(self, word: &AtomicU32) {
+    /// process exits. Returns the token to take hold of it again ([`Held::again`]).
+    pub fn hold(self, word: &AtomicU32) -> Held {
         // SAFETY: gettid takes no arguments and cannot fail.
         let tid = unsafe { libc::syscall(libc::SYS_gettid) } as u32;
         word.store(tid & TID_MASK, Ordering::SeqCst);
@@ -96,6 +96,20 @@ impl RobustList {
         // The offset before the link: an exit in between sees an empty list, never a stray word.
         std::sync::atomic::compiler_fence(Ordering::SeqCst);
         self.head.next = (&*self.entry as *const RobustEntry).cast();
+        Held { tid }
+    }
+}
+
+/// A death word this thread holds (linked into its robust list).
+pub struct Held {
+    tid: u32,
+}
+
+impl Held {
+    /// Stores the thread id in `word` again, the word it holds, after the plugin cleared it
+    /// to call a returned standby into its slot again (`OutputRing::prepare_spawn`).
+    pub fn again(&self, word: &AtomicU32) {
+        word.store(self.tid & TID_MASK, Ordering::SeqCst);
     }
 }
 

@@ -205,6 +205,16 @@ impl InputRing {
         futex::wake_all(word);
     }
 
+    /// Plugin side: dismisses the standby called into `slot` (Eco's audit standby, once
+    /// verified), which leaves the slot and waits to be called again, and wakes it (it may
+    /// sleep on the chunk futex). Its slot must be out of the audio thread's reach already.
+    pub fn dismiss(&self, slot: usize) {
+        self.region
+            .word(h::SPARE_CALLED + (slot & 1))
+            .store(0, Ordering::Release);
+        self.wake();
+    }
+
     /// Spare side: the futex word the plugin calls spares through.
     pub fn spare_call_word(&self) -> &AtomicU32 {
         self.region.word(h::SPARE_CALL)

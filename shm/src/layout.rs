@@ -9,7 +9,7 @@ use crate::error::ConfigError;
 /// Identifies a Tandem region ("TNDM").
 pub const MAGIC: u32 = 0x4d44_4e54;
 /// Bumped whenever the layout changes, so a stale worker binary is refused, not misread.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Words at the start of every region before its arrays begin.
 pub const HEADER_WORDS: usize = 64;
@@ -36,9 +36,10 @@ pub mod input {
     pub const POSTED_FRAMES: usize = 12;
     /// The spares' futex word (plugin-written): bumped after every call.
     pub const SPARE_CALL: usize = 14;
-    /// Per worker slot (two words, plugin-written): the epoch of the spare last called into it.
-    /// One word per slot, so that a spare slow to read its call still finds it after a call
-    /// into the other slot (a slot is called into again only once its worker is gone).
+    /// Per worker slot (two words, plugin-written): the epoch of the spare last called into it,
+    /// 0 once the plugin dismisses it (Eco's audit standby, which then waits to be called
+    /// again). One word per slot, so that a spare slow to read its call still finds it after a
+    /// call into the other slot (a slot is called into again only once its worker is gone).
     pub const SPARE_CALLED: usize = 15;
 }
 
@@ -98,6 +99,9 @@ pub mod output {
     pub const SLEEPING: usize = 29;
     /// The death word: the worker's thread id while it lives, its robust futex (`shm::death`).
     pub const DEATH: usize = 30;
+    /// A standby dismissed from this slot writes its epoch here once it has stopped writing
+    /// the ring and waits to be called again (worker-written; reset before every spawn).
+    pub const LEFT: usize = 31;
 }
 
 /// Sizes shared by the plugin and its workers.

@@ -162,6 +162,7 @@ impl OutputRing {
             .store(snapshot.len() as u32, Ordering::Relaxed);
         r.word(h::EPOCH).store(0, Ordering::Relaxed);
         r.word(h::DEATH).store(0, Ordering::Relaxed);
+        r.word(h::LEFT).store(0, Ordering::Relaxed);
         r.word(h::SNAPSHOT_SEQ).store(0, Ordering::Relaxed);
         write_bytes(r, self.config.snapshot_base(), snapshot);
         fence(Ordering::Release);
@@ -341,6 +342,13 @@ impl OutputRing {
         self.region.word(h::SLEEPING).load(Ordering::SeqCst) != 0
     }
 
+    /// Plugin side: whether the standby of `epoch`, dismissed from this slot, says it has
+    /// stopped writing the ring and waits to be called again. A claim: a standby that lies is
+    /// called while still rendering its old chunks, which the checks of a newcomer catch.
+    pub fn has_left(&self, epoch: u32) -> bool {
+        self.region.word(h::LEFT).load(Ordering::Acquire) == epoch
+    }
+
     /// Both sides: the death word (see [`crate::death`]); the worker arms it, the plugin
     /// watches it as a hint only.
     pub fn death_word(&self) -> &std::sync::atomic::AtomicU32 {
@@ -369,6 +377,11 @@ impl OutputRing {
         self.region
             .dword(h::QUARANTINE_CHUNK)
             .load(Ordering::Acquire)
+    }
+
+    /// Worker side, a dismissed standby: says it no longer writes the ring (`has_left`).
+    pub fn set_left(&self, epoch: u32) {
+        self.region.word(h::LEFT).store(epoch, Ordering::Release);
     }
 
     /// Worker side: announces the worker's epoch and starting point.

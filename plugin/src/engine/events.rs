@@ -115,6 +115,16 @@ pub enum EngineEvent {
         /// Its pid.
         pid: u32,
     },
+    /// Eco: an audit's standby, verified, left `slot` and sleeps again as the spare (the same
+    /// process, called again when needed). Not a failure.
+    StandbyReturned {
+        /// The slot it left.
+        slot: usize,
+        /// Its spawn epoch (it keeps it).
+        epoch: u32,
+        /// Its pid.
+        pid: u32,
+    },
     /// Eco: the standby was called into `slot` (a `WorkerSpawned` follows).
     StandbyCalled {
         /// The empty slot it takes.
@@ -248,6 +258,10 @@ impl fmt::Display for EngineEvent {
             EngineEvent::WorkerRetired { slot, epoch, pid } => write!(
                 f,
                 "worker {slot} (epoch {epoch}, pid {pid}) retired: a newer verified worker serves"
+            ),
+            EngineEvent::StandbyReturned { slot, epoch, pid } => write!(
+                f,
+                "standby (epoch {epoch}, pid {pid}) left slot {slot} after its audit: the spare again"
             ),
             EngineEvent::StandbyCalled { slot, reason } => {
                 let why = match reason {

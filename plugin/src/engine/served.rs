@@ -35,6 +35,14 @@ struct Staged {
     epoch: u32,
 }
 
+/// Whether a verified twin's digest has confirmed a chunk: the frames served on one worker's
+/// word alone are counted (`Staging::take_unconfirmed`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Confirmed {
+    Yes,
+    No,
+}
+
 /// The ring served from: its slot, and the generation (which names the ring) under which the
 /// caller found it holds the frames.
 #[derive(Clone, Copy)]
@@ -50,28 +58,58 @@ pub(crate) struct Twin<'a> {
     pub output: &'a OutputRing,
     /// The twin's first chunk: it has no digest for earlier ones.
     pub from_chunk: u64,
-    /// Whether a digest the twin has not published yet holds the chunk back too (the caller
-    /// can wait for it), or only one that differs.
-    pub insist: bool,
+    /// Which of the twin's digests hold a chunk back.
+    pub hold: Hold,
+}
+
+/// Which of the verified twin's digests hold a chunk back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    /// None (past the deadline): they only tell whether the chunk was confirmed.
+    Never,
+    /// One the twin has published that differs.
+    IfDiffers,
+    /// Any but the same one: a digest not published yet too (the caller can wait for it).
+    UnlessAgreed,
 }
 
 impl Twin<'_> {
-    /// Whether the twin's digest for `chunk` does not contradict `digest`: it is the same, or
-    /// (unless insisting) not published yet, or the twin never renders `chunk`.
-    fn agrees(&self, chunk: u64, digest: u64) -> bool {
-        chunk < self.from_chunk
-            || self
-                .output
-                .digest_of(chunk)
-                .map_or(!self.insist, |d| d == digest)
+    /// Whether `chunk`, whose digest is `digest`, may be served, and whether the twin's own
+    /// digest confirmed it.
+    fn judge(&self, chunk: u64, digest: u64) -> Verdict {
+        let theirs = (chunk >= self.from_chunk)
+            .then(|| self.output.digest_of(chunk))
+            .flatten();
+        match (theirs, self.hold) {
+            (Some(d), _) if d == digest => Verdict::Serve(Confirmed::Yes),
+            (Some(_), Hold::IfDiffers | Hold::UnlessAgreed) => Verdict::Contradicted,
+            (None, Hold::UnlessAgreed) if chunk >= self.from_chunk => Verdict::Wait,
+            _ => Verdict::Serve(Confirmed::No),
+        }
     }
+}
+
+/// What the twin's digest says of a chunk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Serve it; confirmed or on its ring's word alone.
+    Serve(Confirmed),
+    /// Not yet: the twin's digest must exist first.
+    Wait,
+    /// Not while the twin's published digest differs: one of the two is wrong.
+    Contradicted,
 }
 
 /// The audio thread's checked copy from the rings.
 pub(crate) struct Staging {
     /// One chunk's audio, left and right, `MAX_CHUNK_FRAMES` each.
     audio: [Box<[f32]>; 2],
-    staged: Option<Staged>,
+    staged: Option<(Staged, Confirmed)>,
+    /// Frames served whose chunk no verified twin's digest confirmed, since the last
+    /// `take_unconfirmed`.
+    unconfirmed: u32,
+    /// A chunk was held back because the twin's published digest differs (`take_contradicted`).
+    contradicted: bool,
     /// Scratch for a chunk's voice ends, which its digest covers.
     ends: [VoiceEndRecord; MAX_VOICE_ENDS],
     /// The chunk holding the last frame served: deliveries only move forward, so the chunk of
@@ -86,6 +124,8 @@ impl Staging {
         Staging {
             audio: [buffer(), buffer()],
             staged: None,
+            unconfirmed: 0,
+            contradicted: false,
             ends: [VoiceEndRecord::default(); MAX_VOICE_ENDS],
             cursor: 0,
         }
@@ -100,6 +140,8 @@ impl Staging {
     ///
     /// Frames whose chunk the input ring no longer holds (only a flood of tiny chunks under a
     /// long latency outruns its 1024 records) cannot be checked, and are copied unchecked.
+    /// Frames served without the twin's digest confirming their chunk are counted
+    /// (`take_unconfirmed`).
     pub fn copy(
         &mut self,
         shared: &Shared,
@@ -110,14 +152,21 @@ impl Staging {
     ) -> Result<bool, Rogue> {
         let Source { slot, validated } = source;
         let (input, ring) = (&shared.input, shared.ring(validated));
-        let agreed = |chunk, digest| twin.is_none_or(|t| t.agrees(chunk, digest));
+        let judge =
+            |chunk, digest| twin.map_or(Verdict::Serve(Confirmed::No), |t| t.judge(chunk, digest));
+        let mut unconfirmed = 0;
         let [l, r] = out;
         let end = start + l.len().min(r.len()) as u64;
         let mut at = start;
         while at < end {
             let o = (at - start) as usize;
             let Some((chunk, chunk_start, frames)) = self.chunk_at(input, at) else {
-                return shared.copy_validated(slot, validated, at, [&mut l[o..], &mut r[o..]]);
+                let copied =
+                    shared.copy_validated(slot, validated, at, [&mut l[o..], &mut r[o..]])?;
+                if copied {
+                    self.unconfirmed += unconfirmed + (end - at) as u32;
+                }
+                return Ok(copied);
             };
             let chunk_end = chunk_start + frames as u64;
             let n = (chunk_end.min(end) - at) as usize;
@@ -133,11 +182,16 @@ impl Staging {
                     return Ok(false);
                 }
                 let digest = ring.check_chunk(chunk, frames, [&*dl, &*dr], &mut self.ends)?;
-                if !agreed(chunk, digest) {
-                    return Ok(false);
+                match judge(chunk, digest) {
+                    Verdict::Serve(Confirmed::Yes) => {}
+                    Verdict::Serve(Confirmed::No) => unconfirmed += n as u32,
+                    held => {
+                        self.contradicted |= held == Verdict::Contradicted;
+                        return Ok(false);
+                    }
                 }
             } else {
-                if self.staged != Some(this) {
+                if self.staged.is_none_or(|(s, _)| s != this) {
                     self.staged = None;
                     let [sl, sr] = &mut self.audio;
                     let whole = [&mut sl[..frames as usize], &mut sr[..frames as usize]];
@@ -147,13 +201,20 @@ impl Staging {
                     let [sl, sr] = &self.audio;
                     let staged = [&sl[..frames as usize], &sr[..frames as usize]];
                     let digest = ring.check_chunk(chunk, frames, staged, &mut self.ends)?;
-                    if !agreed(chunk, digest) {
-                        return Ok(false);
-                    }
-                    self.staged = Some(this);
+                    let confirmed = match judge(chunk, digest) {
+                        Verdict::Serve(confirmed) => confirmed,
+                        held => {
+                            self.contradicted |= held == Verdict::Contradicted;
+                            return Ok(false);
+                        }
+                    };
+                    self.staged = Some((this, confirmed));
                 }
                 if shared.slots[slot].generation.load() != validated {
                     return Ok(false);
+                }
+                if self.staged.is_some_and(|(_, c)| c == Confirmed::No) {
+                    unconfirmed += n as u32;
                 }
                 let from = (at - chunk_start) as usize;
                 dl.copy_from_slice(&self.audio[0][from..from + n]);
@@ -161,7 +222,21 @@ impl Staging {
             }
             at += n as u64;
         }
+        self.unconfirmed += unconfirmed;
         Ok(true)
+    }
+
+    /// Whether a chunk was held back since the last call because the twin's published digest
+    /// differs: the supervisor's comparison will evict one of the two, and the sooner it looks
+    /// the shorter the wait.
+    pub fn take_contradicted(&mut self) -> bool {
+        std::mem::take(&mut self.contradicted)
+    }
+
+    /// The frames served since the last call whose chunk no verified twin's digest confirmed:
+    /// served on one worker's word (Eco, a rebuild, a twin late past the deadline).
+    pub fn take_unconfirmed(&mut self) -> u32 {
+        std::mem::take(&mut self.unconfirmed)
     }
 
     /// The chunk holding `frame` and its span, if the input ring still holds it.

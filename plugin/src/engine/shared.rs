@@ -174,8 +174,13 @@ pub(crate) struct Shared {
     pub spare_pid: AtomicU32,
     /// The spare has entered its sandbox: a call into a slot now skips its whole start-up.
     pub spare_ready: AtomicBool,
-    /// Bit `s`: the supervisor asks the worker in slot `s` for a snapshot after the next chunk.
+    /// Bit `s`: the supervisor asks the worker in slot `s` for a snapshot after the first chunk
+    /// of the next block that starts at `snapshot_from_frame` or later.
     pub snapshot_request: AtomicU32,
+    /// Where `snapshot_request` applies from (stored before it): Eco asks for its next
+    /// checkpoint as soon as it takes one, so one supervisor pass per checkpoint suffices;
+    /// Lockstep asks when it is due, from the frame posted then (at once).
+    pub snapshot_from_frame: AtomicU64,
     /// A fault for the next chunk (tests and benchmarks).
     pub fault_request: FaultMailbox,
     /// Set when the engine is dropped: the supervisor ends.
@@ -242,6 +247,7 @@ impl Shared {
             spare_pid: AtomicU32::new(0),
             spare_ready: AtomicBool::new(false),
             snapshot_request: AtomicU32::new(0),
+            snapshot_from_frame: AtomicU64::new(0),
             fault_request: FaultMailbox::default(),
             shutdown: AtomicBool::new(false),
             workers_failing: AtomicBool::new(false),

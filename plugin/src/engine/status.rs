@@ -270,7 +270,7 @@ impl EngineStatus {
                 self.fault(*slot, *pid, kind, cause, *detected_ns);
             }
             EngineEvent::SpawnFailed { slot, .. } => set_state(*slot, WorkerState::Dead),
-            EngineEvent::WorkerRetired { slot, .. } => {
+            EngineEvent::WorkerRetired { slot, .. } | EngineEvent::StandbyReturned { slot, .. } => {
                 set_state(*slot, WorkerState::Stopped);
                 inner.slots[slot & 1].pid.store(0, Ordering::Relaxed);
             }

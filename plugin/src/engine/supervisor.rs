@@ -15,6 +15,7 @@ use crate::sys;
 use checkpoint::{Candidates, Checkpoint, Pending};
 use divergence::Referee;
 use quarantine::Quarantine;
+use shm::exit_status::EXIT_RESTORE;
 use shm::futex::monotonic_ns;
 use shm::{Bounds, OutputRing, Progress, Rogue, VoiceEndRecord, MAX_VOICE_ENDS};
 use spare::Spare;
@@ -80,6 +81,12 @@ pub(super) struct Supervisor {
     free_rings: [bool; OUTPUT_RINGS],
     retry: [Retry; 2],
     checkpoint: Checkpoint,
+    /// Eco: the checkpoint before `checkpoint`, the fallback if a standby refuses that one
+    /// (`checkpoint.rs`).
+    older_checkpoint: Option<Checkpoint>,
+    /// A worker refused `checkpoint` and there was no older one: the next spawn needs a new
+    /// snapshot or a fresh state.
+    checkpoint_refused: bool,
     /// Snapshots newer than `checkpoint` whose chunks are not judged yet (`checkpoint.rs`).
     candidates: Candidates,
     pending: Option<Pending>,
@@ -185,6 +192,8 @@ impl Supervisor {
                 bytes: initial_state.clone(),
             },
             fresh_state: initial_state,
+            older_checkpoint: None,
+            checkpoint_refused: false,
             candidates: Candidates::default(),
             pending: None,
             spare: None,
@@ -249,7 +258,7 @@ impl Supervisor {
                 self.check_progress(slot, now);
             }
             self.compare_digests(now);
-            self.retire_older();
+            self.retire_older(now);
             self.check_cpu_budget(now);
             self.checkpoint(now);
             self.check_spare(now);
@@ -276,6 +285,7 @@ impl Supervisor {
                 | EngineEvent::WorkerSpawned { .. }
                 | EngineEvent::WorkerVerified { .. }
                 | EngineEvent::WorkerRetired { .. }
+                | EngineEvent::StandbyReturned { .. }
                 | EngineEvent::SpareSpawned { .. }
         );
         match &event {
@@ -319,6 +329,7 @@ impl Supervisor {
     /// A worker's pidfd fired: it is dead. Reap it and schedule the rebuild.
     fn on_exit(&mut self, slot: usize, now: u64) {
         let rendering = self.chunk_in_progress(slot);
+        let first_chunk = self.workers[slot].as_ref().map(|w| w.floor_chunks);
         let mut exit = None;
         self.remove(slot, now, |epoch, pid, cause| {
             exit = Some(cause);
@@ -331,6 +342,9 @@ impl Supervisor {
             }
         });
         if let Some(cause) = exit {
+            if let (WorkerExit::Exited(EXIT_RESTORE), Some(first)) = (cause, first_chunk) {
+                self.start_refused(slot, first, now);
+            }
             self.after_death(slot, rendering, cause, now);
         }
     }
@@ -732,14 +746,16 @@ impl Supervisor {
         let first_chunk = self.checkpoint.chunk.map_or(0, |c| c + 1);
         let margin = ring.record_count as u64 / 8;
         let frames_back = input.posted_frames() - self.checkpoint.end_frame;
+        // A checkpoint a worker refused is as unusable as a lapped one.
         let lapped = published - first_chunk + margin > ring.record_count as u64
-            || frames_back + 4 * shm::chunk::MAX_CHUNK_FRAMES as u64 > ring.audio_capacity as u64;
+            || frames_back + 4 * shm::chunk::MAX_CHUNK_FRAMES as u64 > ring.audio_capacity as u64
+            || self.checkpoint_refused;
         let fresh = std::mem::take(&mut self.quarantine.fresh_start);
         if lapped && !fresh && self.pending.is_some() {
             // A fresh checkpoint is on its way; spawn from it on a later tick.
             return Ok(());
         }
-        if lapped && !fresh && self.request_checkpoint(now) {
+        if lapped && !fresh && self.request_checkpoint(now, 0) {
             return Ok(());
         }
         if lapped || fresh {
@@ -749,6 +765,7 @@ impl Supervisor {
             self.checkpoint.bytes.clone_from(&self.fresh_state);
             self.checkpoint.chunk = from_chunk.checked_sub(1);
             self.checkpoint.end_frame = from_frame;
+            (self.older_checkpoint, self.checkpoint_refused) = (None, false);
             self.emit(EngineEvent::StateLost { from_chunk });
             for w in self.workers.iter_mut().flatten() {
                 w.superseded = true;

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 use tandem::engine::{
-    BlockVoiceEnd, Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine, Tuning,
+    BlockReport, BlockVoiceEnd, Engine, EngineConfig, EngineEvent, ProcessMode, ReferenceEngine,
+    Tuning,
 };
 
 pub use test_support::{differing, peak, Phrase, Rng, SR};
@@ -43,6 +44,8 @@ pub struct Both {
     pub got_ends: Vec<(u64, BlockVoiceEnd)>,
     /// The reference's voice ends, as `got_ends`.
     pub want_ends: Vec<(u64, BlockVoiceEnd)>,
+    /// What the engine said of each block.
+    pub reports: Vec<BlockReport>,
 }
 
 /// Renders `blocks` blocks of `n` frames through both the engine and the reference, calling
@@ -62,13 +65,15 @@ pub fn render_both(
         want: Vec::new(),
         got_ends: Vec::new(),
         want_ends: Vec::new(),
+        reports: Vec::new(),
     };
     let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
     let at = |b: usize, end: &BlockVoiceEnd| ((b * n) as u64 + end.timing as u64, *end);
     for b in 0..blocks {
         between(engine, b);
         let (events, params) = phrase.block(n);
-        engine.process(events, params, None, [&mut l, &mut r]);
+        both.reports
+            .push(engine.process(events, params, None, [&mut l, &mut r]));
         both.got.extend_from_slice(&l);
         both.got.extend_from_slice(&r);
         both.got_ends

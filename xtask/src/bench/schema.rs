@@ -617,6 +617,10 @@ pub struct Soak {
     pub mismatched_by_kind: BTreeMap<String, u64>,
     /// [`Soak::mismatched_served_frames`] by the fault whose window they fell in.
     pub mismatched_served_by_kind: BTreeMap<String, u64>,
+    /// Of [`Soak::mismatched_frames`], those in activations in Eco (whose hangs may cost a
+    /// declicked block by design), the rest in Lockstep.
+    #[serde(default)]
+    pub mismatched_in_eco: u64,
     /// The first blocks with mismatched frames: where, how many served and how many fallback,
     /// the window's fault and the activation's configuration.
     pub mismatch_log: Vec<String>,
@@ -629,10 +633,12 @@ pub struct Soak {
     /// held every core (no engine renders without CPU), not counted as mismatches.
     pub starved_frames: u64,
     /// Frames that differ from the reference in the window of a finite wrong value (one
-    /// flipped bit) in Eco, where one worker renders and the audit only samples: Eco's
-    /// documented limit, not counted as mismatches.
-    #[serde(default)]
-    pub eco_unchecked_frames: u64,
+    /// flipped bit) served on one worker's word: in Eco, where one worker renders and the
+    /// audit only samples, or in Lockstep in a block the engine declared served without the
+    /// twin's confirming digest (late past the deadline). The documented limit, not counted as
+    /// mismatches.
+    #[serde(default, alias = "eco_unchecked_frames")]
+    pub unconfirmed_wrong_frames: u64,
     /// Frames the fallback filled, everywhere.
     pub xrun_frames: u64,
     /// `process()` calls that gave up waiting in offline mode or took over a second (goal: 0).
@@ -653,6 +659,9 @@ pub struct Soak {
     pub catch_up_rebuilds: u64,
     /// Times no checkpoint was usable and the workers restarted from a fresh state.
     pub state_lost: u64,
+    /// The first fresh restarts: the fault in progress and the engine's events before each.
+    #[serde(default)]
+    pub state_lost_log: Vec<String>,
     /// File descriptors left open after the last engine was dropped (goal: 0).
     pub leaked_fds: usize,
     /// Worker processes alive after their engine was dropped (goal: 0).

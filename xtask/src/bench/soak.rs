@@ -13,7 +13,11 @@
 //! protected again, `Engine::settled`, the target replaced); frames that differ inside the
 //! window of a double death or of a poison note (which kills every worker too) are its gap,
 //! every other differing frame is a mismatch (goal 0), attributed to the window's fault, except
-//! a flipped bit's in Eco, which Eco does not check at once by design (`eco_unchecked_frames`).
+//! a flipped bit's served on one worker's word (`unconfirmed_wrong_frames`): in Eco, which does
+//! not check it at once by design, and in Lockstep when the engine reports the block served
+//! without the twin's confirming digest (`BlockReport::unconfirmed_frames`: the twin was late
+//! past the deadline at latency 0). A window's end is `L` frames later than the fault's
+//! settling: what was rendered before it is heard `L` frames after.
 //! The engine's own declared fallback (an xrun's fade) is told apart from audio it served as
 //! exact. Also counted: offline waits that gave up (`stuck_waits`), workers that died or were
 //! evicted with no fault aimed at them (`honest_evictions`), and fds and processes left behind.
@@ -89,8 +93,14 @@ enum Expect {
     /// As `Eviction` in Lockstep, whose twin sees a finite wrong value at once. In Eco one
     /// worker renders and the audit only samples now and then (README, "Protection"): nothing
     /// needs to fail, and the frames that differ in its window are Eco's documented limit,
-    /// counted apart (`eco_unchecked_frames`), not as mismatches.
+    /// counted apart (`unconfirmed_wrong_frames`), not as mismatches; so are those Lockstep
+    /// declares it served without the twin's confirmation.
     EvictionInLockstep,
+    /// As `Eviction` at a latency of a block or more. At latency 0 the audio thread may copy
+    /// a chunk as soon as it is published, before the worker overwrites it: the overwrite then
+    /// reaches nobody and nothing can see it (only what is served is checked), so nothing needs
+    /// to fail.
+    EvictionIfHeard,
     /// Nothing needs to fail; the engine only has to be fully protected.
     Nothing,
 }
@@ -156,7 +166,7 @@ const FAULTS: &[Fault] = &[
             "overwrite_finished",
             FaultKind::OverwriteFinished,
             0,
-            Expect::Eviction,
+            Expect::EvictionIfHeard,
         )
     },
     inject(
@@ -217,6 +227,8 @@ struct Played {
     reset: bool,
     /// The engine's declared fallback: the block's last `fallback` frames.
     fallback: u32,
+    /// Frames the engine served without a verified twin's confirming digest.
+    unconfirmed: u32,
     /// The host's mode for this block.
     mode: ProcessMode,
 }
@@ -246,6 +258,9 @@ struct InFlight {
     failures_before: u64,
     /// Failures the fault must cause before the engine counts as settled.
     failures_needed: u64,
+    /// The one worker the fault was aimed at (0: none, or every worker). In Eco a hedge can
+    /// replace it before it fails: retired, it is gone as surely as evicted.
+    target: u32,
     /// What ends the fault's stall or burst, on its own thread.
     undo: Option<std::thread::JoinHandle<()>>,
     undo_at_ns: u64,
@@ -267,11 +282,13 @@ struct Totals {
     mismatched_served: u64,
     mismatched_by_kind: BTreeMap<String, u64>,
     mismatched_served_by_kind: BTreeMap<String, u64>,
+    mismatched_in_eco: u64,
     mismatch_log: Vec<String>,
     fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
     starved_frames: u64,
-    eco_unchecked_frames: u64,
+    unconfirmed_wrong_frames: u64,
+    state_lost_log: Vec<String>,
     offline_gap_frames: u64,
     xrun_frames: u64,
     stuck_waits: u64,
@@ -410,6 +427,7 @@ impl Chaos {
                 params,
                 reset: std::mem::take(&mut reset_next),
                 fallback: report.fallback_frames,
+                unconfirmed: report.unconfirmed_frames,
                 mode,
             });
             out[0].extend_from_slice(&l);
@@ -421,13 +439,14 @@ impl Chaos {
             let now = now_ns();
             if let Some(f) = &mut in_flight {
                 let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
-                let settled =
-                    undone && engine.settled() && failures >= f.failures_before + f.failures_needed;
+                let failed = failures >= f.failures_before + f.failures_needed;
+                let replaced = f.target != 0 && !engine.worker_pids().contains(&f.target);
+                let settled = undone && engine.settled() && (failed || replaced);
                 let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
                 if settled || late {
                     windows.push(Window {
                         start: f.window_start,
-                        end: frame + 2 * block as u64,
+                        end: frame + 2 * block as u64 + latency as u64,
                         fault: f.fault,
                         offline: f.offline,
                     });
@@ -475,11 +494,15 @@ impl Chaos {
                 let mut failures_needed = match (f.expect, f.act) {
                     (Expect::Nothing, _) => 0,
                     (Expect::EvictionInRealtime, _) if mode == ProcessMode::Offline => 0,
+                    (Expect::EvictionIfHeard, _) if latency == 0 => 0,
                     (Expect::EvictionInLockstep, _) if eco => 0,
                     // A poison note kills every worker in a slot.
                     (Expect::Eviction, Act::Poison) => engine.worker_pids().len() as u64,
                     (
-                        Expect::Eviction | Expect::EvictionInRealtime | Expect::EvictionInLockstep,
+                        Expect::Eviction
+                        | Expect::EvictionInRealtime
+                        | Expect::EvictionInLockstep
+                        | Expect::EvictionIfHeard,
                         _,
                     ) => 1,
                 };
@@ -571,6 +594,12 @@ impl Chaos {
                     window_start: frame + block as u64,
                     failures_before: failures,
                     failures_needed,
+                    target: match f.act {
+                        Act::Signal(_) | Act::Inject(..) | Act::Stall if failures_needed > 0 => {
+                            target
+                        }
+                        _ => 0,
+                    },
                     undo,
                     undo_at_ns: now + undo_in_ms * 1_000_000,
                     since_ns: now,
@@ -653,6 +682,20 @@ impl Chaos {
                         .push(format!("{e} ({context})"));
                 }
             }
+            if let EngineEvent::StateLost { .. } = e {
+                if self.totals.state_lost_log.len() < 20 {
+                    let recent: Vec<String> = events
+                        .iter()
+                        .rev()
+                        .take(8)
+                        .rev()
+                        .map(|e| e.to_string())
+                        .collect();
+                    self.totals
+                        .state_lost_log
+                        .push(format!("{e} ({context}); before it: {}", recent.join("; ")));
+                }
+            }
             events.push(e);
         }
     }
@@ -719,6 +762,7 @@ impl Chaos {
                     continue;
                 }
                 let frame = f as u64;
+                let fallback = k >= block - p.fallback as usize;
                 let window = windows
                     .iter()
                     .position(|w| w.start <= frame && frame < w.end);
@@ -728,13 +772,14 @@ impl Chaos {
                         self.totals.starved_frames += 1
                     }
                     Some((i, _))
-                        if eco && windows[i].fault.expect == Expect::EvictionInLockstep =>
+                        if windows[i].fault.expect == Expect::EvictionInLockstep
+                            && (eco || (p.unconfirmed > 0 && !fallback)) =>
                     {
-                        self.totals.eco_unchecked_frames += 1
+                        self.totals.unconfirmed_wrong_frames += 1
                     }
                     _ => {
                         self.totals.mismatched += 1;
-                        let fallback = k >= block - p.fallback as usize;
+                        self.totals.mismatched_in_eco += eco as u64;
                         let kind = window.map_or("none", |i| windows[i].fault.name);
                         *self
                             .totals
@@ -845,10 +890,12 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_served_frames: t.mismatched_served,
         mismatched_by_kind: t.mismatched_by_kind,
         mismatched_served_by_kind: t.mismatched_served_by_kind,
+        mismatched_in_eco: t.mismatched_in_eco,
         mismatch_log: t.mismatch_log,
         gap_ms: gap,
         starved_frames: t.starved_frames,
-        eco_unchecked_frames: t.eco_unchecked_frames,
+        unconfirmed_wrong_frames: t.unconfirmed_wrong_frames,
+        state_lost_log: t.state_lost_log,
         offline_gap_frames: t.offline_gap_frames,
         xrun_frames: t.xrun_frames,
         stuck_waits: t.stuck_waits,
@@ -892,8 +939,8 @@ fn print_summary(s: &schema::Soak) {
         println!("  {kind:<16} {n}");
     }
     println!(
-        "mismatched frames (goal 0): {} ({} served as exact, the rest declared fallback)",
-        s.mismatched_frames, s.mismatched_served_frames
+        "mismatched frames (goal 0): {} ({} served as exact, the rest declared fallback; {} in Eco)",
+        s.mismatched_frames, s.mismatched_served_frames, s.mismatched_in_eco
     );
     for (kind, n) in &s.mismatched_by_kind {
         let served = s.mismatched_served_by_kind.get(kind).unwrap_or(&0);
@@ -908,8 +955,8 @@ fn print_summary(s: &schema::Soak) {
     );
     println!(
         "xrun frames: {}; frames differing while real-time hogs starved the workers: {}; \
-         finite wrong frames Eco does not check at once (its documented limit): {}",
-        s.xrun_frames, s.starved_frames, s.eco_unchecked_frames
+         finite wrong frames served on one worker's word (Eco; Lockstep past the deadline): {}",
+        s.xrun_frames, s.starved_frames, s.unconfirmed_wrong_frames
     );
     println!("stuck waits (goal 0): {}", s.stuck_waits);
     for line in &s.stuck_log {
@@ -927,6 +974,9 @@ fn print_summary(s: &schema::Soak) {
         println!("  {line}");
     }
     println!("state lost (fresh restarts): {}", s.state_lost);
+    for line in &s.state_lost_log {
+        println!("  {line}");
+    }
     println!(
         "leaked fds: {}, leaked processes: {}",
         s.leaked_fds, s.leaked_processes

@@ -1,5 +1,10 @@
-//! Checkpoints: the supervisor keeps a recent state snapshot, validated by restoring it into
-//! its own synth, so that a rebuild replays only a little audio.
+//! Checkpoints: the supervisor keeps a recent state snapshot so that a rebuild replays only a
+//! little audio. In Lockstep it validates each by restoring it into its own synth. Eco does not
+//! (it takes one about every 10 ms, and the restore was most of a checkpoint's cost): the standby
+//! restores it inside its sandbox when called, and one that refuses it (`EXIT_RESTORE`) makes the
+//! supervisor fall back to the checkpoint before, or failing that to a new snapshot or a fresh
+//! state (`Supervisor::start_refused`). Eco also asks for its next snapshot as soon as it takes
+//! one, to be attached where it is due (`Shared::snapshot_from_frame`): one pass a checkpoint.
 //!
 //! A snapshot becomes the checkpoint once the digest comparison has judged its chunk (the twin
 //! rendered it too, and their digests matched), so the divergence replay (`divergence.rs`)
@@ -12,7 +17,6 @@
 //! for which the checkpoint is more than half the input ring old (`Supervisor::newest_if_stale`).
 
 use super::Supervisor;
-use crate::engine::config::Protection;
 use crate::engine::events::EvictReason;
 use shm::Rogue;
 use std::sync::atomic::Ordering;
@@ -72,16 +76,17 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    /// Whether the chunk carrying the request has been posted (`published` chunks are): only
-    /// then is there an answer to wait for.
-    pub fn posted(&self, published: u64) -> bool {
-        published > self.after_chunk
+    /// Whether the chunk carrying the request has been posted (`published` chunks are, and the
+    /// audio thread has taken the request out of `unattached`, `Shared::snapshot_request`):
+    /// only then is there an answer to wait for.
+    pub fn posted(&self, published: u64, unattached: u32) -> bool {
+        published > self.after_chunk && unattached & (1 << self.slot) == 0
     }
 
     /// Whether the supervisor must look again on its tick: the request is posted and its
     /// snapshot is not merely waiting for delivery.
-    pub fn needs_tick(&self, published: u64) -> bool {
-        self.posted(published) && !self.awaiting_delivery
+    pub fn needs_tick(&self, published: u64, unattached: u32) -> bool {
+        self.posted(published, unattached) && !self.awaiting_delivery
     }
 }
 
@@ -98,12 +103,10 @@ impl Supervisor {
             // Eco: a standby serves in place of the worker asked (a hedge): ask it instead
             // (`request_checkpoint`), unless the answer is in.
             let serving = self.shared.serving.load(Ordering::Relaxed);
-            let replaced = self.config.protection == Protection::Eco
-                && serving != slot
-                && self.workers[serving].is_some();
+            let replaced = self.eco() && serving != slot && self.workers[serving].is_some();
             if replaced && !p.awaiting_delivery {
                 self.pending = None;
-                self.request_checkpoint(now);
+                self.request_checkpoint(now, 0);
                 return;
             }
             let w = self.workers[slot].as_ref().expect("checked above");
@@ -129,8 +132,10 @@ impl Supervisor {
                     }
                     self.pending = None;
                     let bytes = &self.scratch[..len];
-                    match (self.verifier.restore(bytes), end_frame) {
-                        (Ok(()), Some(end_frame)) => {
+                    // Eco leaves the restore to the standby's sandbox (module doc).
+                    let valid = self.eco() || self.verifier.restore(bytes).is_ok();
+                    match (valid, end_frame) {
+                        (true, Some(end_frame)) => {
                             let state = Checkpoint {
                                 chunk: Some(chunk),
                                 end_frame,
@@ -138,16 +143,14 @@ impl Supervisor {
                             };
                             if self.judged(slot, epoch, chunk) {
                                 // Newer than every candidate, and judged: they are of no use.
-                                self.checkpoint = state;
+                                self.replace_checkpoint(state);
                                 self.candidates = Candidates::default();
                             } else {
                                 self.candidates.push(Unjudged { slot, epoch, state });
                             }
                         }
-                        (Err(_), _) => {
-                            self.evict(slot, EvictReason::Rogue(Rogue::BadSnapshot), now)
-                        }
-                        (Ok(()), None) => {}
+                        (false, _) => self.evict(slot, EvictReason::Rogue(Rogue::BadSnapshot), now),
+                        (true, None) => {}
                     }
                 }
                 // Not there yet; a worker that never answers is caught by the hang check, but
@@ -162,11 +165,57 @@ impl Supervisor {
             // offline host rendering many chunks per pass always has a request to wait for
             // (`Engine::wait_for_checkpoint`).
         }
-        let posted = self.shared.input.posted_frames();
-        if posted < self.next_checkpoint_frame() {
+        let due = self.next_checkpoint_frame();
+        if self.eco() {
+            // Asked now, attached by the audio thread where it is due: the pass that takes
+            // this snapshot also asks for the next.
+            self.request_checkpoint(now, due);
             return;
         }
-        self.request_checkpoint(now);
+        if self.shared.input.posted_frames() < due {
+            return;
+        }
+        self.request_checkpoint(now, 0);
+    }
+
+    /// Makes `state` the checkpoint. Eco keeps the one it replaces (unrestored by the
+    /// supervisor too) as the fallback for a standby that refuses the new one (`start_refused`).
+    fn replace_checkpoint(&mut self, state: Checkpoint) {
+        let older = std::mem::replace(&mut self.checkpoint, state);
+        self.older_checkpoint = self.eco().then_some(older);
+        self.checkpoint_refused = false;
+    }
+
+    /// A worker started from the state after chunk `first_chunk - 1` exited refusing it
+    /// (`EXIT_RESTORE`). If that is the checkpoint (Eco takes them unrestored, so a malformed
+    /// one shows here, harming only the sandboxed worker that parsed it), the checkpoint before
+    /// it takes its place; without one, the next spawn waits for a new snapshot from a
+    /// verified worker or, with none left, starts from a fresh state (`spawn_into`, as for a
+    /// lapped checkpoint). The slot is refilled at once: the state failed, not the worker.
+    pub(super) fn start_refused(&mut self, slot: usize, first_chunk: u64, now: u64) {
+        if first_chunk != self.checkpoint.chunk.map_or(0, |c| c + 1) {
+            return;
+        }
+        self.retry[slot].not_before_ns = now;
+        match self.older_checkpoint.take() {
+            Some(older) => {
+                log::warn!(
+                    "worker {slot} refused the checkpoint after chunk {:?}: falling back to the \
+                     one after chunk {:?}",
+                    self.checkpoint.chunk,
+                    older.chunk
+                );
+                self.checkpoint = older;
+            }
+            None => {
+                log::warn!(
+                    "worker {slot} refused the checkpoint after chunk {:?}, the only one kept: \
+                     the next worker starts from a new snapshot or a fresh state",
+                    self.checkpoint.chunk
+                );
+                self.checkpoint_refused = true;
+            }
+        }
     }
 
     /// Tells the audio thread where the newest state kept (the checkpoint or a newer
@@ -217,7 +266,7 @@ impl Supervisor {
             let chunk = c.state.chunk.unwrap_or(0);
             if self.judged(c.slot, c.epoch, chunk) {
                 let next = self.candidates.next.take().expect("checked above");
-                self.checkpoint = next.state;
+                self.replace_checkpoint(next.state);
             } else if self.origin_runs(c.slot, c.epoch) || self.candidates.newest.is_none() {
                 return;
             }
@@ -261,7 +310,7 @@ impl Supervisor {
         }
         let candidates = std::mem::take(&mut self.candidates);
         if let Some(newest) = candidates.newest.or(candidates.next) {
-            self.checkpoint = newest.state;
+            self.replace_checkpoint(newest.state);
         }
     }
 
@@ -286,9 +335,10 @@ impl Supervisor {
         (chunk, frame)
     }
 
-    /// Asks the serving verified worker (or its verified twin) for a snapshot after the next
-    /// chunk; in Eco the serving standby too, verified or not. Returns false when there is no
-    /// worker to ask.
+    /// Asks the serving verified worker (or its verified twin) for a snapshot after the first
+    /// chunk of the first block posted from frame `from_frame` on (0, or any frame posted
+    /// already: the next block); in Eco the serving standby too, verified or not. Returns false
+    /// when there is no worker to ask.
     ///
     /// The Eco standby is served as soon as it has the frames (it replays from a validated
     /// checkpoint), so while it serves beside a late active (a hedge) it is the one whose
@@ -296,9 +346,9 @@ impl Supervisor {
     /// the hang until the hang check evicts it, and a takeover right after would replay all of
     /// that. Its snapshot is judged like any other (`judged`: once the twin's digest matched
     /// its chunk, or the twin is gone).
-    pub(super) fn request_checkpoint(&mut self, now: u64) -> bool {
+    pub(super) fn request_checkpoint(&mut self, now: u64, from_frame: u64) -> bool {
         let serving = self.shared.serving.load(Ordering::Relaxed);
-        let eco = self.config.protection == Protection::Eco;
+        let eco = self.eco();
         let asked = |s: usize, w: &super::Worker| w.verified || (eco && s == serving);
         let candidate = [serving, 1 - serving]
             .into_iter()
@@ -307,7 +357,8 @@ impl Supervisor {
             return false;
         };
         let epoch = self.workers[slot].as_ref().map_or(0, |w| w.epoch);
-        self.last_checkpoint_frame = self.shared.input.posted_frames();
+        let from_frame = from_frame.max(self.shared.input.posted_frames());
+        self.last_checkpoint_frame = from_frame;
         self.pending = Some(Pending {
             slot,
             epoch,
@@ -315,6 +366,10 @@ impl Supervisor {
             asked_ns: now,
             awaiting_delivery: false,
         });
+        // The frame first: the audio thread reads it after seeing the request.
+        self.shared
+            .snapshot_from_frame
+            .store(from_frame, Ordering::Release);
         self.shared
             .snapshot_request
             .fetch_or(1 << slot, Ordering::AcqRel);

@@ -11,8 +11,10 @@
 //!   the standby's chunks against the active's, as in Lockstep (`compare_digests`, and
 //!   `third_opinion` on a mismatch).
 //!
-//! Whenever both slots then hold verified workers, the older one (the lower epoch: epochs grow
-//! with every spawn) is retired, which is no failure, and a new spare is spawned behind.
+//! Whenever both slots then hold verified workers, the audit's standby leaves its slot and
+//! sleeps again as the spare (`dismiss`: the same process, no new one); after a hedge the
+//! older worker (the lower epoch: epochs grow with every spawn) is retired instead, which is no
+//! failure, and a new spare is spawned behind.
 
 use super::Supervisor;
 use crate::engine::config::Protection;
@@ -20,7 +22,8 @@ use crate::engine::events::{EngineEvent, StandbyReason};
 use std::sync::atomic::Ordering;
 
 impl Supervisor {
-    fn eco(&self) -> bool {
+    /// Whether this engine runs in Eco.
+    pub(super) fn eco(&self) -> bool {
         self.config.protection == Protection::Eco
     }
 
@@ -95,9 +98,10 @@ impl Supervisor {
         }
     }
 
-    /// Eco: with both slots verified (after a hedge or an audit), removes the older worker.
-    /// Not a failure: no backoff, no rebuild; the spare is respawned behind the newer one.
-    pub(super) fn retire_older(&mut self) {
+    /// Eco: with both slots verified, ends the audit (its standby goes back to sleep as the
+    /// spare) or, after a hedge, removes the older worker. Not a failure: no backoff, no
+    /// rebuild; after a hedge the spare is respawned behind the newer one.
+    pub(super) fn retire_older(&mut self, now: u64) {
         let [Some(a), Some(b)] = &self.workers else {
             return;
         };
@@ -105,6 +109,10 @@ impl Supervisor {
             return;
         }
         let slot = if a.epoch < b.epoch { 0 } else { 1 };
+        if self.auditing {
+            // The standby is the newer: the spare's epoch is drawn after the active's.
+            return self.dismiss(1 - slot, now);
+        }
         let w = self.workers[slot].take().expect("checked above");
         self.clear_slot(slot);
         let pid = w.process.pid();
@@ -114,5 +122,21 @@ impl Supervisor {
             epoch: w.epoch,
             pid,
         });
+    }
+
+    /// Eco, an audit's standby verified beside the active: it leaves `slot` and waits again as
+    /// the spare, for this slot only (it gave up the other's ring when first called), and
+    /// restores the checkpoint it is given when next called. A new spare instead would cost an
+    /// `exec`, dynamic loading and a sandbox entry, about 10 ms of CPU an audit.
+    fn dismiss(&mut self, slot: usize, now: u64) {
+        let Some(w) = self.workers[slot].take() else {
+            return;
+        };
+        self.clear_slot(slot);
+        self.shared.input.dismiss(slot);
+        let (epoch, pid) = (w.epoch, w.process.pid());
+        self.return_spare(w.process, epoch, w.ring, now);
+        self.emit(EngineEvent::StandbyReturned { slot, epoch, pid });
+        self.auditing = false;
     }
 }

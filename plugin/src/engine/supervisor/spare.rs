@@ -9,6 +9,10 @@
 //!
 //! A spare that dies while it waits is reaped and replaced (`EngineEvent::SpareDied`); the
 //! supervisor notices on its next pass (every pass checks the spare's pidfd).
+//!
+//! In Eco an audit's standby, once verified, returns to waiting as the spare (`eco.rs`,
+//! `dismiss`) with the ring it wrote, still its own; it is ready once that ring says it has
+//! left (`OutputRing::has_left`).
 
 use super::{Supervisor, WorkerProcess, STARTUP_BOUND};
 use crate::engine::config::Protection;
@@ -29,8 +33,11 @@ pub(super) struct Spare {
     /// When it was spawned.
     spawned_ns: u64,
     /// It has entered its sandbox (`in_sandbox`): a call now costs no `exec`, loading or
-    /// sandbox entry. A call before that still works, only later.
+    /// sandbox entry. A call before that still works, only later. A returned standby: it has
+    /// left its slot; no call before that.
     ready: bool,
+    /// A returned standby, not a fresh spawn.
+    returned: bool,
 }
 
 /// How long to wait before spawning a spare again after one failed to spawn.
@@ -101,6 +108,7 @@ impl Supervisor {
                     ring,
                     spawned_ns: now,
                     ready: false,
+                    returned: false,
                 });
                 self.emit(EngineEvent::SpareSpawned {
                     epoch,
@@ -122,21 +130,53 @@ impl Supervisor {
         }
     }
 
-    /// Reaps the spare if it died while waiting, so that it is replaced; notes when a starting
-    /// spare has entered its sandbox.
-    pub(super) fn check_spare(&mut self, now: u64) {
-        let dead = self.spare.as_ref().is_some_and(|s| {
-            let [exited] = sys::poll([Some(s.process.pidfd())], Duration::ZERO);
-            exited
+    /// A verified audit's standby, dismissed from its slot (`Supervisor::dismiss`), becomes
+    /// the spare again, with the output `ring` it wrote.
+    pub(super) fn return_spare(
+        &mut self,
+        process: WorkerProcess,
+        epoch: u32,
+        ring: usize,
+        now: u64,
+    ) {
+        self.shared
+            .spare_pid
+            .store(process.pid(), Ordering::Release);
+        self.shared.spare_ready.store(false, Ordering::Release);
+        self.spare = Some(Spare {
+            process,
+            epoch,
+            ring,
+            spawned_ns: now,
+            ready: false,
+            returned: true,
         });
-        if !dead {
-            if let Some(spare) = self.spare.as_mut().filter(|s| !s.ready) {
-                let bound = now.saturating_sub(spare.spawned_ns) > STARTUP_BOUND.as_nanos() as u64;
-                if bound || in_sandbox(spare.process.pid()) {
-                    spare.ready = true;
-                    self.shared.spare_ready.store(true, Ordering::Release);
-                }
+    }
+
+    /// Reaps the spare if it died while waiting (or, a returned standby, never left its slot),
+    /// so that it is replaced; notes when a starting spare has entered its sandbox, or a
+    /// returned one has left its slot.
+    pub(super) fn check_spare(&mut self, now: u64) {
+        let Some(spare) = self.spare.as_mut() else {
+            return;
+        };
+        let [exited] = sys::poll([Some(spare.process.pidfd())], Duration::ZERO);
+        let bound = now.saturating_sub(spare.spawned_ns) > STARTUP_BOUND.as_nanos() as u64;
+        let stuck = match (spare.returned, spare.ready) {
+            (_, true) => false,
+            (true, false) => {
+                spare.ready = self.shared.rings[spare.ring].has_left(spare.epoch);
+                !spare.ready && bound
             }
+            (false, false) => {
+                spare.ready = bound || in_sandbox(spare.process.pid());
+                false
+            }
+        };
+        if !(exited || stuck) {
+            self.shared
+                .spare_ready
+                .store(spare.ready, Ordering::Release);
             return;
         }
         let spare = self.spare.take().expect("checked above");
@@ -152,16 +192,19 @@ impl Supervisor {
         });
     }
 
-    /// The epoch and, if there is a spare, the process and its ring for the next worker
-    /// spawned into a slot: the spare's, or a new epoch and no process.
+    /// The epoch and, if there is a spare that can take a slot, the process and its ring for
+    /// the next worker spawned into it: the spare's, or a new epoch and no process. A returned
+    /// standby that has not left its last slot yet cannot: it is reaped.
     pub(super) fn take_spare(&mut self) -> (u32, Option<(WorkerProcess, usize)>) {
-        match self.spare.take() {
-            Some(spare) => {
-                self.forget_spare();
-                (spare.epoch, Some((spare.process, spare.ring)))
-            }
-            None => (self.new_epoch(), None),
+        let Some(spare) = self.spare.take() else {
+            return (self.new_epoch(), None);
+        };
+        self.forget_spare();
+        if spare.returned && !spare.ready {
+            self.reap(spare.process, spare.ring);
+            return (self.new_epoch(), None);
         }
+        (spare.epoch, Some((spare.process, spare.ring)))
     }
 
     /// Kills and reaps the spare (the engine is going away).

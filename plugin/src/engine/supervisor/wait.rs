@@ -22,10 +22,11 @@
 //! wakes us), nor does a checkpoint (the snapshot waits in its area), so the supervisor looks
 //! every quarter of the hang timeout while chunks keep coming (the hang check then evicts up to
 //! half a timeout later than Lockstep does) and is not woken by every post, only by the post
-//! that reaches the frame of its next checkpoint (`Shared::supervisor_due_frame`), and by
-//! every post while that checkpoint is in flight. That wake and its pass, once or twice a block, were most of what the
-//! supervisor cost: now a few dozen a second. It sleeps without a timeout once a look finds
-//! nothing posted since the last.
+//! after the one that delivers the chunk carrying its next checkpoint's request (asked for in
+//! advance, `Shared::snapshot_from_frame`; `Shared::supervisor_due_frame`), and by every post
+//! while a snapshot waits for delivery: one pass a checkpoint, where a wake and a pass once or
+//! twice a block were most of what the supervisor cost. It sleeps without a timeout once a
+//! look finds nothing posted since the last.
 
 use super::Supervisor;
 use crate::engine::config::Protection;
@@ -62,6 +63,12 @@ impl Supervisor {
         }
         let wake = &self.shared.wake;
         let mut words = [(wake, wake.load(Ordering::SeqCst)); shm::futex::WAIT_ANY_MAX];
+        if self.shared.shutdown.load(Ordering::SeqCst) {
+            // The engine's drop stored this before its wake: if that wake came before the
+            // load above, the sleep below would wait for a wake that already happened (for
+            // ever, with nothing to time), and the drop's join with it.
+            return [false; 2];
+        }
         let mut n = 1;
         // And at once when a worker has finished a chunk since the last pass looked (the
         // newcomer reaching the head, its twin rendering the chunk both must have), but for no
@@ -132,7 +139,11 @@ impl Supervisor {
             .iter()
             .flatten()
             .any(|w| w.progress.is_none_or(|p| p.chunks_done < posted));
-        let checkpointing = self.pending.as_ref().is_some_and(|p| p.needs_tick(posted));
+        let unattached = self.shared.snapshot_request.load(Ordering::Acquire);
+        let checkpointing = self
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.needs_tick(posted, unattached));
         let joining = self.workers.iter().flatten().any(|w| !w.verified);
         let eco = self.config.protection == Protection::Eco;
         if joining || (!eco && (behind || checkpointing)) {
@@ -150,7 +161,8 @@ impl Supervisor {
 
     /// Eco: asks the audio thread to wake us with the post that reaches the frame where the next
     /// checkpoint is due or, while one is pending, where its snapshot can be taken: the chunk
-    /// asked for is the next posted after the request, from `last_checkpoint_frame`, and its
+    /// asked for is the first of the first block posted from `last_checkpoint_frame` on (the
+    /// request's frame: Eco asks as soon as it has taken the previous snapshot), and its
     /// snapshot is taken once the host has been given that chunk, `latency` later (and the
     /// post after that, so the audio thread has stored what it delivered). So checkpoints, and
     /// the audits that start from them, keep their pace in frames however fast the host posts.
