@@ -1,15 +1,19 @@
 //! A worker that renders every chunk on time but keeps a core busy between chunks, sleeping
 //! 1 ns now and then so that `RLIMIT_RTTIME` never fires, is stopped by the CPU budget the
 //! supervisor enforces against its twin (docs/ARCHITECTURE.md, "Failure detection and
-//! rebuild"); the honest twin stays and the output stays exact. Played at the audio clock's
-//! pace, as a live host does, so that the honest twin mostly sleeps.
+//! rebuild"); the honest twin stays and the output stays exact. In Eco, with no twin, the
+//! audit's standby is the measure. Played at the audio clock's pace, as a live host does, so
+//! that an honest worker mostly sleeps.
 
 mod common;
 use common::*;
 use dsp::{Event, EventKind};
 use shm::FaultKind;
 use std::time::{Duration, Instant};
-use tandem::engine::{EngineEvent, EvictReason, ProcessMode, ReferenceEngine};
+use tandem::engine::{
+    Engine, EngineConfig, EngineEvent, EvictReason, ProcessMode, Protection, ReferenceEngine,
+    Tuning,
+};
 
 const N: usize = 256;
 
@@ -17,6 +21,40 @@ const N: usize = 256;
 fn a_worker_that_hogs_a_core_between_chunks_is_evicted_and_the_output_stays_exact() {
     let mut engine = engine(ProcessMode::Realtime, N, N as u32);
     assert!(wait_for_lockstep(&mut engine, N));
+    // The twin of the one serving.
+    hog_trial(engine, |engine| 1 - engine.serving_slot());
+}
+
+/// Eco: the one active worker hogs; the next audit's standby measures what a chunk costs.
+#[test]
+fn in_eco_an_active_worker_that_hogs_a_core_is_evicted_at_an_audit() {
+    let config = EngineConfig {
+        protection: Protection::Eco,
+        ..config(ProcessMode::Realtime, N, N as u32)
+    };
+    let tuning = Tuning {
+        audit_interval: Duration::from_millis(300),
+        ..patient()
+    };
+    let engine = Engine::activate_with(config, tuning).expect("activate");
+    let start = Instant::now();
+    while !engine.settled() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Eco did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    hog_trial(engine, |engine| {
+        (0..2)
+            .find(|&s| engine.worker_pid(s).is_some())
+            .expect("an active worker")
+    });
+}
+
+/// Plays a chord on the period clock, makes the worker in the slot `target` picks hog a core
+/// from block 20, and checks it is evicted for its CPU and the output equals the reference.
+fn hog_trial(mut engine: Engine, target: impl Fn(&Engine) -> usize) {
     let _ = engine.drain_events();
     let mut reference = ReferenceEngine::new(SR, N, N as u32).unwrap();
     let params = test_support::default_params();
@@ -40,7 +78,7 @@ fn a_worker_that_hogs_a_core_between_chunks_is_evicted_and_the_output_stays_exac
             break;
         }
         if b == 20 {
-            let slot = 1 - engine.serving_slot();
+            let slot = target(&engine);
             hog = engine.worker_pid(slot);
             engine.inject_fault(slot, FaultKind::HogBetweenChunks as u32, 0);
         }

@@ -115,6 +115,10 @@ pub(super) struct Supervisor {
     bell_seen: u32,
     /// The CPU budget's current window (`cpu_budget.rs`).
     cpu_window: Option<cpu_budget::CpuWindow>,
+    /// Eco: the active worker's CPU at the last audit's end (`cpu_budget.rs`).
+    active_cpu: Option<cpu_budget::CpuMark>,
+    /// Eco: the audit's standby's CPU when it was called.
+    standby_cpu: Option<cpu_budget::CpuMark>,
     /// Crashes by chunk and the chunk whose events rebuilds skip (`quarantine.rs`).
     quarantine: Quarantine,
     /// The third opinion on a finite divergence (`divergence.rs`).
@@ -207,6 +211,8 @@ impl Supervisor {
             bell_quiet_until: 0,
             bell_seen: 0,
             cpu_window: None,
+            active_cpu: None,
+            standby_cpu: None,
             quarantine: Quarantine::default(),
             referee,
             next_audit_ns: 0,

@@ -8,6 +8,12 @@
 //! which it cannot lie about) exceeds [`TWIN_FACTOR`] times its twin's plus [`SLACK`] of the
 //! window is evicted (`EvictReason::CpuBudget`). An honest worker never comes near that: a
 //! starved one has less CPU than its twin, not more, and both render the same chunks.
+//!
+//! Eco has no twin, but each audit brings a measure: the standby's CPU time per chunk from its
+//! call to its verification (a restore and a replay, rendered back to back). At the end of an
+//! audit, the active worker's CPU time since the last audit's end may not exceed
+//! [`TWIN_FACTOR`] times that per chunk for the chunks it rendered, plus [`SLACK`] of the
+//! window (`Supervisor::audit_cpu`).
 
 use super::starvation::Sched;
 use super::Supervisor;
@@ -21,6 +27,29 @@ const TWIN_FACTOR: u64 = 3;
 const SLACK: u64 = 4;
 /// Behind for longer than this, a worker is not caught up (rendering a chunk takes far less).
 const LAG_NS: u64 = 10_000_000;
+
+/// Eco: a worker's CPU time and chunks rendered at a mark (an audit's end, or the standby's
+/// call).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct CpuMark {
+    at: u64,
+    epoch: u32,
+    ran_ns: u64,
+    chunks: u64,
+}
+
+impl CpuMark {
+    /// The worker in `slot` now; `None` if there is none or `/proc` does not say.
+    fn of(sup: &Supervisor, slot: usize, now: u64) -> Option<CpuMark> {
+        let w = sup.workers[slot].as_ref()?;
+        Some(CpuMark {
+            at: now,
+            epoch: w.epoch,
+            ran_ns: Sched::of(w.process.pid())?.ran_ns,
+            chunks: w.progress.map_or(w.floor_chunks, |p| p.chunks_done),
+        })
+    }
+}
 
 /// Both workers' CPU times at the start of a window.
 #[derive(Clone, Copy, Debug)]
@@ -76,5 +105,41 @@ impl Supervisor {
                 return self.evict(slot, EvictReason::CpuBudget, now);
             }
         }
+    }
+
+    /// Eco: notes the standby's CPU time as it is called into `slot` for an audit.
+    pub(super) fn mark_standby_cpu(&mut self, slot: usize, now: u64) {
+        self.standby_cpu = CpuMark::of(self, slot, now);
+    }
+
+    /// Eco, an audit's standby in `standby` verified: judges the CPU the active worker in
+    /// `active` used since the last audit's end against the standby's cost per chunk (module
+    /// doc). Returns whether the active was evicted for it.
+    pub(super) fn audit_cpu(&mut self, active: usize, standby: usize, now: u64) -> bool {
+        let (Some(s0), Some(s1)) = (self.standby_cpu.take(), CpuMark::of(self, standby, now))
+        else {
+            return false;
+        };
+        let Some(a1) = CpuMark::of(self, active, now) else {
+            return false;
+        };
+        let a0 = self
+            .active_cpu
+            .replace(a1)
+            .filter(|a0| a0.epoch == a1.epoch);
+        let (Some(a0), true) = (a0, s0.epoch == s1.epoch) else {
+            return false;
+        };
+        let replayed = s1.chunks.saturating_sub(s0.chunks).max(1);
+        let per_chunk = s1.ran_ns.saturating_sub(s0.ran_ns) / replayed;
+        let rendered = a1.chunks.saturating_sub(a0.chunks);
+        let used = a1.ran_ns.saturating_sub(a0.ran_ns);
+        let window = now.saturating_sub(a0.at);
+        if used > rendered * per_chunk * TWIN_FACTOR + window / SLACK {
+            self.active_cpu = None;
+            self.evict(active, EvictReason::CpuBudget, now);
+            return true;
+        }
+        false
     }
 }

@@ -93,7 +93,9 @@ impl Supervisor {
         };
         self.next_audit_ns = now + self.tuning.audit_interval.as_nanos() as u64;
         self.auditing = true;
-        if !self.call_standby(slot, StandbyReason::Audit, now) {
+        if self.call_standby(slot, StandbyReason::Audit, now) {
+            self.mark_standby_cpu(slot, now);
+        } else {
             self.auditing = false;
         }
     }
@@ -110,7 +112,12 @@ impl Supervisor {
         }
         let slot = if a.epoch < b.epoch { 0 } else { 1 };
         if self.auditing {
-            // The standby is the newer: the spare's epoch is drawn after the active's.
+            // The standby is the newer: the spare's epoch is drawn after the active's. An
+            // active worker that used far more CPU than the standby's measure goes instead.
+            if self.audit_cpu(slot, 1 - slot, now) {
+                self.auditing = false;
+                return;
+            }
             return self.dismiss(1 - slot, now);
         }
         let w = self.workers[slot].take().expect("checked above");
@@ -125,8 +132,7 @@ impl Supervisor {
     }
 
     /// Eco, an audit's standby verified beside the active: it leaves `slot` and waits again as
-    /// the spare, for this slot only (it gave up the other's ring when first called), and
-    /// restores the checkpoint it is given when next called. A new spare instead would cost an
+    /// the spare, with its own ring, and restores the checkpoint it is given when next called. A new spare instead would cost an
     /// `exec`, dynamic loading and a sandbox entry, about 10 ms of CPU an audit.
     fn dismiss(&mut self, slot: usize, now: u64) {
         let Some(w) = self.workers[slot].take() else {
