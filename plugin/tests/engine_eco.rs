@@ -32,6 +32,17 @@ fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("kill");
 }
 
+/// A settled Eco engine at block size `n` (L = one block) that audits every `audit_interval`.
+fn settled_eco(n: usize, audit_interval: Duration) -> Engine {
+    let tuning = Tuning {
+        audit_interval,
+        ..patient()
+    };
+    let engine = eco(n, tuning);
+    settle(&engine, &[]);
+    engine
+}
+
 /// True if `pid` exists, zombie or not (a reaped child is gone from /proc).
 fn is_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -273,12 +284,7 @@ fn audits_of_an_honest_worker_send_the_standby_back_without_a_fault() {
 #[test]
 fn the_audit_catches_a_worker_that_flips_a_bit() {
     let n = 256;
-    let tuning = Tuning {
-        audit_interval: Duration::from_millis(30),
-        ..patient()
-    };
-    let mut engine = eco(n, tuning);
-    settle(&engine, &[]);
+    let mut engine = settled_eco(n, Duration::from_millis(30));
     let mut flipped = Vec::new();
     let divergence = |events: &[EngineEvent]| {
         events.iter().find_map(|e| match e {
@@ -323,12 +329,7 @@ fn the_audit_catches_a_worker_that_flips_a_bit() {
 fn a_malformed_checkpoint_refused_at_a_takeover_falls_back_to_the_one_before() {
     let n = 64;
     // No audit: its standby, started from the checkpoint before, would take over instead.
-    let tuning = Tuning {
-        audit_interval: Duration::from_secs(3600),
-        ..patient()
-    };
-    let mut engine = eco(n, tuning);
-    settle(&engine, &[]);
+    let mut engine = settled_eco(n, Duration::from_secs(3600));
     let mut faulted_at = None;
     let mut killed = None;
     let (mut events, got, want) = run_until(
@@ -382,12 +383,7 @@ fn a_malformed_checkpoint_refused_at_a_takeover_falls_back_to_the_one_before() {
 #[test]
 fn with_no_checkpoint_left_a_refusal_starts_over_from_a_fresh_state() {
     let n = 64;
-    let tuning = Tuning {
-        audit_interval: Duration::from_secs(3600),
-        ..patient()
-    };
-    let mut engine = eco(n, tuning);
-    settle(&engine, &[]);
+    let mut engine = settled_eco(n, Duration::from_secs(3600));
     // Frames from which each malformed snapshot was asked for, then the pid killed.
     let mut faults: Vec<u64> = Vec::new();
     let mut killed = None;
@@ -644,12 +640,7 @@ fn offline_bounce_survives_kills() {
 #[test]
 fn audits_during_a_fast_render_are_exact() {
     let n = 128;
-    let tuning = Tuning {
-        audit_interval: Duration::from_millis(50),
-        ..patient()
-    };
-    let mut engine = eco(n, tuning);
-    settle(&engine, &[]);
+    let mut engine = settled_eco(n, Duration::from_millis(50));
     let both = render_both(&mut engine, 31, n, 4000, n as u32, |_, _| {});
     let events = engine.drain_events();
     let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();

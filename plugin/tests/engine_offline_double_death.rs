@@ -37,13 +37,7 @@ fn double_death_behind_a_lagging_twin(latency: u32) {
         hang_timeout: Duration::from_secs(3600),
         ..Tuning::default()
     };
-    let mut engine =
-        Engine::activate_with(config(ProcessMode::Offline, N, latency), tuning).expect("activate");
-    assert!(
-        wait_for_lockstep(&mut engine, N),
-        "{:#?}",
-        engine.drain_log()
-    );
+    let mut engine = offline_in_lockstep(latency, tuning);
     let (first_stop, second_stop) = (20, 20 + LAG);
     let kill_at = second_stop + LAG;
     let mut laggard = 0;
@@ -110,13 +104,7 @@ fn a_double_death_offline_finds_a_recent_state_with_a_starved_supervisor() {
         ..patient()
     };
     let latency = N as u32;
-    let mut engine =
-        Engine::activate_with(config(ProcessMode::Offline, N, latency), tuning).expect("activate");
-    assert!(
-        wait_for_lockstep(&mut engine, N),
-        "{:#?}",
-        engine.drain_log()
-    );
+    let mut engine = offline_in_lockstep(latency, tuning);
     let kill_at = 300;
     let both = render_both(&mut engine, 5, N, kill_at + 60, latency, |engine, b| {
         if b == kill_at {
@@ -176,4 +164,16 @@ fn a_fresh_restart_offline_starts_where_delivery_stopped() {
         assert_eq!(differing(&got[b], &want[b]), 0, "block {b}; log: {log:#?}");
     }
     assert!(peak(&want[want.len() - 1]) > 0.01);
+}
+
+/// An offline engine at `latency` with `tuning`, once both workers are verified.
+fn offline_in_lockstep(latency: u32, tuning: Tuning) -> Engine {
+    let mut engine =
+        Engine::activate_with(config(ProcessMode::Offline, N, latency), tuning).expect("activate");
+    assert!(
+        wait_for_lockstep(&mut engine, N),
+        "{:#?}",
+        engine.drain_log()
+    );
+    engine
 }

@@ -141,7 +141,7 @@ impl Supervisor {
         self.clear_slot(slot);
         self.shared.input.dismiss(slot);
         let (epoch, pid) = (w.epoch, w.process.pid());
-        self.return_spare(w.process, epoch, w.ring, now);
+        self.keep_as_spare(w.process, epoch, w.ring, now, true);
         self.emit(EngineEvent::StandbyReturned { slot, epoch, pid });
         self.auditing = false;
     }

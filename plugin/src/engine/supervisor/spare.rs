@@ -100,16 +100,7 @@ impl Supervisor {
         match spawned {
             Ok(process) => {
                 let pid = process.pid();
-                shared.spare_pid.store(pid, Ordering::Release);
-                shared.spare_ready.store(false, Ordering::Release);
-                self.spare = Some(Spare {
-                    process,
-                    epoch,
-                    ring,
-                    spawned_ns: now,
-                    ready: false,
-                    returned: false,
-                });
+                self.keep_as_spare(process, epoch, ring, now, false);
                 self.emit(EngineEvent::SpareSpawned {
                     epoch,
                     pid,
@@ -130,14 +121,16 @@ impl Supervisor {
         }
     }
 
-    /// A verified audit's standby, dismissed from its slot (`Supervisor::dismiss`), becomes
-    /// the spare again, with the output `ring` it wrote.
-    pub(super) fn return_spare(
+    /// Makes `process` (spawned with `epoch`, handed output `ring`) the spare, not ready yet: a
+    /// new spawn, or (`returned`) a verified audit's standby dismissed from its slot
+    /// (`Supervisor::dismiss`), which keeps the ring it wrote.
+    pub(super) fn keep_as_spare(
         &mut self,
         process: WorkerProcess,
         epoch: u32,
         ring: usize,
         now: u64,
+        returned: bool,
     ) {
         self.shared
             .spare_pid
@@ -149,7 +142,7 @@ impl Supervisor {
             ring,
             spawned_ns: now,
             ready: false,
-            returned: true,
+            returned,
         });
     }
 
