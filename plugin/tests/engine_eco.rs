@@ -685,3 +685,50 @@ fn process_never_allocates_through_takeovers_and_hedges() {
     }
     settle(&engine, &faults);
 }
+
+/// An offline host that posts faster than the worker renders (here the worker sleeps 2 ms in
+/// every chunk) keeps the worker that took over a chunk behind, however long the bounce. It is
+/// still verified (and the engine protected again) while the bounce goes on, not only once the
+/// host stops.
+#[test]
+fn a_takeover_is_verified_while_an_offline_host_keeps_posting() {
+    let n = 512;
+    let config = tandem::engine::EngineConfig {
+        protection: Protection::Eco,
+        ..config(ProcessMode::Offline, n, n as u32)
+    };
+    // No audit either: its pause would let the worker catch up.
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(3600),
+        ..patient()
+    };
+    let mut engine = Engine::activate_with(config, tuning).unwrap();
+    settle(&engine, &[]);
+    let mut phrase = Phrase::new(37);
+    let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);
+    let killed = active_pid(&engine);
+    let mut settled_at = None;
+    // A liveness bound, not a timing one: some 6 s of slowed rendering.
+    for b in 0..3000 {
+        if b == 100 {
+            signal(killed, Signal::SIGKILL);
+        }
+        // Every chunk the worker that renders it sleeps in, from before the kill on.
+        let slot = (0..2).find(|&s| engine.worker_pid(s).is_some_and(|p| b < 100 || p != killed));
+        if let Some(slot) = slot {
+            engine.inject_fault(slot, FaultKind::Sleep as u32, 2);
+        }
+        let (events, params) = phrase.block(n);
+        engine.process(events, params, None, [&mut l, &mut r]);
+        if !engine.worker_pids().contains(&killed) && engine.settled() {
+            settled_at = Some(b);
+            break;
+        }
+    }
+    let log = engine.drain_log();
+    assert!(
+        settled_at.is_some(),
+        "not protected again while posting: {log:#?}"
+    );
+    assert_eq!(engine.worker_pids().len(), 1, "{log:#?}");
+}

@@ -49,6 +49,9 @@ struct Worker {
     digests_audited: u64,
     /// Chunks whose digests matched its verified twin's since it started.
     matched_digests: u64,
+    /// Chunks posted when it started: alone, it is proven once it has rendered them all (and
+    /// one at least), even if the host has posted more since.
+    posted_at_start: u64,
     /// Its stall as the kernel saw it past the hang timeout (`starvation.rs`).
     stall: Option<starvation::Stall>,
     /// It holds a state the engine gave up for a fresh one (`EngineEvent::StateLost`) after it
@@ -532,10 +535,16 @@ impl Supervisor {
         let w = self.workers[slot].as_ref().expect("checked above");
         let twin_live = self.workers[1 - slot].as_ref().is_some_and(|t| t.verified);
         let caught_up = progress.chunks_done >= bounds.posted_chunks;
+        // A host that posts faster than the worker renders (an offline bounce) may never let
+        // it catch up: having rendered all it was started behind (any replay included) is the
+        // same proof.
+        let replayed =
+            progress.chunks_done > w.floor_chunks && progress.chunks_done >= w.posted_at_start;
         // In Eco a standby beside a live worker is there to be compared (an audit, a hedge).
         let nothing_to_compare = w.floor_chunks >= bounds.posted_chunks
             && self.config.protection == Protection::Lockstep;
-        if !w.verified && caught_up && (!twin_live || nothing_to_compare) {
+        let alone = !twin_live && (caught_up || replayed);
+        if !w.verified && (alone || (caught_up && nothing_to_compare)) {
             // Alone, or started from a verified checkpoint with no chunk rendered since: this
             // is the proof we can get now. The digest comparison keeps policing it afterwards.
             self.verify(slot, now);
@@ -840,6 +849,7 @@ impl Supervisor {
             behind_since: Some(now),
             digests_audited: floor_chunks,
             matched_digests: 0,
+            posted_at_start: shared.input.published(),
             stall: None,
             superseded: false,
         });
