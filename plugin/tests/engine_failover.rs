@@ -546,3 +546,57 @@ fn an_idle_engine_rebuilds_a_dead_worker_and_wakes_for_new_blocks() {
     assert!(peak(&both.want) > 0.01);
     assert_eq!(differing(&both.got, &both.want), 0, "log: {log:#?}");
 }
+
+/// A stopped worker and one in an endless loop (sleeping 1 ns a turn) are judged by what the kernel says of them
+/// (stopped; running without finishing a chunk) a fifth of the hang timeout into the stall, not
+/// at the timeout: their replacement then replays less. With a 2.5 s timeout here, each must be
+/// evicted as hung before the timeout would evict it, and the looping one (after 0.5 s of its
+/// CPU past the first look) before `RLIMIT_RTTIME` kills it (2 s of CPU).
+#[test]
+fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
+    let hang_timeout = Duration::from_millis(2500);
+    let faults: [(&str, &dyn Fn(&Engine, usize)); 2] = [
+        ("SIGSTOP", &|engine, slot| {
+            signal(engine.worker_pid(slot).unwrap(), Signal::SIGSTOP)
+        }),
+        // Not `InfiniteLoop`: at a real-time priority `RLIMIT_RTTIME` kills that one first.
+        ("endless loop", &|engine, slot| {
+            engine.inject_fault(slot, FaultKind::SpinSleeping as u32, 0)
+        }),
+    ];
+    for (name, fault) in faults {
+        let tuning = Tuning {
+            hang_timeout,
+            ..patient()
+        };
+        let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, N as u32), tuning)
+            .expect("activate");
+        settle(&engine, 0);
+        let params = Phrase::new(3).params;
+        let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+        // Past its first chunks, a worker is no longer judged as one still starting up.
+        for _ in 0..8 {
+            engine.process(&[], &params, None, [&mut l, &mut r]);
+        }
+        let twin = 1 - engine.serving_slot();
+        let pid = engine.worker_pid(twin).unwrap();
+        fault(&engine, twin);
+        let started = std::time::Instant::now();
+        let (mut evicted, mut log) = (None, Vec::new());
+        while evicted.is_none() && started.elapsed() < 2 * hang_timeout {
+            engine.process(&[], &params, None, [&mut l, &mut r]);
+            std::thread::sleep(PERIOD);
+            for e in engine.drain_events() {
+                if let EngineEvent::WorkerEvicted { pid: p, reason, .. } = e {
+                    if p == pid {
+                        evicted = Some((reason, started.elapsed()));
+                    }
+                }
+                log.push(format!("{:?}: {e}", started.elapsed()));
+            }
+        }
+        let (reason, after) = evicted.unwrap_or_else(|| panic!("{name}: not evicted: {log:#?}"));
+        assert_eq!(reason, EvictReason::Hang, "{name}");
+        assert!(after < hang_timeout, "{name}: evicted only after {after:?}");
+    }
+}

@@ -2,19 +2,24 @@
 //!
 //! A worker with work pending and no progress for `Tuning::hang_timeout` used to be evicted as
 //! hung. On an overloaded machine (a CPU spike, many instances on few cores) an honest worker
-//! can wait that long for a core, and its replacement would wait just the same. So past the
-//! timeout the supervisor asks the kernel, which the worker cannot lie to, what the worker did
-//! meanwhile (`/proc/<pid>/stat` for its run state, `/proc/<pid>/schedstat` for the CPU time it
-//! ran and the time it waited on a run queue):
+//! can wait that long for a core, and its replacement would wait just the same. So once a stall
+//! has lasted a fifth of the timeout ([`SUSPECT_FRACTION`]) the supervisor asks the kernel,
+//! which the worker cannot lie to, what the worker did meanwhile (`/proc/<pid>/stat` for its
+//! run state, `/proc/<pid>/schedstat` for the CPU time it ran and the time it waited on a run
+//! queue):
 //!
 //! - stopped (`SIGSTOP`, a tracer: state `T` or `t`): hung, evicted at once;
-//! - ran for half the hang timeout of its own CPU without finishing a chunk: an endless loop
-//!   (an honest chunk costs a small fraction of that), evicted;
+//! - ran for a fifth of the hang timeout of its own CPU without finishing a chunk: an endless
+//!   loop (an honest chunk costs a small fraction of that), evicted;
 //! - asleep (not runnable) and slept through the hang timeout with work pending (neither
 //!   running nor queued): hung, evicted, since the audio thread's wake would have ended an
 //!   honest sleep;
 //! - otherwise it was waiting for a core: starved, not hung. It keeps its slot, up to
 //!   [`STALL_LIMIT`] without progress in any case.
+//!
+//! Judging a stop or a loop that early (10 ms by default, not 50) matters twice: the worker is
+//! replaced sooner, and its replacement replays less, since the last checkpoint both workers
+//! agreed on is the one taken before the hang.
 //!
 //! A worker left far behind while its twin serves (starved for long, or a host that renders
 //! faster than real time) is rebuilt from the latest checkpoint (`EvictReason::FellBehind`)
@@ -32,6 +37,10 @@ use std::time::Duration;
 /// No worker keeps its slot longer than this without progress, however starved: past it a
 /// replacement (which also starts with a fresh scheduling class) is the better bet.
 const STALL_LIMIT: Duration = STARTUP_BOUND;
+
+/// The part of `Tuning::hang_timeout` a stall lasts before the kernel is asked about it, and the
+/// CPU time without a finished chunk that makes a running worker an endless loop.
+const SUSPECT_FRACTION: u64 = 5;
 
 /// What the kernel says about a process: its run state and its scheduling times.
 #[derive(Clone, Copy, Debug)]
@@ -72,8 +81,8 @@ impl Sched {
     }
 }
 
-/// A worker's stall as first seen past the hang timeout: the baseline the next looks compare
-/// with.
+/// A worker's stall as first seen past a fifth of the hang timeout: the baseline the next looks
+/// compare with.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Stall {
     /// The `behind_since` of the stall this belongs to.
@@ -85,7 +94,8 @@ pub(super) struct Stall {
 
 impl Supervisor {
     /// Whether the worker in `slot`, behind since `Worker::behind_since`, is hung rather than
-    /// starved (see the module doc). Reads `/proc` only once the hang timeout has passed.
+    /// starved (see the module doc). Reads `/proc` only once a fifth of the hang timeout has
+    /// passed.
     pub(super) fn hung(&mut self, slot: usize, now: u64) -> bool {
         let timeout = self.tuning.hang_timeout.as_nanos() as u64;
         let Some(w) = self.workers[slot].as_mut() else {
@@ -97,14 +107,15 @@ impl Supervisor {
             return false;
         };
         let stalled = now.saturating_sub(since);
-        if stalled <= timeout {
+        let suspect = timeout / SUSPECT_FRACTION;
+        if stalled <= suspect {
             return false;
         }
         if stalled > (STALL_LIMIT.as_nanos() as u64).max(timeout) {
             return true;
         }
         let Some(sched) = Sched::of(w.process.pid()) else {
-            return true;
+            return stalled > timeout;
         };
         if sched.stopped() {
             return true;
@@ -128,7 +139,7 @@ impl Supervisor {
         let ran = sched.ran_ns.saturating_sub(base.sched.ran_ns);
         let queued = sched.queued_ns.saturating_sub(base.sched.queued_ns);
         let slept = window.saturating_sub(ran + queued);
-        ran > timeout / 2 || (!sched.runnable() && slept > timeout)
+        ran > suspect || (!sched.runnable() && slept > timeout)
     }
 }
 
