@@ -30,7 +30,8 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
                                                    (kills in Lockstep and in Eco)
   scale [--seconds S] [--counts N,..] [--pressure T] 1/4/16/32 instances: spawn, memory, CPU
   served-check [--chunks N]                        the audio thread's check of what it serves, per chunk
-  soak [--seconds S] [--seed N]                    random faults of every kind, every frame checked
+  soak [--seconds S] [--seed N] [--block N] [--latency-blocks K]
+                                                   random faults of every kind, every frame checked
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
   sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";
 
@@ -111,13 +112,19 @@ pub fn header() -> String {
     )
 }
 
-/// Parses `--flag value` pairs into a lookup.
+/// The number after `name`, or `default` without the flag.
 pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T> {
+    Ok(optional_flag(args, name)?.unwrap_or(default))
+}
+
+/// The number after `name`, if the flag is given.
+pub fn optional_flag<T: std::str::FromStr>(args: &[String], name: &str) -> Result<Option<T>> {
     match args.iter().position(|a| a == name) {
-        None => Ok(default),
+        None => Ok(None),
         Some(i) => args
             .get(i + 1)
             .and_then(|v| v.parse().ok())
+            .map(Some)
             .with_context(|| format!("{name} needs a number")),
     }
 }

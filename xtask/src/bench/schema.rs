@@ -621,11 +621,18 @@ pub struct Soak {
     /// declicked block by design), the rest in Lockstep.
     #[serde(default)]
     pub mismatched_in_eco: u64,
+    /// [`Soak::mismatched_frames`] by the configuration of their activation: protection, mode,
+    /// block size and latency.
+    #[serde(default)]
+    pub mismatched_by_config: BTreeMap<String, u64>,
     /// The first blocks with mismatched frames: where, how many served and how many fallback,
     /// the window's fault and the activation's configuration.
     pub mismatch_log: Vec<String>,
     /// The audible gap of each double death: its frames that differ from the reference.
     pub gap_ms: Quantiles,
+    /// The double deaths' and poisons' gaps over 100 ms: fault, window and configuration.
+    #[serde(default)]
+    pub long_gap_log: Vec<String>,
     /// Frames that differ from the reference in the double deaths' gaps in offline phases
     /// (offline waits for exact frames: goal 0).
     pub offline_gap_frames: u64,

@@ -26,7 +26,7 @@
 
 use super::host::{self, now_ns, Phrase};
 use super::schema::{self, BenchFile, Machine, Protection};
-use super::{flag, Summary};
+use super::{flag, optional_flag, Summary};
 use anyhow::{ensure, Result};
 use dsp::{Event, EventKind, N_PARAMS};
 use shm::FaultKind;
@@ -201,6 +201,10 @@ const FAULTS: &[Fault] = &[
     fault("reactivate", Act::Reactivate, Expect::Nothing),
 ];
 
+/// A double death's or a poison's gap longer than this is logged (`long_gap_log`): the hang
+/// timeout and a rebuild account for about 60 ms.
+const LONG_GAP_MS: f64 = 100.0;
+
 /// How long a fault may take to settle before it counts as unsettled (and the engine is
 /// replaced, so the soak goes on). A liveness bound, generous on a loaded machine.
 const SETTLE_BOUND_NS: u64 = 10_000_000_000;
@@ -283,9 +287,11 @@ struct Totals {
     mismatched_by_kind: BTreeMap<String, u64>,
     mismatched_served_by_kind: BTreeMap<String, u64>,
     mismatched_in_eco: u64,
+    mismatched_by_config: BTreeMap<String, u64>,
     mismatch_log: Vec<String>,
     fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
+    long_gap_log: Vec<String>,
     starved_frames: u64,
     unconfirmed_wrong_frames: u64,
     state_lost_log: Vec<String>,
@@ -303,15 +309,18 @@ struct Totals {
     realtime_priority: bool,
 }
 
-/// One activation's configuration, drawn at random.
-fn draw_config(rng: &mut Rng, worker: &std::path::Path) -> EngineConfig {
+/// One activation's configuration, drawn at random (the block size and the latency in blocks
+/// as `only` fixes them, if it does).
+fn draw_config(rng: &mut Rng, worker: &std::path::Path, only: Only) -> EngineConfig {
     let block = [64usize, 128, 256, 512][rng.below(4) as usize];
     // Mostly one block of latency (the default), sometimes two, sometimes none.
-    let latency = match rng.below(6) {
+    let latency_blocks = match rng.below(6) {
         0 => 0,
-        1 => 2 * block as u32,
-        _ => block as u32,
+        1 => 2,
+        _ => 1,
     };
+    let block = only.block.unwrap_or(block);
+    let latency = only.latency_blocks.unwrap_or(latency_blocks) * block as u32;
     let mode = if rng.below(3) == 0 {
         ProcessMode::Offline
     } else {
@@ -341,13 +350,21 @@ struct Chaos {
     /// The activation has `CrashOnNote` armed: a worker no fault was aimed at that aborts (a
     /// rebuild replaying the poisoned chunk before it is quarantined) is the poison's.
     poison_armed: bool,
+    only: Only,
+}
+
+/// What `--block` and `--latency-blocks` fix of the configurations drawn (to look at one).
+#[derive(Clone, Copy)]
+struct Only {
+    block: Option<usize>,
+    latency_blocks: Option<u32>,
 }
 
 impl Chaos {
     /// Plays one activation until a reactivation, its recording's cap, an unsettled fault or the
     /// deadline; then checks it against the reference.
     fn activation(&mut self) -> Result<()> {
-        let config = draw_config(&mut self.rng, &self.worker);
+        let config = draw_config(&mut self.rng, &self.worker, self.only);
         let (block, latency) = (config.max_block, config.latency);
         // Activate as a DAW does, from a thread in the normal class; play from a real-time one.
         host::normal_priority();
@@ -780,6 +797,12 @@ impl Chaos {
                     _ => {
                         self.totals.mismatched += 1;
                         self.totals.mismatched_in_eco += eco as u64;
+                        let config = format!(
+                            "{} {:?} block {block} L {latency}",
+                            if eco { "Eco" } else { "Lockstep" },
+                            p.mode
+                        );
+                        *self.totals.mismatched_by_config.entry(config).or_default() += 1;
                         let kind = window.map_or("none", |i| windows[i].fault.name);
                         *self
                             .totals
@@ -838,9 +861,18 @@ impl Chaos {
         }
         for (w, gap) in windows.iter().zip(gaps) {
             if matches!(w.fault.act, Act::Double(_) | Act::Poison) {
-                self.totals
-                    .gap_ms
-                    .push(gap as f64 / SAMPLE_RATE as f64 * 1e3);
+                let ms = gap as f64 / SAMPLE_RATE as f64 * 1e3;
+                self.totals.gap_ms.push(ms);
+                if ms > LONG_GAP_MS && self.totals.long_gap_log.len() < 20 {
+                    self.totals.long_gap_log.push(format!(
+                        "activation {}: {ms:.1} ms of {} in [{}, {}); {}, block {block}, L {latency}",
+                        self.totals.activations,
+                        w.fault.name,
+                        w.start,
+                        w.end,
+                        if eco { "Eco" } else { "Lockstep" },
+                    ));
+                }
                 if w.offline {
                     self.totals.offline_gap_frames += gap;
                 }
@@ -854,6 +886,10 @@ impl Chaos {
 pub fn run(args: &[String]) -> Result<()> {
     let seconds: f64 = flag(args, "--seconds", 600.0)?;
     let seed: u64 = flag(args, "--seed", 1)?;
+    let only = Only {
+        block: optional_flag(args, "--block")?,
+        latency_blocks: optional_flag(args, "--latency-blocks")?,
+    };
     let worker = host::build_worker()?;
     let fds_before = count_fds();
     let started = now_ns();
@@ -863,6 +899,7 @@ pub fn run(args: &[String]) -> Result<()> {
         deadline_ns: started + (seconds * 1e9) as u64,
         totals: Totals::default(),
         poison_armed: false,
+        only,
     };
     println!(
         "soak: {seconds} s, seed {seed}, {} fault kinds",
@@ -891,8 +928,10 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_by_kind: t.mismatched_by_kind,
         mismatched_served_by_kind: t.mismatched_served_by_kind,
         mismatched_in_eco: t.mismatched_in_eco,
+        mismatched_by_config: t.mismatched_by_config,
         mismatch_log: t.mismatch_log,
         gap_ms: gap,
+        long_gap_log: t.long_gap_log,
         starved_frames: t.starved_frames,
         unconfirmed_wrong_frames: t.unconfirmed_wrong_frames,
         state_lost_log: t.state_lost_log,
@@ -910,7 +949,13 @@ pub fn run(args: &[String]) -> Result<()> {
         leaked_processes: t.leaked_processes,
         realtime_priority: t.realtime_priority,
         machine: Machine::this(),
-        command: format!("cargo xtask bench soak --seconds {seconds} --seed {seed}"),
+        command: format!(
+            "cargo xtask bench soak --seconds {seconds} --seed {seed}{}{}",
+            only.block
+                .map_or(String::new(), |b| format!(" --block {b}")),
+            only.latency_blocks
+                .map_or(String::new(), |l| format!(" --latency-blocks {l}"))
+        ),
     };
     print_summary(&json);
     let path = json.write()?;
@@ -946,6 +991,9 @@ fn print_summary(s: &schema::Soak) {
         let served = s.mismatched_served_by_kind.get(kind).unwrap_or(&0);
         println!("  in the window of {kind:<16} {n} ({served} served as exact)");
     }
+    for (config, n) in &s.mismatched_by_config {
+        println!("  in {config:<34} {n}");
+    }
     for line in s.mismatch_log.iter().take(40) {
         println!("  {line}");
     }
@@ -953,6 +1001,9 @@ fn print_summary(s: &schema::Soak) {
         "double-death and poison gap: p50 {:.2} ms, max {:.2} ms (n={}); offline gap frames {}",
         s.gap_ms.p50, s.gap_ms.max, s.gap_ms.n, s.offline_gap_frames
     );
+    for line in &s.long_gap_log {
+        println!("  {line}");
+    }
     println!(
         "xrun frames: {}; frames differing while real-time hogs starved the workers: {}; \
          finite wrong frames served on one worker's word (Eco; Lockstep past the deadline): {}",
