@@ -62,7 +62,8 @@ pub struct BlockReport {
 /// The audio thread's private view of a slot: the floor its progress may not fall below.
 #[derive(Clone, Copy, Default)]
 struct SeenSlot {
-    epoch: u32,
+    /// Whose progress this is (`Generation::worker`).
+    worker: (u32, u16),
     frames: u64,
     chunks: u64,
     bad: bool,
@@ -278,7 +279,8 @@ impl Engine {
                 self.available(slot, head);
                 let generation = self.shared.slots[slot].generation.load();
                 let seen = self.seen[slot];
-                let live = generation.state != SlotState::Empty && seen.epoch == generation.epoch;
+                let live =
+                    generation.state != SlotState::Empty && seen.worker == generation.worker();
                 let (chunks_behind, frames_behind) =
                     (self.chunker.next_index() - seen.chunks, head - seen.frames);
                 let behind = chunks_behind > chunk_limit || frames_behind > frame_limit;
@@ -539,9 +541,9 @@ impl Engine {
             return (0, generation);
         }
         let seen = &mut self.seen[slot];
-        if seen.epoch != epoch {
+        if seen.worker != generation.worker() {
             *seen = SeenSlot {
-                epoch,
+                worker: generation.worker(),
                 frames: s.valid_from.load(Ordering::Acquire),
                 chunks: s.floor_chunk.load(Ordering::Acquire),
                 bad: false,
@@ -598,7 +600,7 @@ impl Engine {
         let other = &self.shared.slots[1 - slot];
         let other_generation = other.generation.load();
         let seen = self.seen[1 - slot];
-        let twin_rogue = seen.epoch == other_generation.epoch && seen.bad;
+        let twin_rogue = seen.worker == other_generation.worker() && seen.bad;
         let twin = (other_generation.state == SlotState::Live && !twin_rogue).then(|| Twin {
             output: self.shared.ring(other_generation),
             from_chunk: other.floor_chunk.load(Ordering::Acquire),

@@ -732,3 +732,111 @@ fn a_takeover_is_verified_while_an_offline_host_keeps_posting() {
     );
     assert_eq!(engine.worker_pids().len(), 1, "{log:#?}");
 }
+
+/// A standby sent back to sleep keeps its epoch, and the next call puts it into the same slot
+/// again, from the latest checkpoint, which may be older than where its last stint ended (an
+/// audit's standby renders past the checkpoint it started from). The audio thread must judge
+/// the new stint's progress on its own, not as the old one's going backwards: a takeover right
+/// after an audit costs nothing and evicts nobody.
+#[test]
+fn a_takeover_right_after_an_audit_is_exact() {
+    let n = 128;
+    let mut engine = settled_eco(n, Duration::from_millis(30));
+    let mut events = Vec::new();
+    let mut killed = Vec::new();
+    let both = render_both(&mut engine, 41, n, 3000, n as u32, |engine, _| {
+        let fresh = engine.drain_events();
+        let returned = fresh
+            .iter()
+            .any(|e| matches!(e, EngineEvent::StandbyReturned { .. }));
+        events.extend(fresh);
+        if returned && killed.len() < 4 {
+            killed.push(active_pid(engine));
+            signal(*killed.last().unwrap(), Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    });
+    settle(&engine, &killed);
+    events.extend(engine.drain_events());
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    assert_eq!(killed.len(), 4, "four audits ended: {log:#?}");
+    let evicted = events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::WorkerEvicted { .. }));
+    assert!(!evicted, "{log:#?}");
+    assert_eq!(differing(&both.got, &both.want), 0, "{log:#?}");
+    assert_eq!(both.got_ends, both.want_ends, "{log:#?}");
+}
+
+/// A late active that catches up keeps its slot after a hedge, and the hedge's standby goes
+/// back to sleep as the spare: the same processes throughout, none spawned (a spawn is about
+/// 10 ms of CPU, and a loaded machine hedges often), no failure, and the output exact.
+#[test]
+fn after_a_hedge_the_standby_sleeps_again_once_the_active_caught_up() {
+    let n = 128;
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(3600),
+        ..patient()
+    };
+    let mut engine = eco(n, tuning);
+    settle(&engine, &[]);
+    let processes = {
+        let mut p = engine.worker_pids();
+        p.extend(engine.spare_pid());
+        p.sort();
+        p
+    };
+    let mut events = Vec::new();
+    let mut slowed = 0;
+    let both = render_both(&mut engine, 43, n, 1000, n as u32, |engine, b| {
+        events.extend(engine.drain_events());
+        let hedged = events
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::StandbyReturned { .. }))
+            .count();
+        // Every 200 blocks, once the last hedge's standby has gone back: the active sleeps
+        // 20 ms in its next chunk, late for the host, and then carries on.
+        if b % 200 == 100 && hedged == slowed && engine.settled() {
+            engine.inject_fault(active_slot(engine), FaultKind::Sleep as u32, 20);
+            slowed += 1;
+        }
+        // A host playing to a sound card (one rendering faster than real time waits for exact
+        // frames instead of hedging).
+        std::thread::sleep(Duration::from_micros(n as u64 * 1_000_000 / SR as u64));
+    });
+    settle(&engine, &[]);
+    events.extend(engine.drain_events());
+    let log: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+    let count = |f: fn(&EngineEvent) -> bool| events.iter().filter(|e| f(e)).count();
+    let hedges = count(|e| {
+        matches!(
+            e,
+            EngineEvent::StandbyCalled {
+                reason: StandbyReason::Hedge,
+                ..
+            }
+        )
+    });
+    assert!(hedges >= 3, "the slowed active was hedged: {log:#?}");
+    assert_eq!(
+        count(|e| matches!(e, EngineEvent::StandbyReturned { .. })),
+        hedges,
+        "{log:#?}"
+    );
+    // The activation's spare only.
+    assert_eq!(
+        count(|e| matches!(e, EngineEvent::SpareSpawned { .. })),
+        1,
+        "{log:#?}"
+    );
+    assert_eq!(
+        engine.stats().failures.load(Ordering::Relaxed),
+        0,
+        "{log:#?}"
+    );
+    let mut now = engine.worker_pids();
+    now.extend(engine.spare_pid());
+    now.sort();
+    assert_eq!(now, processes, "{log:#?}");
+    assert_eq!(differing(&both.got, &both.want), 0, "{log:#?}");
+}

@@ -547,24 +547,15 @@ fn an_idle_engine_rebuilds_a_dead_worker_and_wakes_for_new_blocks() {
     assert_eq!(differing(&both.got, &both.want), 0, "log: {log:#?}");
 }
 
-/// A stopped worker and one in an endless loop (sleeping 1 ns a turn) are judged by what the kernel says of them
-/// (stopped; running without finishing a chunk) a fifth of the hang timeout into the stall, not
-/// at the timeout: their replacement then replays less. With a 2.5 s timeout here, each must be
+/// A stopped worker and one in an endless loop (sleeping 1 ns a turn) are judged by what the
+/// kernel says of them (stopped; running without finishing a chunk) a fifth of the hang timeout
+/// into the stall, not at the timeout: their replacement then replays less. With a 2.5 s timeout here, each must be
 /// evicted as hung before the timeout would evict it, and the looping one (after 0.5 s of its
 /// CPU past the first look) before `RLIMIT_RTTIME` kills it (2 s of CPU).
 #[test]
 fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
     let hang_timeout = Duration::from_millis(2500);
-    let faults: [(&str, &dyn Fn(&Engine, usize)); 2] = [
-        ("SIGSTOP", &|engine, slot| {
-            signal(engine.worker_pid(slot).unwrap(), Signal::SIGSTOP)
-        }),
-        // Not `InfiniteLoop`: at a real-time priority `RLIMIT_RTTIME` kills that one first.
-        ("endless loop", &|engine, slot| {
-            engine.inject_fault(slot, FaultKind::SpinSleeping as u32, 0)
-        }),
-    ];
-    for (name, fault) in faults {
+    for name in ["SIGSTOP", "endless loop"] {
         let tuning = Tuning {
             hang_timeout,
             ..patient()
@@ -580,7 +571,11 @@ fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
         }
         let twin = 1 - engine.serving_slot();
         let pid = engine.worker_pid(twin).unwrap();
-        fault(&engine, twin);
+        match name {
+            "SIGSTOP" => signal(pid, Signal::SIGSTOP),
+            // Not `InfiniteLoop`: at a real-time priority `RLIMIT_RTTIME` kills that one first.
+            _ => engine.inject_fault(twin, FaultKind::SpinSleeping as u32, 0),
+        }
         let started = std::time::Instant::now();
         let (mut evicted, mut log) = (None, Vec::new());
         while evicted.is_none() && started.elapsed() < 2 * hang_timeout {

@@ -115,8 +115,9 @@ pub enum EngineEvent {
         /// Its pid.
         pid: u32,
     },
-    /// Eco: an audit's standby, verified, left `slot` and sleeps again as the spare (the same
-    /// process, called again when needed). Not a failure.
+    /// Eco: an audit's standby, or a hedge's once the late active caught up, verified, left
+    /// `slot` and sleeps again as the spare (the same process, called again when needed). Not a
+    /// failure.
     StandbyReturned {
         /// The slot it left.
         slot: usize,
@@ -261,7 +262,7 @@ impl fmt::Display for EngineEvent {
             ),
             EngineEvent::StandbyReturned { slot, epoch, pid } => write!(
                 f,
-                "standby (epoch {epoch}, pid {pid}) left slot {slot} after its audit: the spare again"
+                "standby (epoch {epoch}, pid {pid}) left slot {slot}, verified: the spare again"
             ),
             EngineEvent::StandbyCalled { slot, reason } => {
                 let why = match reason {

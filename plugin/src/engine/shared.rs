@@ -33,13 +33,18 @@ pub(crate) enum SlotState {
 /// pidfd says it is gone, off the rebuild's path (docs/ARCHITECTURE.md, "Ring layouts").
 pub(crate) const OUTPUT_RINGS: usize = 3;
 
-/// A slot's generation: its worker's spawn epoch, the slot's state and the output ring that
-/// worker writes, read and written as one atomic word, so the audio thread can read it before
-/// and after copying from a ring and use the copy only if nothing changed in between.
+/// A slot's generation: its worker's spawn epoch and stint, the slot's state and the output
+/// ring that worker writes, read and written as one atomic word, so the audio thread can read it
+/// before and after copying from a ring and use the copy only if nothing changed in between.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Generation {
     /// The spawn epoch of the slot's worker (0 for an empty slot).
     pub epoch: u32,
+    /// Which call into a slot this is (the supervisor counts them, wrapping): an Eco standby
+    /// sent back to sleep keeps its epoch, and called into the same slot again it starts from
+    /// a checkpoint that may be older than where its last stint ended. What the audio thread
+    /// knows of a slot's progress belongs to one stint.
+    pub stint: u16,
     /// What the slot holds.
     pub state: SlotState,
     /// The worker's output ring, an index into `Shared::rings` (below `OUTPUT_RINGS`).
@@ -50,13 +55,23 @@ impl Generation {
     /// An empty slot.
     pub const EMPTY: Generation = Generation {
         epoch: 0,
+        stint: 0,
         state: SlotState::Empty,
         ring: 0,
     };
 
-    /// The epoch in the high bits, the ring in the second byte, the state in the low byte.
+    /// The worker writing the slot's ring, as the audio thread tells workers apart.
+    pub fn worker(self) -> (u32, u16) {
+        (self.epoch, self.stint)
+    }
+
+    /// The stint in the top 16 bits, the epoch below it, the ring in the second byte, the
+    /// state in the low byte.
     fn pack(self) -> u64 {
-        ((self.epoch as u64) << 16) | ((self.ring as u64 & 0xff) << 8) | self.state as u64
+        ((self.stint as u64) << 48)
+            | ((self.epoch as u64) << 16)
+            | ((self.ring as u64 & 0xff) << 8)
+            | self.state as u64
     }
 
     /// Inverse of `pack`. Only the plugin writes the word, so every value is one `pack` made
@@ -69,6 +84,7 @@ impl Generation {
         };
         Generation {
             epoch: (word >> 16) as u32,
+            stint: (word >> 48) as u16,
             state,
             ring: ((word >> 8) & 0xff) as usize % OUTPUT_RINGS,
         }
@@ -311,15 +327,27 @@ mod tests {
         for state in [SlotState::Empty, SlotState::Joining, SlotState::Live] {
             for epoch in [0, 1, 77, u32::MAX >> 8, u32::MAX] {
                 for ring in 0..OUTPUT_RINGS {
-                    let g = Generation { epoch, state, ring };
-                    assert_eq!(Generation::unpack(g.pack()), g);
+                    for stint in [0, 1, u16::MAX] {
+                        let g = Generation {
+                            epoch,
+                            stint,
+                            state,
+                            ring,
+                        };
+                        assert_eq!(Generation::unpack(g.pack()), g);
+                    }
                 }
             }
         }
     }
 
     fn generation(epoch: u32, state: SlotState, ring: usize) -> Generation {
-        Generation { epoch, state, ring }
+        Generation {
+            epoch,
+            stint: 1,
+            state,
+            ring,
+        }
     }
 
     fn shared() -> Shared {

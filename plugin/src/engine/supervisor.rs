@@ -40,6 +40,8 @@ struct Worker {
     /// The output ring it writes (`Shared::rings`).
     ring: usize,
     verified: bool,
+    /// When it was verified.
+    verified_ns: u64,
     floor_frames: u64,
     floor_chunks: u64,
     progress: Option<Progress>,
@@ -54,6 +56,9 @@ struct Worker {
     posted_at_start: u64,
     /// Its stall as the kernel saw it past the hang timeout (`starvation.rs`).
     stall: Option<starvation::Stall>,
+    /// It was the spare, called into its slot: it can be dismissed back to sleep as the spare
+    /// (Eco), which a worker spawned straight into its slot cannot.
+    from_spare: bool,
     /// It holds a state the engine gave up for a fresh one (`EngineEvent::StateLost`) after it
     /// was spawned: its crashes say nothing about the chunks the fresh state renders.
     superseded: bool,
@@ -116,6 +121,8 @@ pub(super) struct Supervisor {
     bell_quiet_until: u64,
     /// The doorbell's count when the current pass began.
     bell_seen: u32,
+    /// Calls into a slot so far (wrapping): each one's `Generation::stint`.
+    stints: u16,
     /// The CPU budget's current window (`cpu_budget.rs`).
     cpu_window: Option<cpu_budget::CpuWindow>,
     /// Eco: the active worker's CPU at the last audit's end (`cpu_budget.rs`).
@@ -213,6 +220,7 @@ impl Supervisor {
             futex_waitv_missing: false,
             bell_quiet_until: 0,
             bell_seen: 0,
+            stints: 0,
             cpu_window: None,
             active_cpu: None,
             standby_cpu: None,
@@ -618,11 +626,12 @@ impl Supervisor {
             return;
         };
         w.verified = true;
+        w.verified_ns = now;
         let epoch = w.epoch;
-        self.shared.slots[slot].generation.store(Generation {
-            epoch,
+        let generation = &self.shared.slots[slot].generation;
+        generation.store(Generation {
             state: SlotState::Live,
-            ring: w.ring,
+            ..generation.load()
         });
         self.quarantine.proven();
         let retry = &mut self.retry[slot];
@@ -808,6 +817,7 @@ impl Supervisor {
             doorbell: shared.doorbell.fd(),
         };
         let t0 = monotonic_ns();
+        let from_spare = spare.is_some();
         let process = match (prepared, spare) {
             (true, Some(process)) => {
                 shared.input.call_spare(epoch, slot);
@@ -833,8 +843,10 @@ impl Supervisor {
         let spawn_ns = monotonic_ns() - t0;
         let pid = process.pid();
         s.pid.store(pid, Ordering::Release);
+        self.stints = self.stints.wrapping_add(1);
         s.generation.store(Generation {
             epoch,
+            stint: self.stints,
             state: SlotState::Joining,
             ring,
         });
@@ -843,6 +855,7 @@ impl Supervisor {
             epoch,
             ring,
             verified: false,
+            verified_ns: 0,
             floor_frames,
             floor_chunks,
             progress: None,
@@ -850,6 +863,7 @@ impl Supervisor {
             digests_audited: floor_chunks,
             matched_digests: 0,
             posted_at_start: shared.input.published(),
+            from_spare,
             stall: None,
             superseded: false,
         });

@@ -12,8 +12,9 @@
 //!   `third_opinion` on a mismatch).
 //!
 //! Whenever both slots then hold verified workers, the audit's standby leaves its slot and
-//! sleeps again as the spare (`dismiss`: the same process, no new one); after a hedge the
-//! older worker (the lower epoch: epochs grow with every spawn) is retired instead, which is no
+//! sleeps again as the spare (`dismiss`: the same process, no new one). After a hedge so does
+//! the hedge's standby once the late active has caught up with it; an active still behind (the
+//! older worker, the lower epoch: epochs grow with every spawn) is retired instead, which is no
 //! failure, and a new spare is spawned behind.
 
 use super::Supervisor;
@@ -101,8 +102,10 @@ impl Supervisor {
     }
 
     /// Eco: with both slots verified, ends the audit (its standby goes back to sleep as the
-    /// spare) or, after a hedge, removes the older worker. Not a failure: no backoff, no
-    /// rebuild; after a hedge the spare is respawned behind the newer one.
+    /// spare) or, after a hedge, sends the standby back too once the late active has caught up
+    /// with it (a spawn is about 10 ms of CPU, and on a loaded machine hedges come often),
+    /// removing the older worker instead if it has not within the hang timeout. Not a failure: no backoff, no rebuild; after a removal the
+    /// spare is respawned behind the newer one.
     pub(super) fn retire_older(&mut self, now: u64) {
         let [Some(a), Some(b)] = &self.workers else {
             return;
@@ -120,6 +123,18 @@ impl Supervisor {
             }
             return self.dismiss(1 - slot, now);
         }
+        let done = |w: &super::Worker| w.progress.map_or(0, |p| p.chunks_done);
+        let (older, newer) = if slot == 0 { (a, b) } else { (b, a) };
+        if newer.from_spare {
+            if done(older) >= done(newer) {
+                return self.dismiss(1 - slot, now);
+            }
+            // Still catching up: give it as long as the hang check would, then retire it.
+            let waited = now.saturating_sub(newer.verified_ns);
+            if waited < self.tuning.hang_timeout.as_nanos() as u64 {
+                return;
+            }
+        }
         let w = self.workers[slot].take().expect("checked above");
         self.clear_slot(slot);
         let pid = w.process.pid();
@@ -131,9 +146,10 @@ impl Supervisor {
         });
     }
 
-    /// Eco, an audit's standby verified beside the active: it leaves `slot` and waits again as
-    /// the spare, with its own ring, and restores the checkpoint it is given when next called. A new spare instead would cost an
-    /// `exec`, dynamic loading and a sandbox entry, about 10 ms of CPU an audit.
+    /// Eco, an audit's or a hedge's standby verified beside the active: it leaves `slot` and
+    /// waits again as the spare, with its own ring, and restores the checkpoint it is given
+    /// when next called. A new spare instead would cost an `exec`, dynamic loading and a
+    /// sandbox entry, about 10 ms of CPU.
     fn dismiss(&mut self, slot: usize, now: u64) {
         let Some(w) = self.workers[slot].take() else {
             return;
