@@ -625,6 +625,11 @@ pub struct Soak {
     /// block size and latency.
     #[serde(default)]
     pub mismatched_by_config: BTreeMap<String, u64>,
+    /// Of [`Soak::mismatched_frames`], those in activations at latency 0, where each call waits
+    /// for the block it has just posted: a late wake-up on a busy machine is an xrun, and in
+    /// Eco a fault of the active worker costs a block (README, "Latency").
+    #[serde(default)]
+    pub mismatched_at_latency_zero: u64,
     /// The first blocks with mismatched frames: where, how many served and how many fallback,
     /// the window's fault and the activation's configuration.
     pub mismatch_log: Vec<String>,

@@ -288,6 +288,7 @@ struct Totals {
     mismatched_served_by_kind: BTreeMap<String, u64>,
     mismatched_in_eco: u64,
     mismatched_by_config: BTreeMap<String, u64>,
+    mismatched_at_latency_zero: u64,
     mismatch_log: Vec<String>,
     fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
@@ -797,6 +798,7 @@ impl Chaos {
                     _ => {
                         self.totals.mismatched += 1;
                         self.totals.mismatched_in_eco += eco as u64;
+                        self.totals.mismatched_at_latency_zero += (latency == 0) as u64;
                         let config = format!(
                             "{} {:?} block {block} L {latency}",
                             if eco { "Eco" } else { "Lockstep" },
@@ -929,6 +931,7 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_served_by_kind: t.mismatched_served_by_kind,
         mismatched_in_eco: t.mismatched_in_eco,
         mismatched_by_config: t.mismatched_by_config,
+        mismatched_at_latency_zero: t.mismatched_at_latency_zero,
         mismatch_log: t.mismatch_log,
         gap_ms: gap,
         long_gap_log: t.long_gap_log,
@@ -984,8 +987,12 @@ fn print_summary(s: &schema::Soak) {
         println!("  {kind:<16} {n}");
     }
     println!(
-        "mismatched frames (goal 0): {} ({} served as exact, the rest declared fallback; {} in Eco)",
-        s.mismatched_frames, s.mismatched_served_frames, s.mismatched_in_eco
+        "mismatched frames (goal 0): {} ({} served as exact, the rest declared fallback; {} in \
+         Eco; {} at latency 0)",
+        s.mismatched_frames,
+        s.mismatched_served_frames,
+        s.mismatched_in_eco,
+        s.mismatched_at_latency_zero
     );
     for (kind, n) in &s.mismatched_by_kind {
         let served = s.mismatched_served_by_kind.get(kind).unwrap_or(&0);
