@@ -852,9 +852,10 @@ impl Chaos {
                     };
                     self.totals.mismatch_log.push(format!(
                         "activation {}, block {b} (frame {frame}), from offset {k}: {served_wrong} \
-                         served and {fallback_wrong} fallback frames wrong, {place}; {:?}, \
+                         served and {fallback_wrong} fallback frames wrong, {place}; {}, {:?}, \
                          block {block}, L {latency}{}",
                         self.totals.activations,
+                        if eco { "Eco" } else { "Lockstep" },
                         p.mode,
                         if p.reset { ", reset before it" } else { "" }
                     ));
