@@ -11,7 +11,7 @@ use shm::{FaultKind, Rogue};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode, Tuning};
+use tandem::engine::{Engine, EngineEvent, EvictReason, ProcessMode, Tuning, WorkerExit};
 
 const N: usize = 256;
 
@@ -594,4 +594,42 @@ fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
         assert_eq!(reason, EvictReason::Hang, "{name}");
         assert!(after < hang_timeout, "{name}: evicted only after {after:?}");
     }
+}
+
+/// A panic in a worker is a crash and is reported as one (SIGABRT, after its message), not as
+/// the sandbox's SIGSYS that unwinding would meet while dropping the shared regions: a log that
+/// said SIGSYS would send whoever reads it after a sandbox escape that never was.
+#[test]
+fn a_panicking_worker_dies_of_sigabrt() {
+    let mut engine = common::engine(ProcessMode::Realtime, N, N as u32);
+    settle(&engine, 0);
+    let params = Phrase::new(3).params;
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    for _ in 0..8 {
+        engine.process(&[], &params, None, [&mut l, &mut r]);
+    }
+    let pid = engine.worker_pid(0).unwrap();
+    engine.inject_fault(0, FaultKind::Panic as u32, 0);
+    let mut events = Vec::new();
+    let died = |events: &[EngineEvent]| {
+        events.iter().find_map(|e| match e {
+            EngineEvent::WorkerDied { pid: p, cause, .. } if *p == pid => Some(*cause),
+            _ => None,
+        })
+    };
+    // A liveness bound: the death is seen within a few blocks.
+    for _ in 0..2000 {
+        if died(&events).is_some() {
+            break;
+        }
+        engine.process(&[], &params, None, [&mut l, &mut r]);
+        std::thread::sleep(PERIOD);
+        events.extend(engine.drain_events());
+    }
+    let cause = died(&events);
+    assert_eq!(
+        cause,
+        Some(WorkerExit::Signalled(libc::SIGABRT)),
+        "{events:#?}"
+    );
 }
