@@ -45,9 +45,10 @@ impl Supervisor {
     }
 
     /// Eco: the empty slot, if the other holds a verified worker and a spare waits to be
-    /// called beside it.
+    /// called beside it (a returned one, once it has left its last slot: called before, it
+    /// could not come, and a new process would be spawned into the slot in its place).
     fn slot_for_standby(&self) -> Option<usize> {
-        if !self.eco() || self.spare.is_none() {
+        if !self.eco() || !self.spare_callable() {
             return None;
         }
         let slot = self.workers.iter().position(Option::is_none)?;
@@ -113,29 +114,46 @@ impl Supervisor {
         if !(self.eco() && a.verified && b.verified) {
             return;
         }
-        let slot = if a.epoch < b.epoch { 0 } else { 1 };
+        // The standby is the newer: the spare's epoch is drawn after the active's.
+        let (older, newer) = if a.epoch < b.epoch { (0, 1) } else { (1, 0) };
+        let done = |w: &super::Worker| w.progress.map_or(0, |p| p.chunks_done);
+        let (from_spare, caught_up, verified_ns) = {
+            let (o, n) = if older == 0 { (a, b) } else { (b, a) };
+            (n.from_spare, done(o) >= done(n), n.verified_ns)
+        };
         if self.auditing {
-            // The standby is the newer: the spare's epoch is drawn after the active's. An
-            // active worker that used far more CPU than the standby's measure goes instead.
-            if self.audit_cpu(slot, 1 - slot, now) {
+            // An active worker that used far more CPU than the standby's measure goes instead.
+            if self.audit_cpu(older, newer, now) {
                 self.auditing = false;
                 return;
             }
-            return self.dismiss(1 - slot, now);
+            if from_spare {
+                return self.dismiss(newer, now);
+            }
+            // Spawned straight into its slot (no spare could be called): it cannot sleep
+            // again, so it goes, and a new spare is spawned.
+            self.retire(newer);
+            self.auditing = false;
+            return;
         }
-        let done = |w: &super::Worker| w.progress.map_or(0, |p| p.chunks_done);
-        let (older, newer) = if slot == 0 { (a, b) } else { (b, a) };
-        if newer.from_spare {
-            if done(older) >= done(newer) {
-                return self.dismiss(1 - slot, now);
+        if from_spare {
+            if caught_up {
+                return self.dismiss(newer, now);
             }
             // Still catching up: give it as long as the hang check would, then retire it.
-            let waited = now.saturating_sub(newer.verified_ns);
-            if waited < self.tuning.hang_timeout.as_nanos() as u64 {
+            if now.saturating_sub(verified_ns) < self.tuning.hang_timeout.as_nanos() as u64 {
                 return;
             }
         }
-        let w = self.workers[slot].take().expect("checked above");
+        self.retire(older);
+    }
+
+    /// Removes the worker in `slot` with both slots verified: no failure, no backoff, no
+    /// rebuild (`EngineEvent::WorkerRetired`).
+    fn retire(&mut self, slot: usize) {
+        let Some(w) = self.workers[slot].take() else {
+            return;
+        };
         self.clear_slot(slot);
         let pid = w.process.pid();
         self.reap(w.process, w.ring);

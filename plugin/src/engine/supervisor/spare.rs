@@ -10,9 +10,9 @@
 //! A spare that dies while it waits is reaped and replaced (`EngineEvent::SpareDied`); the
 //! supervisor notices on its next pass (every pass checks the spare's pidfd).
 //!
-//! In Eco an audit's standby, once verified, returns to waiting as the spare (`eco.rs`,
-//! `dismiss`) with the ring it wrote, still its own; it is ready once that ring says it has
-//! left (`OutputRing::has_left`).
+//! In Eco an audit's or a hedge's standby, once verified, returns to waiting as the spare
+//! (`eco.rs`, `dismiss`) with the ring it wrote, still its own; it is ready, and can be called
+//! again, once that ring says it has left (`OutputRing::has_left`).
 
 use super::{Supervisor, WorkerProcess, STARTUP_BOUND};
 use crate::engine::config::Protection;
@@ -212,6 +212,12 @@ impl Supervisor {
     fn forget_spare(&self) {
         self.shared.spare_ready.store(false, Ordering::Release);
         self.shared.spare_pid.store(0, Ordering::Release);
+    }
+
+    /// Whether a spare can be called into a slot now: a returned standby only once it has left
+    /// its last one (a takeover that cannot wait spawns a new process instead: `take_spare`).
+    pub(super) fn spare_callable(&self) -> bool {
+        self.spare.as_ref().is_some_and(|s| s.ready || !s.returned)
     }
 
     /// A starting spare makes the supervisor look again on the tick, so its readiness is seen
