@@ -262,9 +262,11 @@ struct InFlight {
     failures_before: u64,
     /// Failures the fault must cause before the engine counts as settled.
     failures_needed: u64,
-    /// The one worker the fault was aimed at (0: none, or every worker). In Eco a hedge can
-    /// replace it before it fails: retired, it is gone as surely as evicted.
-    target: u32,
+    /// The workers the fault was aimed at (none: no particular one, or every worker). Gone,
+    /// they need not have failed: in Eco a hedge can retire a target before it fails, and a
+    /// standby stopped with the active (a double stop) may be dismissed as the spare and then,
+    /// never having left its slot, be replaced at the next call without a failure counted.
+    targets: Vec<u32>,
     /// What ends the fault's stall or burst, on its own thread.
     undo: Option<std::thread::JoinHandle<()>>,
     undo_at_ns: u64,
@@ -458,7 +460,13 @@ impl Chaos {
             if let Some(f) = &mut in_flight {
                 let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
                 let failed = failures >= f.failures_before + f.failures_needed;
-                let replaced = f.target != 0 && !engine.worker_pids().contains(&f.target);
+                let pids = engine.worker_pids();
+                let spare = engine.spare_pid();
+                let replaced = !f.targets.is_empty()
+                    && f
+                        .targets
+                        .iter()
+                        .all(|t| !pids.contains(t) && spare != Some(*t));
                 let settled = undone && engine.settled() && (failed || replaced);
                 let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
                 if settled || late {
@@ -512,7 +520,13 @@ impl Chaos {
                 let mut failures_needed = match (f.expect, f.act) {
                     (Expect::Nothing, _) => 0,
                     (Expect::EvictionInRealtime, _) if mode == ProcessMode::Offline => 0,
-                    (Expect::EvictionIfHeard, _) if latency == 0 => 0,
+                    // Offline, the host may be waiting for the chunk and copy it before the
+                    // overwrite, as at latency 0.
+                    (Expect::EvictionIfHeard, _)
+                        if latency == 0 || mode == ProcessMode::Offline =>
+                    {
+                        0
+                    }
                     (Expect::EvictionInLockstep, _) if eco => 0,
                     // A poison note kills every worker in a slot.
                     (Expect::Eviction, Act::Poison) => engine.worker_pids().len() as u64,
@@ -534,6 +548,7 @@ impl Chaos {
                 );
                 let mut undo = None;
                 let mut undo_in_ms = 0;
+                let mut targets = Vec::new();
                 match f.act {
                     Act::Signal(sig) => {
                         targeted.insert(target);
@@ -564,6 +579,7 @@ impl Chaos {
                         if eco {
                             pids.extend(engine.spare_pid());
                         }
+                        targets.clone_from(&pids);
                         let pidfds: Vec<OwnedFd> = pids
                             .into_iter()
                             .inspect(|p| {
@@ -612,11 +628,13 @@ impl Chaos {
                     window_start: frame + block as u64,
                     failures_before: failures,
                     failures_needed,
-                    target: match f.act {
-                        Act::Signal(_) | Act::Inject(..) | Act::Stall if failures_needed > 0 => {
-                            target
+                    targets: match f.act {
+                        Act::Signal(_) | Act::Inject(..) | Act::Stall
+                            if failures_needed > 0 && target != 0 =>
+                        {
+                            vec![target]
                         }
-                        _ => 0,
+                        _ => targets,
                     },
                     undo,
                     undo_at_ns: now + undo_in_ms * 1_000_000,
