@@ -555,7 +555,7 @@ impl Supervisor {
         if !w.verified && (alone || (caught_up && nothing_to_compare)) {
             // Alone, or started from a verified checkpoint with no chunk rendered since: this
             // is the proof we can get now. The digest comparison keeps policing it afterwards.
-            self.verify(slot, now);
+            self.verify(slot);
         }
     }
 
@@ -621,7 +621,7 @@ impl Supervisor {
         Ok(())
     }
 
-    fn verify(&mut self, slot: usize, now: u64) {
+    fn verify(&mut self, slot: usize) {
         let Some(w) = self.workers[slot].as_mut() else {
             return;
         };
@@ -636,16 +636,19 @@ impl Supervisor {
         self.quarantine.proven();
         let retry = &mut self.retry[slot];
         retry.failures = 0;
-        let rebuild_ns = retry.since_ns.take().map_or(0, |t| now.saturating_sub(t));
-        if rebuild_ns > 0 {
+        // Stamped now, not with the pass's start: the pass may have waited since (a spawn), and
+        // a rebuild verified in the pass that detected its failure is not instant.
+        let at_ns = monotonic_ns();
+        let rebuild_ns = retry.since_ns.take().map(|t| at_ns.saturating_sub(t));
+        if rebuild_ns.is_some() {
             self.shared.stats.rebuilds.fetch_add(1, Ordering::Relaxed);
         }
         self.shared.workers_failing.store(false, Ordering::Relaxed);
         self.emit(EngineEvent::WorkerVerified {
             slot,
             epoch,
-            at_ns: now,
-            rebuild_ns,
+            at_ns,
+            rebuild_ns: rebuild_ns.unwrap_or(0),
         });
     }
 
@@ -705,7 +708,7 @@ impl Supervisor {
             let proven =
                 w.matched_digests >= VERIFY_AFTER_MATCHES || (at_head && w.matched_digests > 0);
             if proven {
-                self.verify(slot, now);
+                self.verify(slot);
             }
         }
     }
