@@ -625,8 +625,11 @@ impl Supervisor {
         let Some(w) = self.workers[slot].as_mut() else {
             return;
         };
+        // Stamped now, not with the pass's start: the pass may have waited since (a spawn), and
+        // a rebuild verified in the pass that detected its failure is not instant.
+        let at_ns = monotonic_ns();
         w.verified = true;
-        w.verified_ns = now;
+        w.verified_ns = at_ns;
         let epoch = w.epoch;
         let generation = &self.shared.slots[slot].generation;
         generation.store(Generation {
@@ -636,9 +639,6 @@ impl Supervisor {
         self.quarantine.proven();
         let retry = &mut self.retry[slot];
         retry.failures = 0;
-        // Stamped now, not with the pass's start: the pass may have waited since (a spawn), and
-        // a rebuild verified in the pass that detected its failure is not instant.
-        let at_ns = monotonic_ns();
         let rebuild_ns = retry.since_ns.take().map(|t| at_ns.saturating_sub(t));
         if rebuild_ns.is_some() {
             self.shared.stats.rebuilds.fetch_add(1, Ordering::Relaxed);

@@ -463,8 +463,7 @@ impl Chaos {
                 let pids = engine.worker_pids();
                 let spare = engine.spare_pid();
                 let replaced = !f.targets.is_empty()
-                    && f
-                        .targets
+                    && f.targets
                         .iter()
                         .all(|t| !pids.contains(t) && spare != Some(*t));
                 let settled = undone && engine.settled() && (failed || replaced);
