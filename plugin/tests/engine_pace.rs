@@ -56,3 +56,47 @@ fn rendering_back_to_back_in_realtime_mode_is_exact_through_a_stall() {
         engine.drain_log()
     );
 }
+
+/// As above, with the default hang check and a stop longer than its timeout: both workers are
+/// evicted together, and the render, waiting for exact frames, rebuilds them from a checkpoint
+/// and stays exact.
+#[test]
+fn rendering_back_to_back_is_exact_when_both_stopped_workers_are_replaced() {
+    let mut engine = Engine::activate_with(
+        config(ProcessMode::Realtime, N, N as u32),
+        Tuning::default(),
+    )
+    .expect("activate");
+    let mut stopped = Vec::new();
+    let both = render_both(&mut engine, 31, N, 600, N as u32, |engine, b| {
+        if b == 300 {
+            stopped = engine.worker_pids();
+            signal_all(&stopped, Signal::SIGSTOP);
+            let pids = stopped.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(80));
+                for &pid in &pids {
+                    // Replaced as hung meanwhile.
+                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+                }
+            });
+        }
+    });
+    assert_eq!(stopped.len(), 2);
+    assert!(peak(&both.want) > 0.01);
+    let log = engine.drain_log();
+    let evicted = stopped
+        .iter()
+        .filter(|pid| {
+            log.iter()
+                .any(|l| l.contains(&format!("pid {pid}) evicted: hung")))
+        })
+        .count();
+    assert_eq!(evicted, 2, "{log:#?}");
+    let from = LEARNING_BLOCKS * 2 * N;
+    assert_eq!(
+        differing(&both.got[from..], &both.want[from..]),
+        0,
+        "{log:#?}"
+    );
+}

@@ -118,7 +118,8 @@ def test_killing_a_worker_changes_nothing_and_no_process_remains(vst3_path):
 def test_a_render_is_exact_even_while_both_workers_stall(vst3_path):
     """pedalboard renders in realtime mode as fast as it can. Tandem tells that from the call
     pace and waits for exact frames as offline does, so a stall of both workers (far longer
-    than any realtime deadline) changes nothing and costs no xrun."""
+    than any realtime deadline, and longer than the 10 ms after which the supervisor replaces a
+    stopped worker) changes nothing and costs no xrun."""
     import os
     import signal
     import threading
@@ -140,7 +141,10 @@ def test_a_render_is_exact_even_while_both_workers_stall(vst3_path):
 
                 def resume():
                     for pid in mine:
-                        os.kill(pid, signal.SIGCONT)
+                        try:
+                            os.kill(pid, signal.SIGCONT)
+                        except ProcessLookupError:
+                            pass  # replaced as hung meanwhile
 
                 threading.Timer(0.03, resume).start()
 
@@ -149,10 +153,11 @@ def test_a_render_is_exact_even_while_both_workers_stall(vst3_path):
         gc.collect()
         if stall_at is not None:
             assert len(stopped) == 2, stopped
-        return audio, log.xruns()
+        return audio, log
 
-    reference, reference_xruns = render()
-    stalled, stalled_xruns = render(stall_at=6)
+    reference, reference_log = render()
+    stalled, stalled_log = render(stall_at=6)
     assert rms(reference) > 1e-3
-    assert reference_xruns == [] and stalled_xruns == [], (reference_xruns, stalled_xruns)
-    assert first_difference(reference, stalled) is None
+    xruns = (reference_log.xruns(), stalled_log.xruns())
+    assert xruns == ([], []), xruns
+    assert first_difference(reference, stalled) is None, stalled_log.lines()

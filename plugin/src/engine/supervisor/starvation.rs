@@ -19,7 +19,10 @@
 //!
 //! Judging a stop or a loop that early (10 ms by default, not 50) matters twice: the worker is
 //! replaced sooner, and its replacement replays less, since the last checkpoint both workers
-//! agreed on is the one taken before the hang.
+//! agreed on is the one taken before the hang. Only while the twin keeps rendering: with both
+//! stalled (or alone, in Eco, where the audio thread's hedge calls the standby in at once) the
+//! whole timeout applies, since a stop of both is more likely the plugin's whole process
+//! stopped than two hangs, and evicting both costs the state they hold.
 //!
 //! A worker left far behind while its twin serves (starved for long, or a host that renders
 //! faster than real time) is rebuilt from the latest checkpoint (`EvictReason::FellBehind`)
@@ -39,7 +42,8 @@ use std::time::Duration;
 const STALL_LIMIT: Duration = STARTUP_BOUND;
 
 /// The part of `Tuning::hang_timeout` a stall lasts before the kernel is asked about it, and the
-/// CPU time without a finished chunk that makes a running worker an endless loop.
+/// CPU time without a finished chunk that makes a running worker an endless loop, while its
+/// twin keeps rendering (otherwise the whole timeout).
 const SUSPECT_FRACTION: u64 = 5;
 
 /// What the kernel says about a process: its run state and its scheduling times.
@@ -98,6 +102,18 @@ impl Supervisor {
     /// passed.
     pub(super) fn hung(&mut self, slot: usize, now: u64) -> bool {
         let timeout = self.tuning.hang_timeout.as_nanos() as u64;
+        // Early only beside a twin that keeps rendering: both stalled at once is more likely
+        // the whole plugin stopped (a debugger, a paused machine) than two hangs, and evicting
+        // both costs what they hold.
+        let twin_renders = self.workers[1 - slot].as_ref().is_some_and(|t| {
+            t.behind_since
+                .is_none_or(|since| now - since <= timeout / SUSPECT_FRACTION)
+        });
+        let suspect = if twin_renders {
+            timeout / SUSPECT_FRACTION
+        } else {
+            timeout
+        };
         let Some(w) = self.workers[slot].as_mut() else {
             return false;
         };
@@ -107,7 +123,6 @@ impl Supervisor {
             return false;
         };
         let stalled = now.saturating_sub(since);
-        let suspect = timeout / SUSPECT_FRACTION;
         if stalled <= suspect {
             return false;
         }
