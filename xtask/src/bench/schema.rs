@@ -633,6 +633,11 @@ pub struct Soak {
     /// The first blocks with mismatched frames: where, how many served and how many fallback,
     /// the window's fault and the activation's configuration.
     pub mismatch_log: Vec<String>,
+    /// The engine's events around the first block of each run of wrong frames outside every
+    /// fault's window (the first ten runs): what it did when it lost the sound with no fault to
+    /// blame.
+    #[serde(default)]
+    pub fallback_run_log: Vec<String>,
     /// The audible gap of each double death: its frames that differ from the reference.
     pub gap_ms: Quantiles,
     /// The double deaths' and poisons' gaps over 100 ms: fault, window and configuration.

@@ -292,6 +292,7 @@ struct Totals {
     mismatched_by_config: BTreeMap<String, u64>,
     mismatched_at_latency_zero: u64,
     mismatch_log: Vec<String>,
+    fallback_run_log: Vec<String>,
     fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
     long_gap_log: Vec<String>,
@@ -354,6 +355,8 @@ struct Chaos {
     /// rebuild replaying the poisoned chunk before it is quarantined) is the poison's.
     poison_armed: bool,
     only: Only,
+    /// This activation's engine events as drained: (block, how many there were before).
+    drained: Vec<(usize, usize)>,
 }
 
 /// What `--block` and `--latency-blocks` fix of the configurations drawn (to look at one).
@@ -404,6 +407,7 @@ impl Chaos {
         self.poison_armed = false;
         let mut t = now_ns();
         let mut reactivate = false;
+        self.drained.clear();
         loop {
             let b = played.len() as u64;
             let frame = b * block as u64;
@@ -453,7 +457,7 @@ impl Chaos {
             out[0].extend_from_slice(&l);
             out[1].extend_from_slice(&r);
             if b.is_multiple_of(64) {
-                self.take_events(&engine, &mut events, &targeted, &context);
+                self.take_events(&engine, (&mut events, played.len()), &targeted, &context);
             }
             let failures = engine.stats().failures.load(Ordering::Relaxed);
             let now = now_ns();
@@ -476,7 +480,7 @@ impl Chaos {
                         offline: f.offline,
                     });
                     if !settled {
-                        self.take_events(&engine, &mut events, &targeted, &context);
+                        self.take_events(&engine, (&mut events, played.len()), &targeted, &context);
                         let recent: Vec<String> = events[f.events_before..]
                             .iter()
                             .filter(|e| !matches!(e, EngineEvent::Xrun { .. }))
@@ -538,7 +542,7 @@ impl Chaos {
                     ) => 1,
                 };
                 let target = engine.worker_pid(slot).unwrap_or(0);
-                self.take_events(&engine, &mut events, &targeted, &context);
+                self.take_events(&engine, (&mut events, played.len()), &targeted, &context);
                 let events_before = events.len();
                 context = format!(
                     "last fault {} on slot {slot} (pid {target}), {:?}, {mode:?}, block {block}, \
@@ -660,7 +664,7 @@ impl Chaos {
             });
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        self.take_events(&engine, &mut events, &targeted, &context);
+        self.take_events(&engine, (&mut events, played.len()), &targeted, &context);
         host::normal_priority();
         drop(engine);
         self.count_leaked(&events);
@@ -674,15 +678,7 @@ impl Chaos {
                 }
             }
         }
-        let lost_at: Vec<u64> = events
-            .iter()
-            .filter_map(|e| match e {
-                EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
-                _ => None,
-            })
-            .collect();
-        self.totals.state_lost += lost_at.len() as u64;
-        self.compare(&played, &out, &windows, &lost_at, eco, (block, latency))
+        self.compare(&played, &out, &windows, &events, eco, (block, latency))
     }
 
     /// Moves the engine's events into `events`, counting deaths and evictions of workers no
@@ -690,10 +686,11 @@ impl Chaos {
     fn take_events(
         &mut self,
         engine: &Engine,
-        events: &mut Vec<EngineEvent>,
+        (events, block): (&mut Vec<EngineEvent>, usize),
         targeted: &BTreeSet<u32>,
         context: &str,
     ) {
+        self.drained.push((block, events.len()));
         for e in engine.drain_events() {
             let pid = match &e {
                 EngineEvent::WorkerDied { pid, .. } | EngineEvent::WorkerEvicted { pid, .. } => {
@@ -763,18 +760,58 @@ impl Chaos {
         self.totals.leaked_processes += alive();
     }
 
+    /// Logs the engine's events around block `b`, the first of a run of wrong frames outside
+    /// every fault's window: what the engine did when it lost the sound with no fault to
+    /// blame (those drained within 64 blocks before and after).
+    fn log_fallback_run(
+        &mut self,
+        events: &[EngineEvent],
+        b: usize,
+        (eco, block, latency): (bool, usize, u32),
+    ) {
+        let at = |bound: usize| {
+            self.drained
+                .iter()
+                .find(|(d, _)| *d >= bound)
+                .map_or(events.len(), |&(_, n)| n)
+        };
+        let (from, to) = (at(b.saturating_sub(64)), at(b + 64));
+        let around: Vec<String> = events[from.min(to)..to]
+            .iter()
+            .filter(|e| !matches!(e, EngineEvent::Xrun { .. }))
+            .map(|e| e.to_string())
+            .collect();
+        self.totals.fallback_run_log.push(format!(
+            "activation {}, block {b}, {}, block {block}, L {latency}: {}",
+            self.totals.activations,
+            if eco { "Eco" } else { "Lockstep" },
+            around.join("; ")
+        ));
+    }
+
     /// Replays the activation's blocks through the reference and sorts every differing frame:
     /// a double death's gap, or a mismatch (served as exact, or the engine's declared fallback).
-    /// `eco`: the activation ran in Eco (see `Expect::EvictionInLockstep`).
+    /// `events`: the engine's, for its fresh restarts and what it did around wrong frames no
+    /// fault explains. `eco`: the activation ran in Eco (see `Expect::EvictionInLockstep`).
     fn compare(
         &mut self,
         played: &[Played],
         out: &[Vec<f32>; 2],
         windows: &[Window],
-        lost_at: &[u64],
+        events: &[EngineEvent],
         eco: bool,
         (block, latency): (usize, u32),
     ) -> Result<()> {
+        let lost_at: Vec<u64> = events
+            .iter()
+            .filter_map(|e| match e {
+                EngineEvent::StateLost { from_chunk } => Some(*from_chunk),
+                _ => None,
+            })
+            .collect();
+        self.totals.state_lost += lost_at.len() as u64;
+        // The first block of a run of fallback outside every fault's window.
+        let mut previous_unexplained = false;
         let mut reference = ReferenceEngine::new(SAMPLE_RATE, block, latency)?;
         let (mut l, mut r) = (vec![0.0; block], vec![0.0; block]);
         let mut gaps = vec![0u64; windows.len()];
@@ -843,6 +880,11 @@ impl Chaos {
                 }
             }
             self.totals.mismatched_served += served_wrong;
+            let unexplained = matches!(first_wrong, Some((_, None)));
+            if unexplained && !previous_unexplained && self.totals.fallback_run_log.len() < 10 {
+                self.log_fallback_run(events, b, (eco, block, latency));
+            }
+            previous_unexplained = unexplained;
             if let Some((k, window)) = first_wrong {
                 // Every block with wrong frames served as exact; a few with only the fallback.
                 let fallback_only = served_wrong == 0;
@@ -920,6 +962,7 @@ pub fn run(args: &[String]) -> Result<()> {
         totals: Totals::default(),
         poison_armed: false,
         only,
+        drained: Vec::new(),
     };
     println!(
         "soak: {seconds} s, seed {seed}, {} fault kinds",
@@ -951,6 +994,7 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_by_config: t.mismatched_by_config,
         mismatched_at_latency_zero: t.mismatched_at_latency_zero,
         mismatch_log: t.mismatch_log,
+        fallback_run_log: t.fallback_run_log,
         gap_ms: gap,
         long_gap_log: t.long_gap_log,
         starved_frames: t.starved_frames,
@@ -1020,6 +1064,10 @@ fn print_summary(s: &schema::Soak) {
         println!("  in {config:<34} {n}");
     }
     for line in s.mismatch_log.iter().take(40) {
+        println!("  {line}");
+    }
+    println!("engine events around runs of wrong frames outside every fault's window:");
+    for line in &s.fallback_run_log {
         println!("  {line}");
     }
     println!(
