@@ -107,7 +107,7 @@ impl Supervisor {
         // both costs what they hold.
         let twin_renders = self.workers[1 - slot].as_ref().is_some_and(|t| {
             t.behind_since
-                .is_none_or(|since| now - since <= timeout / SUSPECT_FRACTION)
+                .is_none_or(|since| now.saturating_sub(since) <= timeout / SUSPECT_FRACTION)
         });
         let suspect = if twin_renders {
             timeout / SUSPECT_FRACTION
