@@ -20,12 +20,17 @@ use tandem::engine::{
     WorkerExit,
 };
 
-fn eco(max_block: usize, tuning: Tuning) -> Engine {
+/// An Eco engine in `mode` at block size `max_block`, L = one block.
+fn eco_in(mode: ProcessMode, max_block: usize, tuning: Tuning) -> Engine {
     let config = tandem::engine::EngineConfig {
         protection: Protection::Eco,
-        ..config(ProcessMode::Realtime, max_block, max_block as u32)
+        ..config(mode, max_block, max_block as u32)
     };
     Engine::activate_with(config, tuning).expect("activate")
+}
+
+fn eco(max_block: usize, tuning: Tuning) -> Engine {
+    eco_in(ProcessMode::Realtime, max_block, tuning)
 }
 
 fn signal(pid: u32, sig: Signal) {
@@ -612,11 +617,7 @@ fn without_a_spare_a_new_process_takes_over() {
 #[test]
 fn offline_bounce_survives_kills() {
     let n = 64;
-    let config = tandem::engine::EngineConfig {
-        protection: Protection::Eco,
-        ..config(ProcessMode::Offline, n, n as u32)
-    };
-    let mut engine = Engine::activate_with(config, patient()).unwrap();
+    let mut engine = eco_in(ProcessMode::Offline, n, patient());
     settle(&engine, &[]);
     let start = Instant::now();
     let mut killed = Vec::new();
@@ -693,16 +694,12 @@ fn process_never_allocates_through_takeovers_and_hedges() {
 #[test]
 fn a_takeover_is_verified_while_an_offline_host_keeps_posting() {
     let n = 512;
-    let config = tandem::engine::EngineConfig {
-        protection: Protection::Eco,
-        ..config(ProcessMode::Offline, n, n as u32)
-    };
     // No audit either: its pause would let the worker catch up.
     let tuning = Tuning {
         audit_interval: Duration::from_secs(3600),
         ..patient()
     };
-    let mut engine = Engine::activate_with(config, tuning).unwrap();
+    let mut engine = eco_in(ProcessMode::Offline, n, tuning);
     settle(&engine, &[]);
     let mut phrase = Phrase::new(37);
     let (mut l, mut r) = (vec![0.0; n], vec![0.0; n]);

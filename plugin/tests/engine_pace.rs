@@ -21,6 +21,45 @@ fn signal_all(pids: &[u32], sig: Signal) {
     }
 }
 
+/// Renders `blocks` blocks back to back at latency `N`, stopping both workers before block `at`
+/// and resuming them `stop` later (those still there: the hang check may have replaced them).
+/// Returns what was heard and the workers stopped.
+fn render_through_a_stop(
+    engine: &mut Engine,
+    blocks: usize,
+    at: usize,
+    stop: Duration,
+) -> (Both, Vec<u32>) {
+    let mut stopped = Vec::new();
+    let both = render_both(engine, 31, N, blocks, N as u32, |engine, b| {
+        if b == at {
+            stopped = engine.worker_pids();
+            signal_all(&stopped, Signal::SIGSTOP);
+            let pids = stopped.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(stop);
+                for &pid in &pids {
+                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+                }
+            });
+        }
+    });
+    assert_eq!(stopped.len(), 2);
+    assert!(peak(&both.want) > 0.01);
+    (both, stopped)
+}
+
+/// Every frame once the pace is known equals the reference (until then a block gets the
+/// realtime deadline).
+fn assert_exact_once_paced(both: &Both, log: &[String]) {
+    let from = LEARNING_BLOCKS * 2 * N;
+    assert_eq!(
+        differing(&both.got[from..], &both.want[from..]),
+        0,
+        "{log:#?}"
+    );
+}
+
 #[test]
 fn rendering_back_to_back_in_realtime_mode_is_exact_through_a_stall() {
     // The default realtime deadline; only the hang check is slow enough that the stall below
@@ -31,30 +70,10 @@ fn rendering_back_to_back_in_realtime_mode_is_exact_through_a_stall() {
     };
     let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, N as u32), tuning)
         .expect("activate");
-    let mut stopped = Vec::new();
-    let both = render_both(&mut engine, 31, N, 400, N as u32, |engine, b| {
-        if b == 200 {
-            // Both workers stop for many block periods: a caller that does not wait hears
-            // the fallback.
-            stopped = engine.worker_pids();
-            signal_all(&stopped, Signal::SIGSTOP);
-            let pids = stopped.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(40));
-                signal_all(&pids, Signal::SIGCONT);
-            });
-        }
-    });
-    assert_eq!(stopped.len(), 2);
-    assert!(peak(&both.want) > 0.01);
-    // The pace is known after a few blocks; until then a block gets the realtime deadline.
-    let from = LEARNING_BLOCKS * 2 * N;
-    assert_eq!(
-        differing(&both.got[from..], &both.want[from..]),
-        0,
-        "{:#?}",
-        engine.drain_log()
-    );
+    // Both workers stop for many block periods: a caller that does not wait hears the
+    // fallback.
+    let (both, _) = render_through_a_stop(&mut engine, 400, 200, Duration::from_millis(40));
+    assert_exact_once_paced(&both, &engine.drain_log());
 }
 
 /// As above, with the default hang check and a stop longer than its timeout: both workers are
@@ -67,23 +86,7 @@ fn rendering_back_to_back_is_exact_when_both_stopped_workers_are_replaced() {
         Tuning::default(),
     )
     .expect("activate");
-    let mut stopped = Vec::new();
-    let both = render_both(&mut engine, 31, N, 600, N as u32, |engine, b| {
-        if b == 300 {
-            stopped = engine.worker_pids();
-            signal_all(&stopped, Signal::SIGSTOP);
-            let pids = stopped.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(80));
-                for &pid in &pids {
-                    // Replaced as hung meanwhile.
-                    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
-                }
-            });
-        }
-    });
-    assert_eq!(stopped.len(), 2);
-    assert!(peak(&both.want) > 0.01);
+    let (both, stopped) = render_through_a_stop(&mut engine, 600, 300, Duration::from_millis(80));
     let log = engine.drain_log();
     let evicted = stopped
         .iter()
@@ -93,10 +96,5 @@ fn rendering_back_to_back_is_exact_when_both_stopped_workers_are_replaced() {
         })
         .count();
     assert_eq!(evicted, 2, "{log:#?}");
-    let from = LEARNING_BLOCKS * 2 * N;
-    assert_eq!(
-        differing(&both.got[from..], &both.want[from..]),
-        0,
-        "{log:#?}"
-    );
+    assert_exact_once_paced(&both, &log);
 }
