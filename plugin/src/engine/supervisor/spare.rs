@@ -122,7 +122,7 @@ impl Supervisor {
     }
 
     /// Makes `process` (spawned with `epoch`, handed output `ring`) the spare, not ready yet: a
-    /// new spawn, or (`returned`) a verified audit's standby dismissed from its slot
+    /// new spawn, or (`returned`) a verified audit's or hedge's standby dismissed from its slot
     /// (`Supervisor::dismiss`), which keeps the ring it wrote.
     pub(super) fn keep_as_spare(
         &mut self,
