@@ -548,8 +548,9 @@ fn an_idle_engine_rebuilds_a_dead_worker_and_wakes_for_new_blocks() {
 }
 
 /// A stopped worker and one in an endless loop (sleeping 1 ns a turn) are judged by what the
-/// kernel says of them (stopped; running without finishing a chunk) a fifth of the hang timeout
-/// into the stall, not at the timeout: their replacement then replays less. With a 2.5 s timeout here, each must be
+/// kernel says of them (stopped; running without finishing a chunk) early in the stall (a
+/// twentieth of the hang timeout in, and for the loop a fifth of it of CPU past that), not at
+/// the timeout: their replacement then replays less. With a 2.5 s timeout here, each must be
 /// evicted as hung before the timeout would evict it, and the looping one (after 0.5 s of its
 /// CPU past the first look) before `RLIMIT_RTTIME` kills it (2 s of CPU).
 #[test]
@@ -594,6 +595,52 @@ fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
         assert_eq!(reason, EvictReason::Hang, "{name}");
         assert!(after < hang_timeout, "{name}: evicted only after {after:?}");
     }
+}
+
+/// Both workers stopped at once (a debugger, a paused host) is not two hangs: neither is judged
+/// early, however the stamps of their stalls fall, and once resumed before the hang timeout
+/// both are still there.
+#[test]
+fn two_stopped_workers_are_not_judged_early() {
+    let hang_timeout = Duration::from_millis(2500);
+    let tuning = Tuning {
+        hang_timeout,
+        ..patient()
+    };
+    let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, N as u32), tuning)
+        .expect("activate");
+    settle(&engine, 0);
+    let params = Phrase::new(3).params;
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    for _ in 0..8 {
+        engine.process(&[], &params, None, [&mut l, &mut r]);
+    }
+    engine.drain_events();
+    let pids = [0, 1].map(|slot| engine.worker_pid(slot).expect("a worker"));
+    for pid in pids {
+        signal(pid, Signal::SIGSTOP);
+    }
+    // Resumed well past the first look (125 ms) and the loop's CPU bound (500 ms), short of the
+    // timeout, from another thread: a call may wait for the stopped workers meanwhile.
+    let resume = std::thread::spawn(move || {
+        std::thread::sleep(hang_timeout / 2);
+        for pid in pids {
+            // Not `signal`: an evicted worker is gone, and the assertion below says why.
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGCONT);
+        }
+    });
+    let started = std::time::Instant::now();
+    while started.elapsed() < hang_timeout * 3 / 4 {
+        engine.process(&[], &params, None, [&mut l, &mut r]);
+        std::thread::sleep(PERIOD);
+    }
+    resume.join().expect("resume");
+    let events = engine.drain_events();
+    let evicted = events
+        .iter()
+        .any(|e| matches!(e, EngineEvent::WorkerEvicted { .. }));
+    assert!(!evicted, "stopped together, judged early: {events:#?}");
+    assert_eq!([0, 1].map(|slot| engine.worker_pid(slot)), pids.map(Some));
 }
 
 /// A panic in a worker is a crash and is reported as one (SIGABRT, after its message), not as

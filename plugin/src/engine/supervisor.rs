@@ -54,7 +54,7 @@ struct Worker {
     /// Chunks posted when it started: alone, it is proven once it has rendered them all (and
     /// one at least), even if the host has posted more since.
     posted_at_start: u64,
-    /// Its stall as the kernel saw it a fifth of the hang timeout in (`starvation.rs`).
+    /// Its stall as the kernel first saw it (`starvation.rs`).
     stall: Option<starvation::Stall>,
     /// It was the spare, called into its slot: it can be dismissed back to sleep as the spare
     /// (Eco), which a worker spawned straight into its slot cannot.

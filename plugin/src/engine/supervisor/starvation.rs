@@ -3,26 +3,28 @@
 //! A worker with work pending and no progress for `Tuning::hang_timeout` used to be evicted as
 //! hung. On an overloaded machine (a CPU spike, many instances on few cores) an honest worker
 //! can wait that long for a core, and its replacement would wait just the same. So once a stall
-//! has lasted a fifth of the timeout ([`SUSPECT_FRACTION`]) the supervisor asks the kernel,
-//! which the worker cannot lie to, what the worker did meanwhile (`/proc/<pid>/stat` for its
-//! run state, `/proc/<pid>/schedstat` for the CPU time it ran and the time it waited on a run
-//! queue):
+//! has lasted a twentieth of the timeout ([`LOOK_FRACTION`]) beside a twin that keeps rendering
+//! (the whole timeout otherwise) the supervisor asks the kernel, which the worker cannot lie
+//! to, what the worker did meanwhile (`/proc/<pid>/stat` for its run state,
+//! `/proc/<pid>/schedstat` for the CPU time it ran and the time it waited on a run queue):
 //!
-//! - stopped (`SIGSTOP`, a tracer: state `T` or `t`): hung, evicted at once;
-//! - ran for a fifth of the hang timeout of its own CPU without finishing a chunk: an endless
-//!   loop (an honest chunk costs a small fraction of that), evicted;
+//! - stopped (`SIGSTOP`, a tracer: state `T` or `t`): hung, evicted at once, unless its twin
+//!   is stopped too (then after the whole timeout);
+//! - ran for a fifth of the hang timeout ([`SUSPECT_FRACTION`]) of its own CPU since the first
+//!   look without finishing a chunk: an endless loop (an honest chunk costs a small fraction of
+//!   that), evicted;
 //! - asleep (not runnable) and slept through the hang timeout with work pending (neither
 //!   running nor queued): hung, evicted, since the audio thread's wake would have ended an
 //!   honest sleep;
 //! - otherwise it was waiting for a core: starved, not hung. It keeps its slot, up to
 //!   [`STALL_LIMIT`] without progress in any case.
 //!
-//! Judging a stop or a loop that early (10 ms by default, not 50) matters twice: the worker is
-//! replaced sooner, and its replacement replays less, since the last checkpoint both workers
-//! agreed on is the one taken before the hang. Only while the twin keeps rendering: with both
-//! stalled (or alone, in Eco, where the audio thread's hedge calls the standby in at once) the
-//! whole timeout applies, since a stop of both is more likely the plugin's whole process
-//! stopped than two hangs, and evicting both costs the state they hold.
+//! Judging a stop or a loop that early (2.5 ms and 12.5 ms in by default, not 50) matters
+//! twice: the worker is replaced sooner, and its replacement replays less, since the last
+//! checkpoint both workers agreed on is the one taken before the hang. Only while the twin
+//! keeps rendering: with both stalled (or alone, in Eco, where the audio thread's hedge calls
+//! the standby in at once) the whole timeout applies, since a stop of both is more likely the
+//! plugin's whole process stopped than two hangs, and evicting both costs the state they hold.
 //!
 //! A worker left far behind while its twin serves (starved for long, or a host that renders
 //! faster than real time) is rebuilt from the latest checkpoint (`EvictReason::FellBehind`)
@@ -41,9 +43,15 @@ use std::time::Duration;
 /// replacement (which also starts with a fresh scheduling class) is the better bet.
 const STALL_LIMIT: Duration = STARTUP_BOUND;
 
-/// The part of `Tuning::hang_timeout` a stall lasts before the kernel is asked about it, and the
-/// CPU time without a finished chunk that makes a running worker an endless loop, while its
-/// twin keeps rendering (otherwise the whole timeout).
+/// The part of `Tuning::hang_timeout` a stall lasts before the kernel is first asked about it,
+/// while its twin keeps rendering (otherwise the whole timeout). A worker seen stopped then
+/// goes at once; the look costs two small `/proc` reads a tick, only for a stalled worker.
+const LOOK_FRACTION: u64 = 20;
+
+/// The part of `Tuning::hang_timeout` of CPU time without a finished chunk, counted from the
+/// first look, that makes a running worker an endless loop while its twin keeps rendering
+/// (otherwise the whole timeout); also how long the twin may itself stall and still count as
+/// rendering.
 const SUSPECT_FRACTION: u64 = 5;
 
 /// What the kernel says about a process: its run state and its scheduling times.
@@ -85,7 +93,7 @@ impl Sched {
     }
 }
 
-/// A worker's stall as first seen past a fifth of the hang timeout: the baseline the next looks
+/// A worker's stall as the first look saw it ([`LOOK_FRACTION`]): the baseline the next looks
 /// compare with.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Stall {
@@ -98,8 +106,8 @@ pub(super) struct Stall {
 
 impl Supervisor {
     /// Whether the worker in `slot`, behind since `Worker::behind_since`, is hung rather than
-    /// starved (see the module doc). Reads `/proc` only once a fifth of the hang timeout has
-    /// passed.
+    /// starved (see the module doc). Reads `/proc` only once the stall has lasted
+    /// [`LOOK_FRACTION`] of the hang timeout (beside a rendering twin; the whole timeout otherwise).
     pub(super) fn hung(&mut self, slot: usize, now: u64) -> bool {
         let timeout = self.tuning.hang_timeout.as_nanos() as u64;
         // Early only beside a twin that keeps rendering: both stalled at once is more likely
@@ -109,11 +117,12 @@ impl Supervisor {
             t.behind_since
                 .is_none_or(|since| now.saturating_sub(since) <= timeout / SUSPECT_FRACTION)
         });
-        let suspect = if twin_renders {
-            timeout / SUSPECT_FRACTION
+        let (look, suspect) = if twin_renders {
+            (timeout / LOOK_FRACTION, timeout / SUSPECT_FRACTION)
         } else {
-            timeout
+            (timeout, timeout)
         };
+        let twin_pid = self.workers[1 - slot].as_ref().map(|t| t.process.pid());
         let Some(w) = self.workers[slot].as_mut() else {
             return false;
         };
@@ -123,7 +132,7 @@ impl Supervisor {
             return false;
         };
         let stalled = now.saturating_sub(since);
-        if stalled <= suspect {
+        if stalled <= look {
             return false;
         }
         if stalled > (STALL_LIMIT.as_nanos() as u64).max(timeout) {
@@ -133,7 +142,10 @@ impl Supervisor {
             return stalled > timeout;
         };
         if sched.stopped() {
-            return true;
+            // Both stopped is more likely the whole plugin stopped (a debugger, a paused
+            // host) than two hangs, whatever their stalls' stamps say: the whole timeout then.
+            let twin_stopped = twin_pid.and_then(Sched::of).is_some_and(|t| t.stopped());
+            return !twin_stopped || stalled > timeout;
         }
         let base = match w.stall {
             Some(stall) if stall.since == since => stall,
