@@ -1,7 +1,7 @@
 //! The snapshot format: a header, then one visitor's walk over every field in a fixed order.
 //!
 //! Layout, all little-endian: a 28-byte header (`b"TDSP"`, format version `u32`, sample rate
-//! as `f32` bits, max block `u32`, payload length `u32`, FNV-1a-64 of the payload `u64`), then
+//! as `f32` bits, max block `u32`, payload length `u32`, a word-wise FNV-1a-64 of the payload `u64`), then
 //! the payload: every field of the state in a fixed order, floats as their bits, booleans as
 //! one byte.
 //!
@@ -17,8 +17,9 @@ use std::fmt;
 const MAGIC: u32 = u32::from_le_bytes(*b"TDSP");
 /// Version of the snapshot format; bumped whenever any component's field list changes.
 /// Version 2: the smoothed values in parameter-table order. Version 3: each voice's note id,
-/// channel and per-voice modulation (poly modulation offsets and note expressions).
-pub const SNAPSHOT_VERSION: u32 = 3;
+/// channel and per-voice modulation (poly modulation offsets and note expressions). Version 4:
+/// the checksum taken over 8-byte words, not bytes.
+pub const SNAPSHOT_VERSION: u32 = 4;
 /// Header bytes: magic, version, sample-rate bits, max block, payload length, checksum.
 pub(crate) const HEADER: usize = 4 + 4 + 4 + 4 + 4 + 8;
 
@@ -312,14 +313,25 @@ impl Visitor for Reader<'_> {
     }
 }
 
-/// The payload checksum, FNV-1a-64 over its bytes: enough to catch torn or corrupted
-/// snapshots; not a defence against forgery (the field checks are what make any bytes safe to
-/// restore).
+/// The payload checksum: FNV-1a-64's constants over 8-byte little-endian words (the tail
+/// zero-padded; the header holds the length): enough to catch torn or corrupted snapshots,
+/// since each step is a bijection of the running hash, so any one changed word changes the
+/// result; not a defence against forgery (the field checks are what make any bytes safe to
+/// restore). Byte by byte it cost 15,000 dependent multiplies for a 15 kB snapshot, most of
+/// what taking or restoring one cost; by words, an eighth of that.
 fn checksum(bytes: &[u8]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    for word in words {
+        let word: [u8; 8] = word.try_into().expect("chunks_exact(8)");
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(PRIME);
+    }
+    if !tail.is_empty() {
+        let mut word = [0u8; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(PRIME);
     }
     h
 }

@@ -6,20 +6,24 @@ use common::*;
 use dsp::{SnapshotError, Synth};
 
 /// Header layout (see `Synth::snapshot_into`): magic, version, sample-rate bits, max block,
-/// payload length, FNV-1a-64 checksum of the payload.
+/// payload length, checksum of the payload.
 const HEADER: usize = 28;
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// The format's checksum, written out again from its definition: FNV-1a-64 over 8-byte
+/// little-endian words, the tail zero-padded.
+fn word_fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
+    for word in bytes.chunks(8) {
+        let mut w = [0u8; 8];
+        w[..word.len()].copy_from_slice(word);
+        h ^= u64::from_le_bytes(w);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
 }
 
 fn fix_checksum(bytes: &mut [u8]) {
-    let sum = fnv1a(&bytes[HEADER..]);
+    let sum = word_fnv1a(&bytes[HEADER..]);
     bytes[20..28].copy_from_slice(&sum.to_le_bytes());
 }
 
