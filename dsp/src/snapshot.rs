@@ -1,9 +1,9 @@
 //! The snapshot format: a header, then one visitor's walk over every field in a fixed order.
 //!
 //! Layout, all little-endian: a 28-byte header (`b"TDSP"`, format version `u32`, sample rate
-//! as `f32` bits, max block `u32`, payload length `u32`, a word-wise FNV-1a-64 of the payload `u64`), then
-//! the payload: every field of the state in a fixed order, floats as their bits, booleans as
-//! one byte.
+//! as `f32` bits, max block `u32`, payload length `u32`, a word-wise FNV-1a-64 of the payload
+//! `u64`), then the payload: every field of the state in a fixed order, floats as their bits,
+//! booleans as one byte.
 //!
 //! Each component implements [`Visit`] once, listing its fields with their valid ranges; the
 //! same walk writes a snapshot, reads one back and counts its length, so the three can never

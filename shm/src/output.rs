@@ -163,6 +163,10 @@ impl OutputRing {
         r.word(h::EPOCH).store(0, Ordering::Relaxed);
         r.word(h::DEATH).store(0, Ordering::Relaxed);
         r.word(h::LEFT).store(0, Ordering::Relaxed);
+        // A worker killed asleep on the input futex left its claim here; read as the
+        // newcomer's, it would count as started (past exec and sandbox entry) while it still
+        // burns its start-up CPU, which the hang check then takes for an endless loop.
+        r.word(h::SLEEPING).store(0, Ordering::Relaxed);
         r.word(h::SNAPSHOT_SEQ).store(0, Ordering::Relaxed);
         write_bytes(r, self.config.snapshot_base(), snapshot);
         fence(Ordering::Release);
@@ -513,6 +517,20 @@ fn read_bytes(r: &Region, base: usize, buf: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spawn_does_not_inherit_the_dead_workers_sleep() {
+        let ring = OutputRing::create(RingConfig {
+            record_count: 16,
+            audio_capacity: 1024,
+            snapshot_max: 64,
+            sample_rate: 48_000.0,
+        })
+        .expect("ring");
+        ring.set_sleeping(true);
+        assert!(ring.prepare_spawn(2, None, &[]));
+        assert!(!ring.sleeping());
+    }
 
     #[test]
     fn bytes_survive_the_words_they_are_stored_in_whatever_their_length() {
