@@ -110,13 +110,19 @@ impl Supervisor {
     /// [`LOOK_FRACTION`] of the hang timeout (beside a rendering twin; the whole timeout otherwise).
     pub(super) fn hung(&mut self, slot: usize, now: u64) -> bool {
         let timeout = self.tuning.hang_timeout.as_nanos() as u64;
-        // Early only beside a twin that keeps rendering: both stalled at once is more likely
+        // Early only beside a twin that keeps rendering (it has finished chunks this worker
+        // has not, and is not stalled for long itself): both stalled at once is more likely
         // the whole plugin stopped (a debugger, a paused machine) than two hangs, and evicting
         // both costs what they hold.
-        let twin_renders = self.workers[1 - slot].as_ref().is_some_and(|t| {
-            t.behind_since
-                .is_none_or(|since| now.saturating_sub(since) <= timeout / SUSPECT_FRACTION)
-        });
+        let done = |w: &Worker| w.progress.map_or(w.floor_chunks, |p| p.chunks_done);
+        let twin_renders = match (&self.workers[slot], &self.workers[1 - slot]) {
+            (Some(w), Some(t)) => {
+                done(t) > done(w)
+                    && t.behind_since
+                        .is_none_or(|since| now.saturating_sub(since) <= timeout / SUSPECT_FRACTION)
+            }
+            _ => false,
+        };
         let (look, suspect) = if twin_renders {
             (timeout / LOOK_FRACTION, timeout / SUSPECT_FRACTION)
         } else {
