@@ -691,6 +691,17 @@ impl Chaos {
         context: &str,
     ) {
         self.drained.push((block, events.len()));
+        // What the engine did just before an event that needs explaining.
+        let before = |events: &[EngineEvent]| {
+            let recent: Vec<String> = events
+                .iter()
+                .rev()
+                .take(8)
+                .rev()
+                .map(|e| e.to_string())
+                .collect();
+            recent.join("; ")
+        };
         for e in engine.drain_events() {
             let pid = match &e {
                 EngineEvent::WorkerDied { pid, .. } | EngineEvent::WorkerEvicted { pid, .. } => {
@@ -711,21 +722,14 @@ impl Chaos {
                 if self.totals.honest_eviction_log.len() < 50 {
                     self.totals
                         .honest_eviction_log
-                        .push(format!("{e} ({context})"));
+                        .push(format!("{e} ({context}); before it: {}", before(events)));
                 }
             }
             if let EngineEvent::StateLost { .. } = e {
                 if self.totals.state_lost_log.len() < 20 {
-                    let recent: Vec<String> = events
-                        .iter()
-                        .rev()
-                        .take(8)
-                        .rev()
-                        .map(|e| e.to_string())
-                        .collect();
                     self.totals
                         .state_lost_log
-                        .push(format!("{e} ({context}); before it: {}", recent.join("; ")));
+                        .push(format!("{e} ({context}); before it: {}", before(events)));
                 }
             }
             events.push(e);
