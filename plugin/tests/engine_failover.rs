@@ -547,6 +547,24 @@ fn an_idle_engine_rebuilds_a_dead_worker_and_wakes_for_new_blocks() {
     assert_eq!(differing(&both.got, &both.want), 0, "log: {log:#?}");
 }
 
+/// A realtime engine with `hang_timeout`, both workers verified and past their first chunks
+/// (no longer judged as workers still starting up).
+fn past_start_up(hang_timeout: Duration) -> Engine {
+    let tuning = Tuning {
+        hang_timeout,
+        ..patient()
+    };
+    let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, N as u32), tuning)
+        .expect("activate");
+    settle(&engine, 0);
+    let params = Phrase::new(3).params;
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    for _ in 0..8 {
+        engine.process(&[], &params, None, [&mut l, &mut r]);
+    }
+    engine
+}
+
 /// A stopped worker and one in an endless loop (sleeping 1 ns a turn) are judged by what the
 /// kernel says of them (stopped; running without finishing a chunk) early in the stall (a
 /// twentieth of the hang timeout in, and for the loop a fifth of it of CPU past that), not at
@@ -557,19 +575,9 @@ fn an_idle_engine_rebuilds_a_dead_worker_and_wakes_for_new_blocks() {
 fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
     let hang_timeout = Duration::from_millis(2500);
     for name in ["SIGSTOP", "endless loop"] {
-        let tuning = Tuning {
-            hang_timeout,
-            ..patient()
-        };
-        let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, N as u32), tuning)
-            .expect("activate");
-        settle(&engine, 0);
+        let mut engine = past_start_up(hang_timeout);
         let params = Phrase::new(3).params;
         let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
-        // Past its first chunks, a worker is no longer judged as one still starting up.
-        for _ in 0..8 {
-            engine.process(&[], &params, None, [&mut l, &mut r]);
-        }
         let twin = 1 - engine.serving_slot();
         let pid = engine.worker_pid(twin).unwrap();
         match name {
@@ -603,18 +611,9 @@ fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
 #[test]
 fn two_stopped_workers_are_not_judged_early() {
     let hang_timeout = Duration::from_millis(2500);
-    let tuning = Tuning {
-        hang_timeout,
-        ..patient()
-    };
-    let mut engine = Engine::activate_with(config(ProcessMode::Realtime, N, N as u32), tuning)
-        .expect("activate");
-    settle(&engine, 0);
+    let mut engine = past_start_up(hang_timeout);
     let params = Phrase::new(3).params;
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
-    for _ in 0..8 {
-        engine.process(&[], &params, None, [&mut l, &mut r]);
-    }
     engine.drain_events();
     let pids = [0, 1].map(|slot| engine.worker_pid(slot).expect("a worker"));
     for pid in pids {
