@@ -8,8 +8,9 @@
 //! to, what the worker did meanwhile (`/proc/<pid>/stat` for its run state,
 //! `/proc/<pid>/schedstat` for the CPU time it ran and the time it waited on a run queue):
 //!
-//! - stopped (`SIGSTOP`, a tracer: state `T` or `t`): hung, evicted at once, unless its twin
-//!   is stopped too (then after the whole timeout);
+//! - stopped (`SIGSTOP`, a tracer: state `T` or `t`) at two looks in a row (a tick apart)
+//!   while its twin was not: hung, evicted then; with the twin stopped too, after the whole
+//!   timeout;
 //! - ran for a fifth of the hang timeout ([`SUSPECT_FRACTION`]) of its own CPU since the first
 //!   look without finishing a chunk: an endless loop (an honest chunk costs a small fraction of
 //!   that), evicted;
@@ -19,9 +20,9 @@
 //! - otherwise it was waiting for a core: starved, not hung. It keeps its slot, up to
 //!   [`STALL_LIMIT`] without progress in any case.
 //!
-//! Judging a stop or a loop that early (2.5 ms and 12.5 ms in by default, not 50) matters
-//! twice: the worker is replaced sooner, and its replacement replays less, since the last
-//! checkpoint both workers agreed on is the one taken before the hang. Only while the twin
+//! Judging a stop or a loop that early (a tick past 2.5 ms, and 12.5 ms, by default, not 50)
+//! matters twice: the worker is replaced sooner, and its replacement replays less, since the
+//! last checkpoint both workers agreed on is the one taken before the hang. Only while the twin
 //! keeps rendering: with both stalled (or alone, in Eco, where the audio thread's hedge calls
 //! the standby in at once) the whole timeout applies, since a stop of both is more likely the
 //! plugin's whole process stopped than two hangs, and evicting both costs the state they hold.
@@ -44,8 +45,8 @@ use std::time::Duration;
 const STALL_LIMIT: Duration = STARTUP_BOUND;
 
 /// The part of `Tuning::hang_timeout` a stall lasts before the kernel is first asked about it,
-/// while its twin keeps rendering (otherwise the whole timeout). A worker seen stopped then
-/// goes at once; the look costs two small `/proc` reads a tick, only for a stalled worker.
+/// while its twin keeps rendering (otherwise the whole timeout). A worker seen stopped then and
+/// at the next look goes; a look costs two small `/proc` reads, only for a stalled worker.
 const LOOK_FRACTION: u64 = 20;
 
 /// The part of `Tuning::hang_timeout` of CPU time without a finished chunk, counted from the
@@ -102,6 +103,8 @@ pub(super) struct Stall {
     /// When the baseline was read.
     at: u64,
     sched: Sched,
+    /// The last look saw it stopped while its twin was not.
+    stopped_alone: bool,
 }
 
 impl Supervisor {
@@ -147,23 +150,30 @@ impl Supervisor {
         let Some(sched) = Sched::of(w.process.pid()) else {
             return stalled > timeout;
         };
-        if sched.stopped() {
-            // Both stopped is more likely the whole plugin stopped (a debugger, a paused
-            // host) than two hangs, whatever their stalls' stamps say: the whole timeout then.
-            let twin_stopped = twin_pid.and_then(Sched::of).is_some_and(|t| t.stopped());
-            return !twin_stopped || stalled > timeout;
-        }
-        let base = match w.stall {
-            Some(stall) if stall.since == since => stall,
+        // Both stopped is more likely the whole plugin stopped (a debugger, a paused host) than
+        // two hangs, whatever their stalls' stamps say: the whole timeout then. And one look
+        // can fall between the signals that stop or resume both, so a stop beside a twin that
+        // is not stopped counts only when two looks in a row see it.
+        let stopped_alone =
+            sched.stopped() && !twin_pid.and_then(Sched::of).is_some_and(|t| t.stopped());
+        let (base, stopped_alone_before) = match w.stall.as_mut() {
+            Some(stall) if stall.since == since => {
+                let before = std::mem::replace(&mut stall.stopped_alone, stopped_alone);
+                (*stall, before)
+            }
             _ => {
                 w.stall = Some(Stall {
                     since,
                     at: now,
                     sched,
+                    stopped_alone,
                 });
                 return false;
             }
         };
+        if sched.stopped() {
+            return (stopped_alone && stopped_alone_before) || stalled > timeout;
+        }
         let started = sleeping || w.progress.is_some_and(|p| p.chunks_done > w.floor_chunks);
         if !started {
             return false;
