@@ -561,6 +561,7 @@ fn past_start_up(hang_timeout: Duration) -> Engine {
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
     for _ in 0..8 {
         engine.process(&[], &params, None, [&mut l, &mut r]);
+        std::thread::sleep(PERIOD);
     }
     engine
 }
@@ -603,6 +604,53 @@ fn a_stopped_or_looping_worker_is_judged_before_the_hang_timeout() {
         assert_eq!(reason, EvictReason::Hang, "{name}");
         assert!(after < hang_timeout, "{name}: evicted only after {after:?}");
     }
+}
+
+/// A hang's rebuild starts from a snapshot its twin took during the stall, not from the
+/// checkpoint before it, so the newcomer replays a little, not the whole stall: the twin's
+/// snapshots wait only for the hung worker's digests, which never come, and a snapshot asked of
+/// the hung worker is asked of the twin once the audio thread serves from it. The serving
+/// worker is the one stopped, so a request in flight is its own. Paced as a host playing to a
+/// sound card is: a host rendering faster than real time would wait for the stopped worker's
+/// digests (`engine/pace.rs`), and post nothing meanwhile.
+#[test]
+fn a_hangs_rebuild_starts_from_a_snapshot_taken_during_the_stall() {
+    let hang_timeout = Duration::from_millis(2500);
+    let mut engine = past_start_up(hang_timeout);
+    let params = Phrase::new(3).params;
+    let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+    let slot = engine.serving_slot();
+    let pid = engine.worker_pid(slot).unwrap();
+    engine.drain_events();
+    let stopped_at_chunk = engine.frames_posted() / N as u64;
+    signal(pid, Signal::SIGSTOP);
+    let started = std::time::Instant::now();
+    let (mut evicted, mut from_chunk, mut log) = (false, None, Vec::new());
+    // A liveness bound: the hang check evicts it within the timeout.
+    while !(evicted && from_chunk.is_some()) && started.elapsed() < 2 * hang_timeout {
+        engine.process(&[], &params, None, [&mut l, &mut r]);
+        std::thread::sleep(PERIOD);
+        for e in engine.drain_events() {
+            match e {
+                EngineEvent::WorkerEvicted { pid: p, .. } if p == pid => evicted = true,
+                // Reported before the eviction: the rebuild starts first.
+                EngineEvent::WorkerSpawned {
+                    slot: s,
+                    from_chunk: c,
+                    ..
+                } if s == slot => from_chunk = Some(c),
+                _ => {}
+            }
+            log.push(format!("{:?}: {e}", started.elapsed()));
+        }
+    }
+    let from_chunk = from_chunk
+        .filter(|_| evicted)
+        .unwrap_or_else(|| panic!("not evicted and rebuilt: {log:#?}"));
+    assert!(
+        from_chunk >= Some(stopped_at_chunk),
+        "stopped after chunk {stopped_at_chunk}, rebuilt from after {from_chunk:?}: {log:#?}"
+    );
 }
 
 /// Both workers stopped at once (a debugger, a paused host) is not two hangs: neither is judged

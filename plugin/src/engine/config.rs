@@ -57,9 +57,9 @@ pub struct Tuning {
     /// Realtime deadline as a fraction of the block period (measured from `process()` entry).
     /// Tests that compare bits under load set it far above 1.
     pub deadline_fraction: f32,
-    /// A worker that has had work pending without progress this long is hung and evicted; a
-    /// fifth of it into such a stall the kernel is asked, and a stopped or looping worker goes
-    /// sooner (`supervisor/starvation.rs`).
+    /// A worker that has had work pending without progress this long is hung and evicted;
+    /// beside a twin that keeps rendering, a twentieth of it into such a stall the kernel is
+    /// asked, and a stopped or looping worker goes sooner (`supervisor/starvation.rs`).
     pub hang_timeout: Duration,
     /// Ask a worker for a state checkpoint after this many frames; a rebuild replays at most
     /// this much audio (plus what arrives while it starts).

@@ -348,7 +348,7 @@ impl Supervisor {
         let rendering = self.chunk_in_progress(slot);
         let first_chunk = self.workers[slot].as_ref().map(|w| w.floor_chunks);
         let mut exit = None;
-        self.remove(slot, now, |epoch, pid, cause| {
+        self.remove(slot, now, false, |epoch, pid, cause| {
             exit = Some(cause);
             EngineEvent::WorkerDied {
                 slot,
@@ -374,18 +374,27 @@ impl Supervisor {
         if let Some(w) = self.workers[slot].as_ref().filter(|_| distrusted) {
             self.candidates.forget(w.epoch);
         }
-        self.remove(slot, now, |epoch, pid, _| EngineEvent::WorkerEvicted {
-            slot,
-            epoch,
-            pid,
-            reason,
-            detected_ns: now,
+        self.remove(slot, now, true, |epoch, pid, _| {
+            EngineEvent::WorkerEvicted {
+                slot,
+                epoch,
+                pid,
+                reason,
+                detected_ns: now,
+            }
         });
     }
 
     /// Takes the worker out of its slot (so the audio thread stops reading it), starts the
     /// rebuild, kills the worker if it still runs and reaps it, and reports it with
     /// `report(epoch, pid, how it ended)`.
+    ///
+    /// An eviction (`evicted`) leaves a twin that kept rendering while this worker stalled or
+    /// erred, and its snapshots since the checkpoint were waiting only for this worker's
+    /// digests: they are judged now (`Supervisor::promote_judged`), before the rebuild starts,
+    /// so the newcomer replays from the newest instead of from before the stall (a hang's
+    /// replay was the whole stall, most of its rebuild). A death is left to the next pass: the
+    /// twin may have died in the same instant, and its pidfd not be read yet.
     ///
     /// The spare renders into a ring of its own, so it is called before the reap, which waits
     /// for the kernel to unmap the dead process (about 0.35 ms): in Eco into the other, empty
@@ -395,6 +404,7 @@ impl Supervisor {
         &mut self,
         slot: usize,
         now: u64,
+        evicted: bool,
         report: impl FnOnce(u32, u32, WorkerExit) -> EngineEvent,
     ) {
         let Some(w) = self.workers[slot].take() else {
@@ -402,6 +412,9 @@ impl Supervisor {
         };
         self.clear_slot(slot);
         self.failed(slot, w.verified, now);
+        if evicted {
+            self.promote_judged();
+        }
         let took_over = self.take_over(slot, now);
         if self.spare.is_some() {
             self.respawn_if_due(slot, now);

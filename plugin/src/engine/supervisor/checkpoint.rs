@@ -100,10 +100,17 @@ impl Supervisor {
                 self.pending = None;
                 return;
             }
-            // Eco: a standby serves in place of the worker asked (a hedge): ask it instead
-            // (`request_checkpoint`), unless the answer is in.
+            // The audio thread serves from the other worker now (the one asked is late: a
+            // hang, or in Eco a hedge's standby took over): ask that one instead
+            // (`request_checkpoint`), unless the answer is in. Otherwise a stall would leave no
+            // snapshot newer than its start until the hang check evicts the late worker, and
+            // the rebuild would replay all of it.
             let serving = self.shared.serving.load(Ordering::Relaxed);
-            let replaced = self.eco() && serving != slot && self.workers[serving].is_some();
+            let eco = self.eco();
+            let replaced = serving != slot
+                && self.workers[serving]
+                    .as_ref()
+                    .is_some_and(|w| eco || w.verified);
             if replaced && !p.awaiting_delivery {
                 self.pending = None;
                 self.request_checkpoint(now, 0);
@@ -261,7 +268,7 @@ impl Supervisor {
     /// Makes the oldest candidates whose chunks are judged now the checkpoint. One whose worker
     /// is gone can never be judged: it gives way to a newer one (it stays only while it is the
     /// newest, as a fallback), or the checkpoint would stop advancing.
-    fn promote_judged(&mut self) {
+    pub(super) fn promote_judged(&mut self) {
         while let Some(c) = &self.candidates.next {
             let chunk = c.state.chunk.unwrap_or(0);
             if self.judged(c.slot, c.epoch, chunk) {

@@ -21,8 +21,8 @@
 //!   [`STALL_LIMIT`] without progress in any case.
 //!
 //! Judging a stop or a loop that early (a tick past 2.5 ms, and 12.5 ms, by default, not 50)
-//! matters twice: the worker is replaced sooner, and its replacement replays less, since the
-//! last checkpoint both workers agreed on is the one taken before the hang. Only while the twin
+//! replaces the worker sooner; its replacement starts from the twin's newest snapshot
+//! (`Supervisor::remove`), whatever the stall's length. Only while the twin
 //! keeps rendering: with both stalled (or alone, in Eco, where the audio thread's hedge calls
 //! the standby in at once) the whole timeout applies, since a stop of both is more likely the
 //! plugin's whole process stopped than two hangs, and evicting both costs the state they hold.
