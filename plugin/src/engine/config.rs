@@ -61,9 +61,14 @@ pub struct Tuning {
     /// beside a twin that keeps rendering, a twentieth of it into such a stall the kernel is
     /// asked, and a stopped or looping worker goes sooner (`supervisor/starvation.rs`).
     pub hang_timeout: Duration,
-    /// Ask a worker for a state checkpoint after this many frames; a rebuild replays at most
-    /// this much audio (plus what arrives while it starts).
+    /// Lockstep: ask a worker for a state checkpoint after this many frames; a rebuild replays
+    /// at most this much audio (plus what arrives while it starts). A checkpoint costs about
+    /// 12 µs (the worker's snapshot, the supervisor's validating restore) on a pass the
+    /// supervisor makes anyway.
     pub checkpoint_frames: u32,
+    /// Eco's interval, longer: there each checkpoint costs a supervisor wake-up and pass of
+    /// its own, most of what Eco adds to one worker's CPU.
+    pub eco_checkpoint_frames: u32,
     /// How long a worker spins before sleeping on the input futex when the latency is below
     /// one block (at one block or more it does not spin: nobody waits for it).
     pub worker_spin_us: u32,
@@ -88,7 +93,8 @@ impl Default for Tuning {
         Tuning {
             deadline_fraction: 0.8,
             hang_timeout: Duration::from_millis(50),
-            checkpoint_frames: 512,
+            checkpoint_frames: 128,
+            eco_checkpoint_frames: 512,
             worker_spin_us: 20,
             audio_spin_us: 20,
             tick: Duration::from_millis(2),
@@ -109,6 +115,7 @@ impl Tuning {
         Tuning {
             spare: false,
             checkpoint_frames: u32::MAX,
+            eco_checkpoint_frames: u32::MAX,
             ..self
         }
     }

@@ -1,5 +1,6 @@
 //! `cargo xtask bench failover --kills N [--no-spare] [--protection eco] [--kinds a,b]
-//! [--checkpoint-frames N]`: N
+//! [--checkpoint-frames N]` (the mode's interval, `Tuning::checkpoint_frames` or
+//! `eco_checkpoint_frames`, by default): N
 //! faults across every fault kind (or those listed), on a host thread that calls `process()` on
 //! a real period clock; detection, switch and rebuild distributions, xruns, the declicked blocks
 //! each fault cost, the frames that differ from the reference (by the fault they follow), and
@@ -107,12 +108,13 @@ pub fn run(args: &[String]) -> Result<()> {
     let block: usize = flag(args, "--block", 128)?;
     let latency: u32 = flag(args, "--latency", block as u32)?;
     let spare = !args.iter().any(|a| a == "--no-spare");
-    let checkpoint_frames: u32 = flag(
-        args,
-        "--checkpoint-frames",
-        Tuning::default().checkpoint_frames,
-    )?;
     let protection = Protection::from_args(args)?;
+    let defaults = Tuning::default();
+    let default_interval = match protection {
+        Protection::Lockstep => defaults.checkpoint_frames,
+        Protection::Eco => defaults.eco_checkpoint_frames,
+    };
+    let checkpoint_frames: u32 = flag(args, "--checkpoint-frames", default_interval)?;
     let kinds = kinds_from_args(args)?;
     let worker = host::build_worker()?;
     let fds_before = count_fds();
@@ -128,7 +130,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let tuning = Tuning {
         spare,
         checkpoint_frames,
-        ..Tuning::default()
+        eco_checkpoint_frames: checkpoint_frames,
+        ..defaults
     };
     let mut engine = Engine::activate_with(config, tuning)?;
     let period_ns = (block as f64 / SAMPLE_RATE as f64 * 1e9) as u64;
@@ -349,7 +352,7 @@ pub fn run(args: &[String]) -> Result<()> {
         command: format!(
             "cargo xtask bench failover --kills {kills} --block {block} --latency {latency}{}{}{}{}",
             if spare { "" } else { " --no-spare" },
-            if checkpoint_frames == Tuning::default().checkpoint_frames {
+            if checkpoint_frames == default_interval {
                 String::new()
             } else {
                 format!(" --checkpoint-frames {checkpoint_frames}")

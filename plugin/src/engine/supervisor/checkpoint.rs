@@ -250,7 +250,11 @@ impl Supervisor {
 
     /// The posted frame from which the next checkpoint is asked for.
     pub(super) fn next_checkpoint_frame(&self) -> u64 {
-        self.last_checkpoint_frame + self.tuning.checkpoint_frames as u64
+        let interval = match self.eco() {
+            true => self.tuning.eco_checkpoint_frames,
+            false => self.tuning.checkpoint_frames,
+        };
+        self.last_checkpoint_frame + interval as u64
     }
 
     /// Whether the digest comparison has judged `chunk` for the snapshot the worker of `epoch`
