@@ -64,6 +64,74 @@ fn in_eco_an_active_worker_that_hogs_a_core_is_evicted_at_an_audit() {
     });
 }
 
+/// Eco at latency 0: an active worker that hogs its core is late for chunk after chunk, and
+/// each late chunk brings a hedge, whose standby measures what a chunk costs as an audit's
+/// does: the hog is judged at a hedge, not only at the next audit (until then each late chunk
+/// risks a faded block). Audits are a minute apart here, so only a hedge can judge it. On a
+/// realtime deadline, so the output is not compared: fades are what this saves.
+#[test]
+fn in_eco_an_active_worker_that_hogs_a_core_is_evicted_at_a_hedge() {
+    const BLOCK: usize = 64;
+    let config = EngineConfig {
+        protection: Protection::Eco,
+        ..config(ProcessMode::Realtime, BLOCK, 0)
+    };
+    let tuning = Tuning {
+        audit_interval: Duration::from_secs(60),
+        ..Tuning::default()
+    };
+    let mut engine = Engine::activate_with(config, tuning).expect("activate");
+    let start = Instant::now();
+    while !engine.settled() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Eco did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let params = test_support::default_params();
+    let chord: Vec<Event> = [60u8, 64, 67]
+        .into_iter()
+        .map(|key| Event {
+            offset: 0,
+            kind: EventKind::NoteOn { key, velocity: 0.8 },
+        })
+        .collect();
+    let (mut l, mut r) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
+    let period = Duration::from_secs_f64(BLOCK as f64 / SR as f64);
+    let (mut hog, mut evicted, mut log) = (None, false, Vec::new());
+    let start = Instant::now();
+    // Up to 10 s of audio, a liveness bound.
+    for b in 0..10 * SR as usize / BLOCK {
+        if b == 20 {
+            let slot = (0..2)
+                .find(|&s| engine.worker_pid(s).is_some())
+                .expect("the active worker");
+            hog = engine.worker_pid(slot);
+            engine.inject_fault(slot, FaultKind::HogBetweenChunks as u32, 0);
+        }
+        let events: &[Event] = if b == 0 { &chord } else { &[] };
+        engine.process(events, &params, None, [&mut l, &mut r]);
+        for e in engine.drain_events() {
+            if let EngineEvent::WorkerEvicted {
+                reason: EvictReason::CpuBudget,
+                pid,
+                ..
+            } = e
+            {
+                evicted |= Some(pid) == hog;
+            }
+            log.push(e.to_string());
+        }
+        if evicted {
+            break;
+        }
+        let due = start + period * (b as u32 + 1);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+    }
+    assert!(evicted, "the hog was not evicted for its CPU: {log:#?}");
+}
+
 /// Plays a chord on the period clock, makes the worker in the slot `target` picks hog a core
 /// from block 20, and checks it is evicted for its CPU (or, if `retired_counts`, retired after
 /// a hedge) and the output equals the reference.

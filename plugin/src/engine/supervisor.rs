@@ -125,9 +125,9 @@ pub(super) struct Supervisor {
     stints: u16,
     /// The CPU budget's current window (`cpu_budget.rs`).
     cpu_window: Option<cpu_budget::CpuWindow>,
-    /// Eco: the active worker's CPU at the last audit's end (`cpu_budget.rs`).
+    /// Eco: the active worker's CPU at the last audit's or hedge's end (`cpu_budget.rs`).
     active_cpu: Option<cpu_budget::CpuMark>,
-    /// Eco: the audit's standby's CPU when it was called.
+    /// Eco: the audit's or hedge's standby's CPU when it was called.
     standby_cpu: Option<cpu_budget::CpuMark>,
     /// Crashes by chunk and the chunk whose events rebuilds skip (`quarantine.rs`).
     quarantine: Quarantine,

@@ -9,11 +9,12 @@
 //! window is evicted (`EvictReason::CpuBudget`). An honest worker never comes near that: a
 //! starved one has less CPU than its twin, not more, and both render the same chunks.
 //!
-//! Eco has no twin, but each audit brings a measure: the standby's CPU time per chunk from its
-//! call to its verification (a restore and a replay, rendered back to back). At the end of an
-//! audit, the active worker's CPU time since the last audit's end may not exceed
-//! [`TWIN_FACTOR`] times that per chunk for the chunks it rendered, plus [`SLACK`] of the
-//! window (`Supervisor::audit_cpu`).
+//! Eco has no twin, but each audit and each hedge brings a measure: the standby's CPU time per
+//! chunk from its call to its verification (a restore and a replay, rendered back to back). At
+//! the end of an audit, or of a hedge the late active caught up with, the active worker's CPU
+//! time since the last such end may not exceed [`TWIN_FACTOR`] times that per chunk for the
+//! chunks it rendered, plus [`SLACK`] of the window (`Supervisor::audit_cpu`). A hog is late
+//! often, so its hedges judge it well before the next audit.
 
 use super::starvation::Sched;
 use super::Supervisor;
@@ -107,14 +108,14 @@ impl Supervisor {
         }
     }
 
-    /// Eco: notes the standby's CPU time as it is called into `slot` for an audit.
+    /// Eco: notes the standby's CPU time as it is called into `slot` for an audit or a hedge.
     pub(super) fn mark_standby_cpu(&mut self, slot: usize, now: u64) {
         self.standby_cpu = CpuMark::of(self, slot, now);
     }
 
-    /// Eco, an audit's standby in `standby` verified: judges the CPU the active worker in
-    /// `active` used since the last audit's end against the standby's cost per chunk (module
-    /// doc). Returns whether the active was evicted for it.
+    /// Eco, an audit's or a hedge's standby in `standby` verified: judges the CPU the active
+    /// worker in `active` used since the last audit's or hedge's end against the standby's cost
+    /// per chunk (module doc). Returns whether the active was evicted for it.
     pub(super) fn audit_cpu(&mut self, active: usize, standby: usize, now: u64) -> bool {
         let (Some(s0), Some(s1)) = (self.standby_cpu.take(), CpuMark::of(self, standby, now))
         else {

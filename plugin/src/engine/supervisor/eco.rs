@@ -74,7 +74,9 @@ impl Supervisor {
             return;
         }
         if let Some(slot) = self.slot_for_standby() {
-            self.call_standby(slot, StandbyReason::Hedge, now);
+            if self.call_standby(slot, StandbyReason::Hedge, now) {
+                self.mark_standby_cpu(slot, now);
+            }
         }
     }
 
@@ -104,7 +106,7 @@ impl Supervisor {
 
     /// Eco: with both slots verified, ends the audit (its standby goes back to sleep as the
     /// spare) or, after a hedge, sends the standby back too once the late active has caught up
-    /// with it (a spawn is about 10 ms of CPU, and on a loaded machine hedges come often),
+    /// with it (both first judge the active's CPU, `audit_cpu`) (a spawn is about 10 ms of CPU, and on a loaded machine hedges come often),
     /// removing the older worker instead if it has not within the hang timeout. Not a failure:
     /// no backoff, no rebuild; after a removal the spare is respawned behind the newer one.
     pub(super) fn retire_older(&mut self, now: u64) {
@@ -138,6 +140,12 @@ impl Supervisor {
         }
         if from_spare {
             if caught_up {
+                // The hedge's standby measured what a chunk costs, as an audit's does: an
+                // active late because it keeps its core busy goes now, not at the next audit
+                // (until then, at L = 0, each of its late chunks risks a faded block).
+                if self.audit_cpu(older, newer, now) {
+                    return;
+                }
                 return self.dismiss(newer, now);
             }
             // Still catching up: give it as long as the hang check would, then retire it.
