@@ -38,30 +38,8 @@ fn in_eco_an_active_worker_that_hogs_a_core_is_evicted_at_an_audit() {
         audit_interval: Duration::from_millis(300),
         ..patient()
     };
-    let engine = Engine::activate_with(config, tuning).expect("activate");
-    let start = Instant::now();
-    while !engine.settled() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "Eco did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // The active worker, between audits (an audit's standby is in the other slot meanwhile,
-    // and may even serve).
-    hog_trial(engine, true, |engine| {
-        let start = Instant::now();
-        while engine.worker_pids().len() != 1 {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "an audit never ended"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        (0..2)
-            .find(|&s| engine.worker_pid(s).is_some())
-            .expect("the active worker")
-    });
+    let engine = settled_eco(config, tuning);
+    hog_trial(engine, true, active_slot);
 }
 
 /// Eco at latency 0: an active worker that hogs its core is late for chunk after chunk, and
@@ -80,23 +58,9 @@ fn in_eco_an_active_worker_that_hogs_a_core_is_evicted_at_a_hedge() {
         audit_interval: Duration::from_secs(60),
         ..Tuning::default()
     };
-    let mut engine = Engine::activate_with(config, tuning).expect("activate");
-    let start = Instant::now();
-    while !engine.settled() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "Eco did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let mut engine = settled_eco(config, tuning);
     let params = test_support::default_params();
-    let chord: Vec<Event> = [60u8, 64, 67]
-        .into_iter()
-        .map(|key| Event {
-            offset: 0,
-            kind: EventKind::NoteOn { key, velocity: 0.8 },
-        })
-        .collect();
+    let chord = chord();
     let (mut l, mut r) = (vec![0.0; BLOCK], vec![0.0; BLOCK]);
     let period = Duration::from_secs_f64(BLOCK as f64 / SR as f64);
     let (mut hog, mut evicted, mut log) = (None, false, Vec::new());
@@ -104,9 +68,7 @@ fn in_eco_an_active_worker_that_hogs_a_core_is_evicted_at_a_hedge() {
     // Up to 10 s of audio, a liveness bound.
     for b in 0..10 * SR as usize / BLOCK {
         if b == 20 {
-            let slot = (0..2)
-                .find(|&s| engine.worker_pid(s).is_some())
-                .expect("the active worker");
+            let slot = active_slot(&engine);
             hog = engine.worker_pid(slot);
             engine.inject_fault(slot, FaultKind::HogBetweenChunks as u32, 0);
         }
@@ -139,13 +101,7 @@ fn hog_trial(mut engine: Engine, retired_counts: bool, target: impl Fn(&Engine) 
     let _ = engine.drain_events();
     let mut reference = ReferenceEngine::new(SR, N, N as u32).unwrap();
     let params = test_support::default_params();
-    let chord: Vec<Event> = [60u8, 64, 67]
-        .into_iter()
-        .map(|key| Event {
-            offset: 0,
-            kind: EventKind::NoteOn { key, velocity: 0.8 },
-        })
-        .collect();
+    let chord = chord();
     let (mut got, mut want) = (Vec::new(), Vec::new());
     let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
     let period = Duration::from_secs_f64(N as f64 / SR as f64);
@@ -193,4 +149,45 @@ fn hog_trial(mut engine: Engine, retired_counts: bool, target: impl Fn(&Engine) 
     );
     assert!(peak(&want) > 0.01);
     assert_eq!(differing(&got, &want), 0);
+}
+
+/// An Eco engine, activated and settled (its active worker live, the standby asleep).
+fn settled_eco(config: EngineConfig, tuning: Tuning) -> Engine {
+    let engine = Engine::activate_with(config, tuning).expect("activate");
+    let start = Instant::now();
+    while !engine.settled() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Eco did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    engine
+}
+
+/// The active worker's slot in Eco, once no audit's or hedge's standby is beside it (it is in
+/// the other slot meanwhile, and may even serve).
+fn active_slot(engine: &Engine) -> usize {
+    let start = Instant::now();
+    while engine.worker_pids().len() != 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "an audit or a hedge never ended"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (0..2)
+        .find(|&s| engine.worker_pid(s).is_some())
+        .expect("the active worker")
+}
+
+/// A C major chord, struck at once.
+fn chord() -> Vec<Event> {
+    [60u8, 64, 67]
+        .into_iter()
+        .map(|key| Event {
+            offset: 0,
+            kind: EventKind::NoteOn { key, velocity: 0.8 },
+        })
+        .collect()
 }

@@ -250,9 +250,10 @@ impl Supervisor {
 
     /// The posted frame from which the next checkpoint is asked for.
     pub(super) fn next_checkpoint_frame(&self) -> u64 {
-        let interval = match self.eco() {
-            true => self.tuning.eco_checkpoint_frames,
-            false => self.tuning.checkpoint_frames,
+        let interval = if self.eco() {
+            self.tuning.eco_checkpoint_frames
+        } else {
+            self.tuning.checkpoint_frames
         };
         self.last_checkpoint_frame + interval as u64
     }

@@ -106,9 +106,11 @@ impl Supervisor {
 
     /// Eco: with both slots verified, ends the audit (its standby goes back to sleep as the
     /// spare) or, after a hedge, sends the standby back too once the late active has caught up
-    /// with it (both first judge the active's CPU, `audit_cpu`) (a spawn is about 10 ms of CPU, and on a loaded machine hedges come often),
+    /// with it (a spawn is about 10 ms of CPU, and on a loaded machine hedges come often),
     /// removing the older worker instead if it has not within the hang timeout. Not a failure:
     /// no backoff, no rebuild; after a removal the spare is respawned behind the newer one.
+    /// An audit's end, and a hedge's once the active caught up, first judge the active's CPU
+    /// against the standby's measure (`audit_cpu`).
     pub(super) fn retire_older(&mut self, now: u64) {
         let [Some(a), Some(b)] = &self.workers else {
             return;
