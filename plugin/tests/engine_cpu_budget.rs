@@ -68,9 +68,7 @@ fn in_eco_an_active_worker_that_hogs_a_core_is_evicted_at_a_hedge() {
     // Up to 10 s of audio, a liveness bound.
     for b in 0..10 * SR as usize / BLOCK {
         if b == 20 {
-            let slot = active_slot(&engine);
-            hog = engine.worker_pid(slot);
-            engine.inject_fault(slot, FaultKind::HogBetweenChunks as u32, 0);
+            hog = start_hog(&engine, active_slot(&engine));
         }
         let events: &[Event] = if b == 0 { &chord } else { &[] };
         engine.process(events, &params, None, [&mut l, &mut r]);
@@ -115,9 +113,7 @@ fn hog_trial(mut engine: Engine, retired_counts: bool, target: impl Fn(&Engine) 
             break;
         }
         if b == 20 {
-            let slot = target(&engine);
-            hog = engine.worker_pid(slot);
-            engine.inject_fault(slot, FaultKind::HogBetweenChunks as u32, 0);
+            hog = start_hog(&engine, target(&engine));
         }
         let events: &[Event] = if b == 0 { &chord } else { &[] };
         engine.process(events, &params, None, [&mut l, &mut r]);
@@ -179,6 +175,12 @@ fn active_slot(engine: &Engine) -> usize {
     (0..2)
         .find(|&s| engine.worker_pid(s).is_some())
         .expect("the active worker")
+}
+
+/// Makes the worker in `slot` hog a core between chunks from now on; returns its pid.
+fn start_hog(engine: &Engine, slot: usize) -> Option<u32> {
+    engine.inject_fault(slot, FaultKind::HogBetweenChunks as u32, 0);
+    engine.worker_pid(slot)
 }
 
 /// A C major chord, struck at once.
