@@ -31,6 +31,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   scale [--seconds S] [--counts N,..] [--pressure T] 1/4/16/32 instances: spawn, memory, CPU
   served-check [--chunks N]                        the audio thread's check of what it serves, per chunk
   soak [--seconds S] [--seed N] [--block N] [--latency-blocks K]
+       [--protection lockstep|eco] [--checkpoint-frames N]
                                                    random faults of every kind, every frame checked
   report [--quick]                                 all of the above, docs/PERFORMANCE.md
   sandbox [TRIALS] [REGION_MIB]                    the sandbox's cost on worker start-up";

@@ -633,11 +633,19 @@ pub struct Soak {
     /// The first blocks with mismatched frames: where, how many served and how many fallback,
     /// the window's fault and the activation's configuration.
     pub mismatch_log: Vec<String>,
-    /// The engine's events around the first block of each run of wrong frames outside every
-    /// fault's window (the first ten runs): what it did when it lost the sound with no fault to
-    /// blame.
+    /// Of [`Soak::mismatched_frames`], those in blocks with hypervisor steal within 100 ms of
+    /// them: this VM's vCPUs were running something else.
     #[serde(default)]
-    pub fallback_run_log: Vec<String>,
+    pub mismatched_near_steal: u64,
+    /// Hypervisor steal over the whole soak (`/proc/stat`, all CPUs).
+    #[serde(default)]
+    pub steal_ms: u64,
+    /// The engine's events around the first block of each run of wrong frames (the first 300
+    /// runs: all of them at latency of a block or more, those outside every fault's window at
+    /// latency 0), with the window's fault and the steal around it: what the engine did when
+    /// it lost the sound.
+    #[serde(default, alias = "fallback_run_log")]
+    pub wrong_run_log: Vec<String>,
     /// The audible gap of each double death: its frames that differ from the reference.
     pub gap_ms: Quantiles,
     /// The double deaths' and poisons' gaps over 100 ms: fault, window and configuration.

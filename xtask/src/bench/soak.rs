@@ -1,4 +1,5 @@
-//! `cargo xtask bench soak [--seconds S] [--seed N]`: the chaos soak. The real engine plays the
+//! `cargo xtask bench soak [--seconds S] [--seed N] [--block B] [--latency-blocks K]
+//! [--protection lockstep|eco] [--checkpoint-frames F]`: the chaos soak. The real engine plays the
 //! dense 16-voice phrase, on a period clock in realtime phases and flat out in offline phases,
 //! while a seeded schedule commits a random fault from [`FAULTS`] whenever the engine has settled
 //! from the last one: every fault the worker knows (`shm::FaultKind`), signals, double deaths,
@@ -220,6 +221,9 @@ const POISON_KEY: u8 = 100;
 const MISMATCH_LOG_LINES: usize = 200;
 const FALLBACK_LOG_LINES: usize = 20;
 
+/// Runs of wrong frames logged with the engine's events around them.
+const WRONG_RUN_LOG_LINES: usize = 300;
+
 /// A `process()` call this long is stuck, whatever the mode.
 const STUCK_NS: u64 = 1_000_000_000;
 
@@ -235,6 +239,8 @@ struct Played {
     unconfirmed: u32,
     /// The host's mode for this block.
     mode: ProcessMode,
+    /// When the block's `process()` call began.
+    at_ns: u64,
 }
 
 /// The output frames from a fault until the engine settled from it.
@@ -291,8 +297,9 @@ struct Totals {
     mismatched_in_eco: u64,
     mismatched_by_config: BTreeMap<String, u64>,
     mismatched_at_latency_zero: u64,
+    mismatched_near_steal: u64,
     mismatch_log: Vec<String>,
-    fallback_run_log: Vec<String>,
+    wrong_run_log: Vec<String>,
     fallback_blocks_logged: usize,
     gap_ms: Vec<f64>,
     long_gap_log: Vec<String>,
@@ -330,7 +337,8 @@ fn draw_config(rng: &mut Rng, worker: &std::path::Path, only: Only) -> EngineCon
     } else {
         ProcessMode::Realtime
     };
-    let protection = Protection::ALL[rng.below(2) as usize];
+    let drawn = Protection::ALL[rng.below(2) as usize];
+    let protection = only.protection.unwrap_or(drawn);
     EngineConfig {
         sample_rate: SAMPLE_RATE,
         max_block: block,
@@ -338,6 +346,65 @@ fn draw_config(rng: &mut Rng, worker: &std::path::Path, only: Only) -> EngineCon
         mode,
         protection: protection.into(),
         worker_path: worker.to_path_buf(),
+    }
+}
+
+/// The hypervisor's steal through the soak, sampled by a thread of its own every
+/// [`StealClock::PERIOD_MS`], so a run of wrong frames can be told whether this VM's vCPUs were
+/// running something else around it (`host::steal_ms`, 10 ms resolution).
+struct StealClock {
+    /// (time, steal so far in ms), one per period.
+    samples: std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StealClock {
+    const PERIOD_MS: u64 = 20;
+    /// How far before and after a block its steal is counted: a vCPU taken away delays the
+    /// workers' wake-ups for a while after it is back.
+    const AROUND_NS: u64 = 100_000_000;
+
+    fn start() -> StealClock {
+        let samples =
+            std::sync::Arc::new(std::sync::Mutex::new(vec![(now_ns(), host::steal_ms())]));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (samples, stop) = (samples.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(Self::PERIOD_MS));
+                    let sample = (now_ns(), host::steal_ms());
+                    samples.lock().unwrap().push(sample);
+                }
+            })
+        };
+        StealClock {
+            samples,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Steal in ms from `AROUND_NS` before `at_ns` to `AROUND_NS` after it.
+    fn around(&self, at_ns: u64) -> u64 {
+        let samples = self.samples.lock().unwrap();
+        let at = |t: u64| {
+            let i = samples.partition_point(|&(ns, _)| ns <= t);
+            samples[i.saturating_sub(1)].1
+        };
+        at(at_ns + Self::AROUND_NS) - at(at_ns.saturating_sub(Self::AROUND_NS))
+    }
+
+    /// Stops sampling (so no `/proc/stat` is open when the soak counts its fds) and returns
+    /// the steal in ms since the clock started.
+    fn stop(&mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let samples = self.samples.lock().unwrap();
+        samples.last().map_or(0, |l| l.1) - samples[0].1
     }
 }
 
@@ -355,15 +422,38 @@ struct Chaos {
     /// rebuild replaying the poisoned chunk before it is quarantined) is the poison's.
     poison_armed: bool,
     only: Only,
+    /// Every activation's tuning (the default, or `--checkpoint-frames`).
+    tuning: Tuning,
+    /// The hypervisor's steal over the soak.
+    steal: StealClock,
     /// This activation's engine events as drained: (block, how many there were before).
     drained: Vec<(usize, usize)>,
 }
 
-/// What `--block` and `--latency-blocks` fix of the configurations drawn (to look at one).
+/// What `--block`, `--latency-blocks` and `--protection` fix of the configurations drawn (to
+/// look at one). The draws are made all the same, so a seed plays the same faults.
 #[derive(Clone, Copy)]
 struct Only {
     block: Option<usize>,
     latency_blocks: Option<u32>,
+    protection: Option<Protection>,
+}
+
+impl Only {
+    /// The flags that reproduce this choice.
+    fn flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(b) = self.block {
+            flags += &format!(" --block {b}");
+        }
+        if let Some(l) = self.latency_blocks {
+            flags += &format!(" --latency-blocks {l}");
+        }
+        if let Some(p) = self.protection {
+            flags += &format!(" --protection {}", p.name());
+        }
+        flags
+    }
 }
 
 impl Chaos {
@@ -374,7 +464,7 @@ impl Chaos {
         let (block, latency) = (config.max_block, config.latency);
         // Activate as a DAW does, from a thread in the normal class; play from a real-time one.
         host::normal_priority();
-        let mut engine = Engine::activate_with(config.clone(), Tuning::default())?;
+        let mut engine = Engine::activate_with(config.clone(), self.tuning.clone())?;
         let up_since = now_ns();
         while !engine.settled() {
             ensure!(
@@ -453,6 +543,7 @@ impl Chaos {
                 fallback: report.fallback_frames,
                 unconfirmed: report.unconfirmed_frames,
                 mode,
+                at_ns: t0,
             });
             out[0].extend_from_slice(&l);
             out[1].extend_from_slice(&r);
@@ -764,13 +855,13 @@ impl Chaos {
         self.totals.leaked_processes += alive();
     }
 
-    /// Logs the engine's events around block `b`, the first of a run of wrong frames outside
-    /// every fault's window: what the engine did when it lost the sound with no fault to
-    /// blame (those drained within 64 blocks before and after).
-    fn log_fallback_run(
+    /// Logs the engine's events around block `b`, the first of a run of wrong frames (those
+    /// drained within 64 blocks before and after), with the fault whose window it fell in and
+    /// the hypervisor's steal around it: what the engine did when it lost the sound.
+    fn log_wrong_run(
         &mut self,
         events: &[EngineEvent],
-        b: usize,
+        (b, place, steal_ms): (usize, &str, u64),
         (eco, block, latency): (bool, usize, u32),
     ) {
         let at = |bound: usize| {
@@ -785,8 +876,9 @@ impl Chaos {
             .filter(|e| !matches!(e, EngineEvent::Xrun { .. }))
             .map(|e| e.to_string())
             .collect();
-        self.totals.fallback_run_log.push(format!(
-            "activation {}, block {b}, {}, block {block}, L {latency}: {}",
+        self.totals.wrong_run_log.push(format!(
+            "activation {}, block {b}, {}, block {block}, L {latency}, {place}, steal {steal_ms} \
+             ms around: {}",
             self.totals.activations,
             if eco { "Eco" } else { "Lockstep" },
             around.join("; ")
@@ -814,8 +906,8 @@ impl Chaos {
             })
             .collect();
         self.totals.state_lost += lost_at.len() as u64;
-        // The first block of a run of fallback outside every fault's window.
-        let mut previous_unexplained = false;
+        // The block before had wrong frames: this one continues its run.
+        let mut previous_wrong = false;
         let mut reference = ReferenceEngine::new(SAMPLE_RATE, block, latency)?;
         let (mut l, mut r) = (vec![0.0; block], vec![0.0; block]);
         let mut gaps = vec![0u64; windows.len()];
@@ -884,35 +976,44 @@ impl Chaos {
                 }
             }
             self.totals.mismatched_served += served_wrong;
-            let unexplained = matches!(first_wrong, Some((_, None)));
-            if unexplained && !previous_unexplained && self.totals.fallback_run_log.len() < 10 {
-                self.log_fallback_run(events, b, (eco, block, latency));
-            }
-            previous_unexplained = unexplained;
+            let first_of_run = first_wrong.is_some() && !previous_wrong;
+            previous_wrong = first_wrong.is_some();
             if let Some((k, window)) = first_wrong {
+                let steal_ms = self.steal.around(p.at_ns);
+                if steal_ms > 0 {
+                    self.totals.mismatched_near_steal += served_wrong + fallback_wrong;
+                }
+                let frame = (b * block) as u64;
+                let place = match window {
+                    Some(i) => format!(
+                        "in the window of {} [{}, {})",
+                        windows[i].fault.name, windows[i].start, windows[i].end
+                    ),
+                    None => match windows.iter().rev().find(|w| w.end <= frame) {
+                        Some(w) => format!(
+                            "outside any window, {} frames after that of {} [{}, {})",
+                            frame - w.end,
+                            w.fault.name,
+                            w.start,
+                            w.end
+                        ),
+                        None => "outside any window, before the first fault".to_string(),
+                    },
+                };
+                // Every run at a latency that should hide a late worker; at latency 0, where a
+                // late wake-up is an xrun, the runs no fault explains.
+                if first_of_run
+                    && (latency > 0 || window.is_none())
+                    && self.totals.wrong_run_log.len() < WRONG_RUN_LOG_LINES
+                {
+                    self.log_wrong_run(events, (b, &place, steal_ms), (eco, block, latency));
+                }
                 // Every block with wrong frames served as exact; a few with only the fallback.
                 let fallback_only = served_wrong == 0;
                 self.totals.fallback_blocks_logged += fallback_only as usize;
                 if self.totals.mismatch_log.len() < MISMATCH_LOG_LINES
                     && (!fallback_only || self.totals.fallback_blocks_logged <= FALLBACK_LOG_LINES)
                 {
-                    let frame = (b * block) as u64;
-                    let place = match window {
-                        Some(i) => format!(
-                            "in the window of {} [{}, {})",
-                            windows[i].fault.name, windows[i].start, windows[i].end
-                        ),
-                        None => match windows.iter().rev().find(|w| w.end <= frame) {
-                            Some(w) => format!(
-                                "outside any window, {} frames after that of {} [{}, {})",
-                                frame - w.end,
-                                w.fault.name,
-                                w.start,
-                                w.end
-                            ),
-                            None => "outside any window, before the first fault".to_string(),
-                        },
-                    };
                     self.totals.mismatch_log.push(format!(
                         "activation {}, block {b} (frame {frame}), from offset {k}: {served_wrong} \
                          served and {fallback_wrong} fallback frames wrong, {place}; {}, {:?}, \
@@ -955,7 +1056,19 @@ pub fn run(args: &[String]) -> Result<()> {
     let only = Only {
         block: optional_flag(args, "--block")?,
         latency_blocks: optional_flag(args, "--latency-blocks")?,
+        protection: if args.iter().any(|a| a == "--protection") {
+            Some(Protection::from_args(args)?)
+        } else {
+            None
+        },
     };
+    let checkpoint_frames: Option<u32> = optional_flag(args, "--checkpoint-frames")?;
+    let mut tuning = Tuning::default();
+    if let Some(frames) = checkpoint_frames {
+        ensure!(frames > 0, "--checkpoint-frames must be at least 1");
+        tuning.checkpoint_frames = frames;
+        tuning.eco_checkpoint_frames = frames;
+    }
     let worker = host::build_worker()?;
     let fds_before = count_fds();
     let started = now_ns();
@@ -966,6 +1079,8 @@ pub fn run(args: &[String]) -> Result<()> {
         totals: Totals::default(),
         poison_armed: false,
         only,
+        tuning,
+        steal: StealClock::start(),
         drained: Vec::new(),
     };
     println!(
@@ -976,6 +1091,7 @@ pub fn run(args: &[String]) -> Result<()> {
         soak.activation()?;
     }
     let wall_s = (now_ns() - started) as f64 / 1e9;
+    let steal_ms = soak.steal.stop();
     std::thread::sleep(std::time::Duration::from_millis(100));
     let leaked_fds = count_fds().saturating_sub(fds_before);
     let t = soak.totals;
@@ -997,8 +1113,10 @@ pub fn run(args: &[String]) -> Result<()> {
         mismatched_in_eco: t.mismatched_in_eco,
         mismatched_by_config: t.mismatched_by_config,
         mismatched_at_latency_zero: t.mismatched_at_latency_zero,
+        mismatched_near_steal: t.mismatched_near_steal,
+        steal_ms,
         mismatch_log: t.mismatch_log,
-        fallback_run_log: t.fallback_run_log,
+        wrong_run_log: t.wrong_run_log,
         gap_ms: gap,
         long_gap_log: t.long_gap_log,
         starved_frames: t.starved_frames,
@@ -1020,10 +1138,8 @@ pub fn run(args: &[String]) -> Result<()> {
         machine: Machine::this(),
         command: format!(
             "cargo xtask bench soak --seconds {seconds} --seed {seed}{}{}",
-            only.block
-                .map_or(String::new(), |b| format!(" --block {b}")),
-            only.latency_blocks
-                .map_or(String::new(), |l| format!(" --latency-blocks {l}"))
+            only.flags(),
+            checkpoint_frames.map_or(String::new(), |f| format!(" --checkpoint-frames {f}"))
         ),
     };
     print_summary(&json);
@@ -1070,8 +1186,14 @@ fn print_summary(s: &schema::Soak) {
     for line in s.mismatch_log.iter().take(40) {
         println!("  {line}");
     }
-    println!("engine events around runs of wrong frames outside every fault's window:");
-    for line in &s.fallback_run_log {
+    println!(
+        "hypervisor steal: {} ms in all; mismatched frames within {} ms of some: {}",
+        s.steal_ms,
+        StealClock::AROUND_NS / 1_000_000,
+        s.mismatched_near_steal
+    );
+    println!("engine events around runs of wrong frames (at latency 0, outside every window):");
+    for line in &s.wrong_run_log {
         println!("  {line}");
     }
     println!(
