@@ -11,7 +11,9 @@
 //! Every output frame is compared, bit for bit, with the in-process reference
 //! (`ReferenceEngine`) fed the same blocks, replayed after each activation from a recording.
 //! Each fault opens a window of output frames that closes when the engine has settled (fully
-//! protected again, `Engine::settled`, the target replaced); frames that differ inside the
+//! protected again, `Engine::settled`, the target replaced, and a block served whole since the
+//! fault's stall or burst ended: workers starved of CPU must first render what was posted
+//! meanwhile, so its fallback is the fault's); frames that differ inside the
 //! window of a double death or of a poison note (which kills every worker too) are its gap,
 //! every other differing frame is a mismatch (goal 0), attributed to the window's fault, except
 //! a flipped bit's served on one worker's word (`unconfirmed_wrong_frames`): in Eco, which does
@@ -97,10 +99,11 @@ enum Expect {
     /// counted apart (`unconfirmed_wrong_frames`), not as mismatches; so are those Lockstep
     /// declares it served without the twin's confirmation.
     EvictionInLockstep,
-    /// As `Eviction` at a latency of a block or more. At latency 0 the audio thread may copy
-    /// a chunk as soon as it is published, before the worker overwrites it: the overwrite then
-    /// reaches nobody and nothing can see it (only what is served is checked), so nothing needs
-    /// to fail.
+    /// As `Eviction` at a latency of a block or more, unless the audio thread switched rings
+    /// after the fault (it may then serve the chunk from the twin). At latency 0 the audio
+    /// thread may copy a chunk as soon as it is published, before the worker overwrites it.
+    /// Either way the overwrite may reach nobody, and nothing can see it (only what is served
+    /// is checked), so nothing needs to fail.
     EvictionIfHeard,
     /// Nothing needs to fail; the engine only has to be fully protected.
     Nothing,
@@ -266,6 +269,8 @@ struct InFlight {
     fault: &'static Fault,
     window_start: u64,
     failures_before: u64,
+    /// The engine's ring switches when the fault was committed.
+    switches_before: u64,
     /// Failures the fault must cause before the engine counts as settled.
     failures_needed: u64,
     /// The workers the fault was aimed at (none: no particular one, or every worker). Gone,
@@ -277,6 +282,11 @@ struct InFlight {
     undo: Option<std::thread::JoinHandle<()>>,
     undo_at_ns: u64,
     since_ns: u64,
+    /// The fault's stall or burst was seen over (at the previous block or before).
+    undone_before: bool,
+    /// A block was served whole (no fallback) since then: an engine starved or stopped by the
+    /// fault has caught up with what was posted meanwhile.
+    caught_up: bool,
     offline: bool,
     /// The activation's events before the fault.
     events_before: usize,
@@ -554,14 +564,18 @@ impl Chaos {
             let now = now_ns();
             if let Some(f) = &mut in_flight {
                 let undone = f.undo.as_ref().is_none_or(|h| h.is_finished());
-                let failed = failures >= f.failures_before + f.failures_needed;
+                let switched = engine.stats().switches.load(Ordering::Relaxed) > f.switches_before;
+                let unheard = f.fault.expect == Expect::EvictionIfHeard && switched;
+                let failed = failures >= f.failures_before + f.failures_needed || unheard;
                 let pids = engine.worker_pids();
                 let spare = engine.spare_pid();
                 let replaced = !f.targets.is_empty()
                     && f.targets
                         .iter()
                         .all(|t| !pids.contains(t) && spare != Some(*t));
-                let settled = undone && engine.settled() && (failed || replaced);
+                f.caught_up |= f.undone_before && report.fallback_frames == 0;
+                f.undone_before |= undone;
+                let settled = f.caught_up && engine.settled() && (failed || replaced);
                 let late = now.saturating_sub(f.since_ns.max(f.undo_at_ns)) > SETTLE_BOUND_NS;
                 if settled || late {
                     windows.push(Window {
@@ -721,6 +735,7 @@ impl Chaos {
                     fault: f,
                     window_start: frame + block as u64,
                     failures_before: failures,
+                    switches_before: engine.stats().switches.load(Ordering::Relaxed),
                     failures_needed,
                     targets: match f.act {
                         Act::Signal(_) | Act::Inject(..) | Act::Stall
@@ -733,6 +748,8 @@ impl Chaos {
                     undo,
                     undo_at_ns: now + undo_in_ms * 1_000_000,
                     since_ns: now,
+                    undone_before: false,
+                    caught_up: false,
                     offline: mode == ProcessMode::Offline,
                 });
             }
@@ -1192,7 +1209,10 @@ fn print_summary(s: &schema::Soak) {
         StealClock::AROUND_NS / 1_000_000,
         s.mismatched_near_steal
     );
-    println!("engine events around runs of wrong frames (at latency 0, outside every window):");
+    println!(
+        "engine events around runs of wrong frames (every run at a latency of a block or more; \
+         at latency 0, those outside every window):"
+    );
     for line in &s.wrong_run_log {
         println!("  {line}");
     }
