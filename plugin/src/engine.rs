@@ -642,13 +642,10 @@ impl Engine {
             reason,
         });
         // The rogue ring is already ignored here; the supervisor evicts it on its next pass,
-        // woken (a futex wake, the one system call allowed here) if it sleeps idle, or in Eco,
-        // where its next look may be a quarter hang timeout away and the standby's takeover
-        // waits for that eviction.
-        let eco = self.config.protection == Protection::Eco;
-        if eco || self.shared.supervisor_asleep.load(Ordering::SeqCst) {
-            self.shared.wake_supervisor();
-        }
+        // woken now (a futex wake, the one system call allowed here, once per worker: its ring
+        // is not read again): while chunks come its next look may be a quarter hang timeout
+        // away, and the rebuild (in Eco the standby's takeover) waits for that eviction.
+        self.shared.wake_supervisor();
     }
 
     /// The deadline passed: serve the longest prefix any ring has, fade out the rest.

@@ -1,9 +1,10 @@
 //! A deactivated instance (an engine nobody calls) costs no periodic wake-up: its supervisor
 //! sleeps on futexes without a timeout and its workers on the input futex
-//! (docs/ARCHITECTURE.md, "Processes and threads"), in Lockstep and in Eco (whose supervisor
-//! watches a playing engine on a timer, `supervisor/wait.rs`). Counted with the kernel's
-//! context-switch counters, not timed. One test in this binary, one engine at a time, so the
-//! supervisor thread is the only one.
+//! (docs/ARCHITECTURE.md, "Processes and threads"), in Lockstep and in Eco. A playing one's
+//! supervisor is not woken by every block either: it watches on a timer and wakes once a
+//! checkpoint (`supervisor/wait.rs`). Counted with the kernel's context-switch counters, not
+//! timed. One engine at a time (the tests share a lock), so its supervisor thread is the only
+//! one.
 
 mod common;
 use common::*;
@@ -35,8 +36,49 @@ fn supervisor_status() -> String {
         .expect("the supervisor thread")
 }
 
+/// One engine, hence one supervisor thread, at a time.
+static ONE_ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+#[test]
+fn a_playing_engines_supervisor_is_not_woken_by_every_block() {
+    let _one = ONE_ENGINE.lock().unwrap_or_else(|e| e.into_inner());
+    for protection in [Protection::Lockstep, Protection::Eco] {
+        let config = EngineConfig {
+            protection,
+            ..config(ProcessMode::Realtime, N, N as u32)
+        };
+        let mut engine = Engine::activate_with(config, patient()).expect("activate");
+        let mut phrase = Phrase::new(52);
+        let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
+        let period = Duration::from_secs_f64(N as f64 / SR as f64);
+        // A host on the audio clock, not one rendering faster (`engine/pace.rs`).
+        let mut play = |engine: &mut Engine, blocks: usize| {
+            for _ in 0..blocks {
+                let (events, params) = phrase.block(N);
+                engine.process(events, params, None, [&mut l, &mut r]);
+                std::thread::sleep(period);
+            }
+        };
+        play(&mut engine, 50);
+        while !engine.settled() {
+            play(&mut engine, 1);
+        }
+        let supervisor = supervisor_status();
+        let blocks = 200;
+        let before = switches(&supervisor);
+        play(&mut engine, blocks);
+        let woken = switches(&supervisor) - before;
+        // Once or twice a block used to be the price of a tick while chunks were in flight.
+        assert!(
+            woken < blocks as u64 / 2,
+            "{protection:?}: the supervisor woke {woken} times in {blocks} blocks"
+        );
+    }
+}
+
 #[test]
 fn an_engine_nobody_calls_wakes_nothing() {
+    let _one = ONE_ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     for protection in [Protection::Lockstep, Protection::Eco] {
         let config = EngineConfig {
             protection,

@@ -172,17 +172,10 @@ impl Supervisor {
             // offline host rendering many chunks per pass always has a request to wait for
             // (`Engine::wait_for_checkpoint`).
         }
+        // Asked now, attached by the audio thread where it is due: the pass that takes this
+        // snapshot also asks for the next.
         let due = self.next_checkpoint_frame();
-        if self.eco() {
-            // Asked now, attached by the audio thread where it is due: the pass that takes
-            // this snapshot also asks for the next.
-            self.request_checkpoint(now, due);
-            return;
-        }
-        if self.shared.input.posted_frames() < due {
-            return;
-        }
-        self.request_checkpoint(now, 0);
+        self.request_checkpoint(now, due);
     }
 
     /// Makes `state` the checkpoint. Eco keeps the one it replaces (unrestored by the

@@ -108,6 +108,16 @@ pub(super) struct Stall {
 }
 
 impl Supervisor {
+    /// Whether some worker's stall has lasted [`LOOK_FRACTION`] of the hang timeout at `now`:
+    /// from then on its judgement needs looks on the tick (`wait.rs`).
+    pub(super) fn stall_to_judge(&self, now: u64) -> bool {
+        let look = self.tuning.hang_timeout.as_nanos() as u64 / LOOK_FRACTION;
+        self.workers.iter().flatten().any(|w| {
+            w.behind_since
+                .is_some_and(|t| now.saturating_sub(t) >= look)
+        })
+    }
+
     /// Whether the worker in `slot`, behind since `Worker::behind_since`, is hung rather than
     /// starved (see the module doc). Reads `/proc` only once the stall has lasted
     /// [`LOOK_FRACTION`] of the hang timeout (beside a rendering twin; the whole timeout otherwise).

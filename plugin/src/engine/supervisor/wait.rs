@@ -7,26 +7,29 @@
 //! stay the authority: they are checked on every pass, and a worker whose death word fired is
 //! removed (killed through its pidfd, reaped) like any other.
 //!
-//! The tick (`Tuning::tick`) runs only while there is time-bound work: chunks posted but not
-//! rendered (the hang check), a newcomer joining, a checkpoint in flight, a respawn backing off.
-//! While a rebuild's newcomer joins, the tick is 50 µs and the doorbell is watched too, so the
-//! chunk that completes the newcomer's proof wakes us at once (at most once a tick: a rogue
-//! ringing the doorbell cannot keep the supervisor busy).
-//! An idle engine (nothing posted, everyone caught up) sleeps without a timeout and costs
-//! nothing; the audio thread wakes it with a `FUTEX_WAKE` when it posts again
+//! The tick (`Tuning::tick`) runs only while a newcomer joins, a spare starts or a respawn
+//! backs off. While a rebuild's newcomer joins, the tick is 50 µs and the doorbell is watched
+//! too, so the chunk that completes the newcomer's proof wakes us at once (at most once a tick:
+//! a rogue ringing the doorbell cannot keep the supervisor busy).
+//!
+//! A playing engine is watched coarsely, in both protections: a chunk in flight needs no tick,
+//! because a late worker is the audio thread's to notice (its twin answers; in Eco it asks for
+//! a hedge, which wakes us), nor does a checkpoint (the snapshot waits in its area), so the
+//! supervisor looks every quarter of the hang timeout while chunks keep coming and is not woken
+//! by every post, only by the post after the one that delivers the
+//! chunk carrying its next checkpoint's request (asked for in advance,
+//! `Shared::snapshot_from_frame`; `Shared::supervisor_due_frame`), and by every post while a
+//! snapshot waits for delivery: one pass a checkpoint, where a wake and a pass once or twice a
+//! block were most of what the supervisor cost (a context switch on this kind of machine costs
+//! more than the pass). A rogue ring the audio thread saw wakes us at once. In Lockstep a worker
+//! whose stall will have lasted a twentieth of the hang timeout by the next tick
+//! (`Supervisor::stall_to_judge`) brings the tick back until it is judged: a stop is first
+//! seen at a look up to a quarter timeout in, then judged on the tick (a double stop, which
+//! silences the engine, at the whole timeout as before). Eco's hedge covers a late active worker already. It sleeps without a
+//! timeout once a look finds nothing posted since the last: an idle engine costs nothing, and
+//! the audio thread wakes it with a `FUTEX_WAKE` when it posts again
 //! (`Shared::supervisor_asleep`). On a kernel without `futex_waitv` it falls back to polling
 //! the pidfds with the tick.
-//!
-//! Eco watches a playing engine more coarsely: a chunk in flight in the one active worker needs
-//! no tick, because a late worker is the audio thread's to notice (it asks for a hedge, which
-//! wakes us), nor does a checkpoint (the snapshot waits in its area), so the supervisor looks
-//! every quarter of the hang timeout while chunks keep coming (the hang check then evicts up to
-//! half a timeout later than Lockstep does) and is not woken by every post, only by the post
-//! after the one that delivers the chunk carrying its next checkpoint's request (asked for in
-//! advance, `Shared::snapshot_from_frame`; `Shared::supervisor_due_frame`), and by every post
-//! while a snapshot waits for delivery: one pass a checkpoint, where a wake and a pass once or
-//! twice a block were most of what the supervisor cost. It sleeps without a timeout once a
-//! look finds nothing posted since the last.
 
 use super::Supervisor;
 use crate::engine::config::Protection;
@@ -129,8 +132,8 @@ impl Supervisor {
 
     /// When the next time-bound work is due, `posted` chunks having been posted (and some since
     /// the last wait if `playing`): at the tick's end (`tick_end`) while a newcomer joins, a
-    /// spare is starting or, in Lockstep, a worker has chunks to render or a posted checkpoint
-    /// request is in flight; in Eco, for those last two and while playing, at the coarser
+    /// spare is starting or, in Lockstep, a stall is to be judged; while a worker has chunks to
+    /// render, a posted checkpoint request is in flight or the host plays, at the coarser
     /// `watch_end`; or when a respawn's backoff ends (no later than the tick's end). `None` when
     /// nothing needs timing.
     fn next_due(&self, posted: u64, playing: bool, tick_end: u64, watch_end: u64) -> Option<u64> {
@@ -145,11 +148,11 @@ impl Supervisor {
             .as_ref()
             .is_some_and(|p| p.needs_tick(posted, unattached));
         let joining = self.workers.iter().flatten().any(|w| !w.verified);
-        let eco = self.config.protection == Protection::Eco;
-        if joining || (!eco && (behind || checkpointing)) {
+        let lockstep = self.config.protection == Protection::Lockstep;
+        if joining || (lockstep && self.stall_to_judge(tick_end)) {
             return Some(tick_end);
         }
-        let watch = (eco && (behind || checkpointing || playing)).then_some(watch_end);
+        let watch = (behind || checkpointing || playing).then_some(watch_end);
         (0..2)
             .filter(|&slot| self.workers[slot].is_none() && !self.kept_empty(slot))
             .map(|slot| self.retry[slot].not_before_ns.min(tick_end))
@@ -169,9 +172,6 @@ impl Supervisor {
     /// Then makes sure that frame was not posted meanwhile (as in `sleep_until_woken`).
     /// Returns the deadline: `due`, or now.
     fn wake_at_due_frame(&self, due: u64) -> u64 {
-        if self.config.protection != Protection::Eco {
-            return due;
-        }
         let input = &self.shared.input;
         let frame = match self.pending {
             Some(_) => (self.last_checkpoint_frame
