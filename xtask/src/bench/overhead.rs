@@ -1,9 +1,9 @@
 //! `cargo xtask bench overhead [--seconds S] [--rounds R] [--block N] [--mode M]`: what isolation
 //! costs, in CPU and on the audio thread, for the same 16-voice passage rendered four ways.
 //! `--block` and `--mode` restrict the run to one block size or one mode (for profiling);
-//! `--spin-us N`, `--tick-ms N` and `--audit-ms N` change the engine's `Tuning` (worker spin
-//! before sleeping, supervisor tick, Eco's audit interval) to find where the time goes. The
-//! report uses the defaults.
+//! `--spin-us N`, `--tick-ms N`, `--audit-ms N` and `--checkpoint-frames N` change the engine's
+//! `Tuning` (worker spin before sleeping, supervisor tick, Eco's audit interval, Lockstep's
+//! checkpoint interval) to find where the time goes. The report uses the defaults.
 //!
 //! - `in_process`: the [`ReferenceEngine`], the `dsp` called on the host's audio thread (what a
 //!   plugin without isolation costs);
@@ -258,8 +258,10 @@ pub fn run(args: &[String]) -> Result<()> {
         "--audit-ms",
         defaults.audit_interval.as_millis() as u64,
     )?;
+    let checkpoint_frames: u32 = flag(args, "--checkpoint-frames", defaults.checkpoint_frames)?;
     let tuning = Tuning {
         worker_spin_us: spin_us,
+        checkpoint_frames,
         tick: Duration::from_millis(tick_ms),
         audit_interval: Duration::from_millis(audit_ms),
         ..defaults
