@@ -193,9 +193,9 @@ pub(crate) struct Shared {
     /// Bit `s`: the supervisor asks the worker in slot `s` for a snapshot after the first chunk
     /// of the next block that starts at `snapshot_from_frame` or later.
     pub snapshot_request: AtomicU32,
-    /// Where `snapshot_request` applies from (stored before it): Eco asks for its next
-    /// checkpoint as soon as it takes one, so one supervisor pass per checkpoint suffices;
-    /// Lockstep asks when it is due, from the frame posted then (at once).
+    /// Where `snapshot_request` applies from (stored before it): the supervisor asks for its
+    /// next checkpoint as soon as it takes one, so one pass per checkpoint suffices (a
+    /// re-asked request applies at once, from the frame posted then).
     pub snapshot_from_frame: AtomicU64,
     /// A fault for the next chunk (tests and benchmarks).
     pub fault_request: FaultMailbox,
@@ -226,8 +226,8 @@ pub(crate) struct Shared {
     /// Set while the supervisor sleeps without a timeout (an idle engine): whoever posts a
     /// chunk must then wake it (`Shared::wake_supervisor`, a `FUTEX_WAKE`).
     pub supervisor_asleep: AtomicBool,
-    /// Eco: the audio thread wakes the supervisor with the post that reaches this frame (its
-    /// next checkpoint is due, or a snapshot may be in), once; `u64::MAX`: no such wake
+    /// The audio thread wakes the supervisor with the post that reaches this frame (its next
+    /// checkpoint is due, or a snapshot may be in), once; `u64::MAX`: no such wake
     /// (`supervisor/wait.rs`).
     pub supervisor_due_frame: AtomicU64,
 }

@@ -3,8 +3,9 @@
 //! (it takes one about every 10 ms, and the restore was most of a checkpoint's cost): the standby
 //! restores it inside its sandbox when called, and one that refuses it (`EXIT_RESTORE`) makes the
 //! supervisor fall back to the checkpoint before, or failing that to a new snapshot or a fresh
-//! state (`Supervisor::start_refused`). Eco also asks for its next snapshot as soon as it takes
-//! one, to be attached where it is due (`Shared::snapshot_from_frame`): one pass a checkpoint.
+//! state (`Supervisor::start_refused`). The supervisor asks for its next snapshot as soon as it
+//! takes one, to be attached where it is due (`Shared::snapshot_from_frame`): one pass a
+//! checkpoint.
 //!
 //! A snapshot becomes the checkpoint once the digest comparison has judged its chunk (the twin
 //! rendered it too, and their digests matched), so the divergence replay (`divergence.rs`)

@@ -14,19 +14,19 @@
 //!
 //! A playing engine is watched coarsely, in both protections: a chunk in flight needs no tick,
 //! because a late worker is the audio thread's to notice (its twin answers; in Eco it asks for
-//! a hedge, which wakes us), nor does a checkpoint (the snapshot waits in its area), so the
+//! a hedge, which wakes us), nor does a checkpoint (the snapshot waits in its area). So the
 //! supervisor looks every quarter of the hang timeout while chunks keep coming and is not woken
-//! by every post, only by the post after the one that delivers the
-//! chunk carrying its next checkpoint's request (asked for in advance,
-//! `Shared::snapshot_from_frame`; `Shared::supervisor_due_frame`), and by every post while a
-//! snapshot waits for delivery: one pass a checkpoint, where a wake and a pass once or twice a
-//! block were most of what the supervisor cost (a context switch on this kind of machine costs
-//! more than the pass). A rogue ring the audio thread saw wakes us at once. In Lockstep a worker
-//! whose stall will have lasted a twentieth of the hang timeout by the next tick
-//! (`Supervisor::stall_to_judge`) brings the tick back until it is judged: a stop is first
-//! seen at a look up to a quarter timeout in, then judged on the tick (a double stop, which
-//! silences the engine, at the whole timeout as before). Eco's hedge covers a late active worker already. It sleeps without a
-//! timeout once a look finds nothing posted since the last: an idle engine costs nothing, and
+//! by every post, only by the post after the one that delivers the chunk carrying its next
+//! checkpoint's request (asked for in advance, `Shared::snapshot_from_frame`;
+//! `Shared::supervisor_due_frame`), and by every post while a snapshot waits for delivery: one
+//! pass a checkpoint, where a wake and a pass once or twice a block were most of what the
+//! supervisor cost (a context switch on this kind of machine costs more than the pass). A rogue
+//! ring the audio thread saw wakes us at once. In Lockstep a worker whose stall will have
+//! lasted a twentieth of the hang timeout by the next tick (`Supervisor::stall_to_judge`) brings
+//! the tick back until it is judged: a stop is first seen at a look up to a quarter timeout in,
+//! then judged on the tick (a double stop, which silences the engine, at the whole timeout as
+//! before); in Eco the hedge already covers a late active worker. The supervisor sleeps without
+//! a timeout once a look finds nothing posted since the last: an idle engine costs nothing, and
 //! the audio thread wakes it with a `FUTEX_WAKE` when it posts again
 //! (`Shared::supervisor_asleep`). On a kernel without `futex_waitv` it falls back to polling
 //! the pidfds with the tick.
@@ -162,13 +162,13 @@ impl Supervisor {
             .min()
     }
 
-    /// Eco: asks the audio thread to wake us with the post that reaches the frame where the next
+    /// Asks the audio thread to wake us with the post that reaches the frame where the next
     /// checkpoint is due or, while one is pending, where its snapshot can be taken: the chunk
     /// asked for is the first of the first block posted from `last_checkpoint_frame` on (the
-    /// request's frame: Eco asks as soon as it has taken the previous snapshot), and its
+    /// request's frame: we ask as soon as we have taken the previous snapshot), and its
     /// snapshot is taken once the host has been given that chunk, `latency` later (and the
     /// post after that, so the audio thread has stored what it delivered). So checkpoints, and
-    /// the audits that start from them, keep their pace in frames however fast the host posts.
+    /// Eco's audits that start from them, keep their pace in frames however fast the host posts.
     /// Then makes sure that frame was not posted meanwhile (as in `sleep_until_woken`).
     /// Returns the deadline: `due`, or now.
     fn wake_at_due_frame(&self, due: u64) -> u64 {
