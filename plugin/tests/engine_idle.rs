@@ -36,6 +36,15 @@ fn supervisor_status() -> String {
         .expect("the supervisor thread")
 }
 
+/// A realtime engine at `N`-frame blocks and a latency of one block.
+fn activate(protection: Protection) -> Engine {
+    let config = EngineConfig {
+        protection,
+        ..config(ProcessMode::Realtime, N, N as u32)
+    };
+    Engine::activate_with(config, patient()).expect("activate")
+}
+
 /// One engine, hence one supervisor thread, at a time.
 static ONE_ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -43,11 +52,7 @@ static ONE_ENGINE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn a_playing_engines_supervisor_is_not_woken_by_every_block() {
     let _one = ONE_ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     for protection in [Protection::Lockstep, Protection::Eco] {
-        let config = EngineConfig {
-            protection,
-            ..config(ProcessMode::Realtime, N, N as u32)
-        };
-        let mut engine = Engine::activate_with(config, patient()).expect("activate");
+        let mut engine = activate(protection);
         let mut phrase = Phrase::new(52);
         let (mut l, mut r) = (vec![0.0; N], vec![0.0; N]);
         let period = Duration::from_secs_f64(N as f64 / SR as f64);
@@ -80,11 +85,7 @@ fn a_playing_engines_supervisor_is_not_woken_by_every_block() {
 fn an_engine_nobody_calls_wakes_nothing() {
     let _one = ONE_ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     for protection in [Protection::Lockstep, Protection::Eco] {
-        let config = EngineConfig {
-            protection,
-            ..config(ProcessMode::Realtime, N, N as u32)
-        };
-        let mut engine = Engine::activate_with(config, patient()).expect("activate");
+        let mut engine = activate(protection);
         assert_idle_wakes_nothing(&mut engine);
     }
 }
