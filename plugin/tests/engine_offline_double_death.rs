@@ -3,7 +3,7 @@
 //!
 //! A checkpoint's chunk is judged by the digest comparison before it becomes the checkpoint, so
 //! while one twin lags, the checkpoint lags with it; offline, the host does not wait for a
-//! starved verified twin (issue 13 item 7), so at 512-frame blocks (the input ring holds 128
+//! starved verified twin (issue 13 item 7), so at 512-frame blocks (the input ring holds 64
 //! of them) the checkpoint can fall out of the ring. Both workers killed then could only restart
 //! from a fresh state (`StateLost`), and the offline wait for the frames in no ring ran into its
 //! bound. The chaos soak found it (`cargo xtask bench soak --seconds 480 --seed 7`).
@@ -24,9 +24,12 @@ use tandem::engine::{Engine, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
 /// The block the soak found it at; one chunk per block.
 const N: usize = 512;
 
-/// Blocks the lagging twin is behind in each of its stops: more than half the 128-block ring
-/// together, less than the three quarters at which the supervisor rebuilds it (`left_behind`).
-const LAG: usize = 85;
+/// Blocks the input ring holds: `Shared::create` sizes it to about half a second.
+const RING_BLOCKS: usize = (SR as usize / 2).next_power_of_two() / N;
+
+/// Blocks the lagging twin is behind in each of its stops: more than half the ring together,
+/// less than the three quarters at which the supervisor rebuilds it (`left_behind`).
+const LAG: usize = RING_BLOCKS * 2 / 3;
 
 fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("kill");

@@ -139,7 +139,7 @@ impl Staging {
     /// (its audio is not finite, or not what its digest says).
     ///
     /// Frames whose chunk the input ring no longer holds (only a flood of tiny chunks under a
-    /// long latency outruns its 1024 records) cannot be checked, and are copied unchecked.
+    /// long latency outruns its records) cannot be checked, and are copied unchecked.
     /// Frames served without the twin's digest confirming their chunk are counted
     /// (`take_unconfirmed`).
     pub fn copy(

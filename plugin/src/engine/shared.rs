@@ -236,13 +236,16 @@ impl Shared {
     /// Main thread, at activation: sizes and creates the rings for `config` and a synth
     /// snapshot of `snapshot_len` bytes. Every slot starts empty.
     pub fn create(config: &EngineConfig, snapshot_len: usize) -> Result<Shared, EngineError> {
-        // About a second of audio (capped for the validators' megahertz rates), and always room
-        // for a rebuild to replay while blocks keep coming.
-        let span = (config.sample_rate as usize)
-            .min(1 << 18)
+        // About half a second of audio (capped for the validators' megahertz rates), and always
+        // room for a rebuild to replay while blocks keep coming. Half a second is ten hang
+        // timeouts and a hundred Lockstep checkpoints; the rings are locked in memory in the
+        // plugin and in every worker, so each frame of span costs four rings' worth. 512
+        // records hold that span in 64-frame chunks.
+        let span = (config.sample_rate as usize / 2)
+            .min(1 << 17)
             .max(4 * (config.max_block + config.latency as usize + MAX_CHUNK_FRAMES));
         let ring = RingConfig {
-            record_count: 1024,
+            record_count: 512,
             audio_capacity: span.next_power_of_two() as u32,
             snapshot_max: (snapshot_len as u32).next_multiple_of(8),
             sample_rate: config.sample_rate,
