@@ -800,6 +800,12 @@ impl Engine {
         &self.config
     }
 
+    /// The sizes of the shared rings `activate` chose: how far a worker may fall behind, or a
+    /// render run ahead, before the supervisor rebuilds it or the host is paced.
+    pub fn ring_config(&self) -> shm::RingConfig {
+        *self.shared.input.config()
+    }
+
     /// Switches realtime/offline (nice-plug tells us via its process mode).
     pub fn set_mode(&mut self, mode: ProcessMode) {
         self.config.mode = mode;

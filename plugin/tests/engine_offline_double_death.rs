@@ -24,13 +24,6 @@ use tandem::engine::{Engine, EngineEvent, ProcessMode, ReferenceEngine, Tuning};
 /// The block the soak found it at; one chunk per block.
 const N: usize = 512;
 
-/// Blocks the input ring holds: `Shared::create` sizes it to about half a second.
-const RING_BLOCKS: usize = (SR as usize / 2).next_power_of_two() / N;
-
-/// Blocks the lagging twin is behind in each of its stops: more than half the ring together,
-/// less than the three quarters at which the supervisor rebuilds it (`left_behind`).
-const LAG: usize = RING_BLOCKS * 2 / 3;
-
 fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("kill");
 }
@@ -41,8 +34,11 @@ fn double_death_behind_a_lagging_twin(latency: u32) {
         ..Tuning::default()
     };
     let mut engine = offline_in_lockstep(latency, tuning);
-    let (first_stop, second_stop) = (20, 20 + LAG);
-    let kill_at = second_stop + LAG;
+    // Blocks the lagging twin is behind in each of its stops: more than half the ring together,
+    // less than the three quarters at which the supervisor rebuilds it (`left_behind`).
+    let lag = engine.ring_config().audio_capacity as usize / N * 2 / 3;
+    let (first_stop, second_stop) = (20, 20 + lag);
+    let kill_at = second_stop + lag;
     let mut laggard = 0;
     let both = render_both(&mut engine, 7, N, kill_at + 60, latency, |engine, b| {
         if b == first_stop {

@@ -41,24 +41,40 @@ fn pin(tid: i32, core: usize) {
 }
 
 /// A thread spinning on `core` at normal priority, until dropped; `pid` is made to wait for that
-/// core behind it (normal class, nice 19, pinned there).
+/// core behind it (normal class, nice 19, pinned there). Dropping it also gives the worker back
+/// its class, priority and cores, so that it can catch up as a worker the machine no longer
+/// starves would.
 struct Starve {
     stop: Arc<AtomicBool>,
     hog: Option<std::thread::JoinHandle<()>>,
+    pid: u32,
+    policy: i32,
+    param: libc::sched_param,
+    cores: libc::cpu_set_t,
 }
 
 impl Starve {
     fn worker(pid: u32) -> Starve {
         let core = hog_core();
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: sched_setscheduler and setpriority on a child of ours, with a param we own.
-        unsafe {
+        let mut param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: a zeroed cpu_set_t is a valid empty set.
+        let mut cores: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: sched_getscheduler, sched_getparam, sched_getaffinity, sched_setscheduler and
+        // setpriority on a child of ours, writing only into (or reading only from) values we own.
+        let policy = unsafe {
+            let policy = libc::sched_getscheduler(pid as i32);
+            assert!(policy >= 0, "sched_getscheduler");
+            assert_eq!(libc::sched_getparam(pid as i32, &mut param), 0);
+            let size = std::mem::size_of_val(&cores);
+            assert_eq!(libc::sched_getaffinity(pid as i32, size, &mut cores), 0);
+            let normal = libc::sched_param { sched_priority: 0 };
             assert_eq!(
-                libc::sched_setscheduler(pid as i32, libc::SCHED_OTHER, &param),
+                libc::sched_setscheduler(pid as i32, libc::SCHED_OTHER, &normal),
                 0
             );
             assert_eq!(libc::setpriority(libc::PRIO_PROCESS, pid, 19), 0);
-        }
+            policy
+        };
         pin(pid as i32, core);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -72,6 +88,10 @@ impl Starve {
         Starve {
             stop,
             hog: Some(hog),
+            pid,
+            policy,
+            param,
+            cores,
         }
     }
 }
@@ -81,6 +101,15 @@ impl Drop for Starve {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(hog) = self.hog.take() {
             let _ = hog.join();
+        }
+        // A worker evicted meanwhile is gone (ESRCH): nothing to give back.
+        let pid = self.pid as i32;
+        // SAFETY: setpriority, sched_setaffinity and sched_setscheduler on a child of ours,
+        // reading only the values we saved from it.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, self.pid, 0);
+            libc::sched_setaffinity(pid, std::mem::size_of_val(&self.cores), &self.cores);
+            libc::sched_setscheduler(pid, self.policy, &self.param);
         }
     }
 }
@@ -110,15 +139,18 @@ fn a_starved_worker_keeps_its_slot() {
     let mut engine = engine();
     assert!(wait_for_lockstep(&mut engine, N));
     let mut starved = None;
+    // A third of a ring behind at most, far from the three quarters at which a catch-up is
+    // due: only patience.
+    let starve_until = 8 + engine.ring_config().audio_capacity as usize / N / 3;
     let both = render_both(&mut engine, 21, N, 160, N as u32, |engine, b| {
-        match b {
-            8 => starved = Some(Starve::worker(twin_pid(engine))),
-            // Far less than half a ring behind: no catch-up is due, only patience.
-            100 => starved = None,
-            _ => {}
+        if b == 8 {
+            starved = Some(Starve::worker(twin_pid(engine)));
+        }
+        if b == starve_until {
+            starved = None;
         }
         // Long enough that the starved twin goes many hang timeouts without a chunk done.
-        std::thread::sleep(Duration::from_millis(3));
+        std::thread::sleep(Duration::from_millis(6));
     });
     drop(starved);
     assert!(wait_for_lockstep(&mut engine, N));

@@ -202,14 +202,15 @@ fn fifty_openings_leak_nothing() {
     }
     let (fds_after, heap_after) = (gui::fd_count(), gui::heap_in_use());
     eprintln!("fds {fds} -> {fds_after}, heap in use {heap} -> {heap_after} bytes");
-    // Fewer is no leak: a thread of an earlier test's editor may still have been ending when
-    // the count was taken.
+    // Fewer is no leak: a thread or a file of an earlier test (its editor, or its engine and
+    // workers) may still have been closing when the counts were taken, as happened on a loaded
+    // machine (13 fds, then 8). A leak per opening would show as 50 more.
     let threads_after = gui::thread_count();
     assert!(
         threads_after <= threads,
         "threads {threads} -> {threads_after}"
     );
-    assert_eq!(fds_after, fds, "file descriptors");
+    assert!(fds_after <= fds, "file descriptors {fds} -> {fds_after}");
     // One whole editor (egui context, font atlas, GL objects) is megabytes, so leaking the
     // editor, its window or its GL context would exceed this bound many times over. What stays
     // below it is measured and printed above: about 80 KB per opening on this machine, not yet

@@ -14,7 +14,10 @@
 //! the end of an audit, or of a hedge the late active caught up with, the active worker's CPU
 //! time since the last such end may not exceed [`TWIN_FACTOR`] times that per chunk for the
 //! chunks it rendered, plus [`SLACK`] of the window (`Supervisor::audit_cpu`). A hog is late
-//! often, so its hedges judge it well before the next audit.
+//! often, so its hedges judge it well before the next audit. The standby's time is read once
+//! it is off its core (up to the hang timeout): the kernel brings a running process's CPU time
+//! up to date only at a tick, and a measure a tick short made an honest active on a loaded
+//! machine look like a hog (`engine_eco`'s hang trials beside a busy loop, 2 runs in 10).
 
 use super::starvation::Sched;
 use super::Supervisor;
@@ -37,19 +40,37 @@ pub(super) struct CpuMark {
     epoch: u32,
     ran_ns: u64,
     chunks: u64,
+    /// Running or about to: the kernel brings a process's CPU time up to date only at a tick
+    /// or when it leaves its core, so `ran_ns` may be up to a tick short (4 ms at 250 Hz, more
+    /// than a dozen chunks of a debug build, hundreds of a release one).
+    runnable: bool,
 }
 
 impl CpuMark {
     /// The worker in `slot` now; `None` if there is none or `/proc` does not say.
     fn of(sup: &Supervisor, slot: usize, now: u64) -> Option<CpuMark> {
         let w = sup.workers[slot].as_ref()?;
+        let sched = Sched::of(w.process.pid())?;
         Some(CpuMark {
             at: now,
             epoch: w.epoch,
-            ran_ns: Sched::of(w.process.pid())?.ran_ns,
+            ran_ns: sched.ran_ns,
             chunks: w.progress.map_or(w.floor_chunks, |p| p.chunks_done),
+            runnable: sched.runnable(),
         })
     }
+}
+
+/// What [`Supervisor::audit_cpu`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CpuVerdict {
+    /// Within its budget, or nothing to judge it by.
+    Within,
+    /// Evicted for its CPU.
+    Evicted,
+    /// The standby is on a core, its CPU time perhaps a tick short: a measure that low per
+    /// chunk would make an honest active look like a hog, so ask again on a later pass.
+    NotYet,
 }
 
 /// Both workers' CPU times at the start of a window.
@@ -115,21 +136,31 @@ impl Supervisor {
 
     /// Eco, an audit's or a hedge's standby in `standby` verified: judges the CPU the active
     /// worker in `active` used since the last audit's or hedge's end against the standby's cost
-    /// per chunk (module doc). Returns whether the active was evicted for it.
-    pub(super) fn audit_cpu(&mut self, active: usize, standby: usize, now: u64) -> bool {
-        let (Some(s0), Some(s1)) = (self.standby_cpu.take(), CpuMark::of(self, standby, now))
-        else {
-            return false;
+    /// per chunk (module doc). While the standby is on a core its measure waits
+    /// ([`CpuVerdict::NotYet`]) if `may_wait`.
+    pub(super) fn audit_cpu(
+        &mut self,
+        active: usize,
+        standby: usize,
+        now: u64,
+        may_wait: bool,
+    ) -> CpuVerdict {
+        let s1 = CpuMark::of(self, standby, now);
+        if may_wait && s1.is_some_and(|s1| s1.runnable) && self.standby_cpu.is_some() {
+            return CpuVerdict::NotYet;
+        }
+        let (Some(s0), Some(s1)) = (self.standby_cpu.take(), s1) else {
+            return CpuVerdict::Within;
         };
         let Some(a1) = CpuMark::of(self, active, now) else {
-            return false;
+            return CpuVerdict::Within;
         };
         let a0 = self
             .active_cpu
             .replace(a1)
             .filter(|a0| a0.epoch == a1.epoch);
         let (Some(a0), true) = (a0, s0.epoch == s1.epoch) else {
-            return false;
+            return CpuVerdict::Within;
         };
         let replayed = s1.chunks.saturating_sub(s0.chunks).max(1);
         let per_chunk = s1.ran_ns.saturating_sub(s0.ran_ns) / replayed;
@@ -139,8 +170,8 @@ impl Supervisor {
         if used > rendered * per_chunk * TWIN_FACTOR + window / SLACK {
             self.active_cpu = None;
             self.evict(active, EvictReason::CpuBudget, now);
-            return true;
+            return CpuVerdict::Evicted;
         }
-        false
+        CpuVerdict::Within
     }
 }

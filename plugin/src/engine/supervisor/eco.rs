@@ -17,6 +17,7 @@
 //! older worker, the lower epoch: epochs grow with every spawn) is retired instead, which is no
 //! failure, and a new spare is spawned behind.
 
+use super::cpu_budget::CpuVerdict;
 use super::Supervisor;
 use crate::engine::config::Protection;
 use crate::engine::events::{EngineEvent, StandbyReason};
@@ -125,11 +126,18 @@ impl Supervisor {
             let (o, n) = if older == 0 { (a, b) } else { (b, a) };
             (n.from_spare, done(o) >= done(n), n.verified_ns)
         };
+        // A standby still on its core may wait for its CPU measure, as long as the hang check
+        // would give it.
+        let may_wait = now.saturating_sub(verified_ns) < self.tuning.hang_timeout.as_nanos() as u64;
         if self.auditing {
             // An active worker that used far more CPU than the standby's measure goes instead.
-            if self.audit_cpu(older, newer, now) {
-                self.auditing = false;
-                return;
+            match self.audit_cpu(older, newer, now, may_wait) {
+                CpuVerdict::Evicted => {
+                    self.auditing = false;
+                    return;
+                }
+                CpuVerdict::NotYet => return,
+                CpuVerdict::Within => {}
             }
             if from_spare {
                 return self.dismiss(newer, now);
@@ -145,13 +153,13 @@ impl Supervisor {
                 // The hedge's standby measured what a chunk costs, as an audit's does: an
                 // active late because it keeps its core busy goes now, not at the next audit
                 // (until then, at L = 0, each of its late chunks risks a faded block).
-                if self.audit_cpu(older, newer, now) {
+                if self.audit_cpu(older, newer, now, may_wait) != CpuVerdict::Within {
                     return;
                 }
                 return self.dismiss(newer, now);
             }
             // Still catching up: give it as long as the hang check would, then retire it.
-            if now.saturating_sub(verified_ns) < self.tuning.hang_timeout.as_nanos() as u64 {
+            if may_wait {
                 return;
             }
         }

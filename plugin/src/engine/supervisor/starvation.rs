@@ -89,7 +89,7 @@ impl Sched {
     /// Running or waiting for a core. (The kernel adds a wait on the run queue to
     /// `queued_ns` only once the wait ends, so a starved process shows as runnable, not yet
     /// as queued.)
-    fn runnable(&self) -> bool {
+    pub fn runnable(&self) -> bool {
         self.state == b'R'
     }
 }
