@@ -238,9 +238,9 @@ impl Shared {
     pub fn create(config: &EngineConfig, snapshot_len: usize) -> Result<Shared, EngineError> {
         // About half a second of audio (capped for the validators' megahertz rates), and always
         // room for a rebuild to replay while blocks keep coming. Half a second is ten hang
-        // timeouts and a hundred Lockstep checkpoints; the rings are locked in memory in the
-        // plugin and in every worker, so each frame of span costs four rings' worth. 512
-        // records hold that span in 64-frame chunks.
+        // timeouts and a hundred Lockstep checkpoints; the plugin locks the rings in memory, so
+        // each frame of span costs four rings' worth of locked memory. 512 records hold that
+        // span in 64-frame chunks.
         let span = (config.sample_rate as usize / 2)
             .min(1 << 17)
             .max(4 * (config.max_block + config.latency as usize + MAX_CHUNK_FRAMES));
