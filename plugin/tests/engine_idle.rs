@@ -65,8 +65,15 @@ fn a_playing_engines_supervisor_is_not_woken_by_every_block() {
             }
         };
         play(&mut engine, 50);
+        // Up to 10 s of audio, a liveness bound.
+        let mut settling = 0;
         while !engine.settled() {
+            assert!(
+                settling < 10 * SR as usize / N,
+                "{protection:?}: the engine did not settle"
+            );
             play(&mut engine, 1);
+            settling += 1;
         }
         let supervisor = supervisor_status();
         let blocks = 200;
