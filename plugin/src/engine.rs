@@ -31,6 +31,7 @@ pub use config::{EngineConfig, EngineError, ProcessMode, Protection, Tuning, MAX
 pub use events::{EngineEvent, EvictReason, StandbyReason, Stats, WorkerExit};
 pub use reference::ReferenceEngine;
 pub use status::{EngineStatus, FaultKind, FaultView, StatusSnapshot, WorkerState, WorkerView};
+pub use supervisor::SUPERVISOR_PRIORITY;
 pub use voice_end::{BlockVoiceEnd, MAX_BLOCK_VOICE_ENDS};
 
 use crate::engine::events::Telemetry;

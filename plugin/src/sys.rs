@@ -68,7 +68,7 @@ pub fn pidfd_kill(pidfd: BorrowedFd<'_>) {
 /// inherited from the host. Silently stays as it is when the system refuses. Always with
 /// `SCHED_RESET_ON_FORK`: the processes this thread spawns start in the normal class, never at
 /// its priority or the host's.
-pub(crate) fn raise_to_fifo(priority: i32) {
+pub fn raise_to_fifo(priority: i32) {
     let mut current = libc::sched_param { sched_priority: 0 };
     // SAFETY: sched_getscheduler/sched_getparam on the calling thread (0), writing only into
     // the local `current`.

@@ -3,6 +3,7 @@
 //! Figures are distributions over many trials (p50/p95/p99/max) measured in one run, so ratios
 //! hold on a noisy shared machine. None of this runs in `cargo test`.
 
+mod baselines;
 mod bounce;
 mod failover;
 pub mod host;
@@ -49,6 +50,8 @@ pub fn run(args: &[String]) -> Result<()> {
         Some("sandbox") => sandbox::run(&args[1..]),
         Some("served-check") => served_check::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
+        // Not a benchmark: the children of the baselines (`bench/baselines.rs`).
+        Some(baselines::CHILD_COMMAND) => baselines::child(&args[1..]),
         _ => bail!("{USAGE}"),
     }
 }

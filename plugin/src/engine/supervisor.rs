@@ -160,7 +160,7 @@ const XRUN_LOG_INTERVAL: Duration = Duration::from_secs(1);
 /// The supervisor's real-time priority: just above the workers' (`SCHED_FIFO` 5, set by their
 /// sandbox), so a surviving twin's render does not delay the detection and rebuild, and below
 /// any host's audio thread.
-const SUPERVISOR_PRIORITY: i32 = 6;
+pub const SUPERVISOR_PRIORITY: i32 = 6;
 
 impl Supervisor {
     /// Spawns both workers, or in Eco the one active worker (so a missing executable is an

@@ -1,5 +1,5 @@
 //! `cargo xtask bench overhead [--seconds S] [--rounds R] [--block N] [--mode M]`: what isolation
-//! costs, in CPU and on the audio thread, for the same 16-voice passage rendered four ways.
+//! costs, in CPU and on the audio thread, for the same 16-voice passage rendered five ways.
 //! `--block` and `--mode` restrict the run to one block size or one mode (for profiling);
 //! `--spin-us N`, `--tick-ms N`, `--audit-ms N` and `--checkpoint-frames N` change the engine's
 //! `Tuning` (worker spin before sleeping, supervisor tick, Eco's audit interval, Lockstep's
@@ -7,6 +7,9 @@
 //!
 //! - `in_process`: the [`ReferenceEngine`], the `dsp` called on the host's audio thread (what a
 //!   plugin without isolation costs);
+//! - `in_process_woken`: the same, and an idle child process woken once a block
+//!   ([`WakeBaseline`]): the least that any design adds which renders in another process and
+//!   wakes it every block, a floor under `single_worker` measured in the same run;
 //! - `single_worker`: the engine in Eco without failover (`Tuning::without_failover`): one
 //!   sandboxed worker renders and the audio thread waits for it alone, with no standby, no
 //!   checkpoints and no audits: isolation without failover, as DAW sandboxes do it;
@@ -32,6 +35,7 @@
 //! the supervisor thread (found by its name), each from its `/proc/self/task/<tid>/schedstat`,
 //! which also counts how often each thread, and each worker, was put on a CPU (its wake-ups).
 
+use super::baselines::WakeBaseline;
 use super::host::{self, now_ns, Phrase};
 use super::schema::{
     self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection, ThreadSplit,
@@ -67,9 +71,11 @@ struct Window {
     workers_started: usize,
 }
 
-/// The renderer under test: the in-process reference or a real engine.
+/// The renderer under test: the in-process reference (alone or waking an idle child every
+/// block) or a real engine.
 enum Renderer {
     InProcess(Box<ReferenceEngine>),
+    InProcessWoken(Box<ReferenceEngine>, WakeBaseline),
     Engine(Box<Engine>),
 }
 
@@ -82,6 +88,11 @@ impl Renderer {
                 e.process(events, params, None, [l, r]);
                 0
             }
+            Renderer::InProcessWoken(e, child) => {
+                child.wake();
+                e.process(events, params, None, [l, r]);
+                0
+            }
             Renderer::Engine(e) => e.process(events, params, None, [l, r]).fallback_frames,
         };
         (fallback, now_ns() - t0)
@@ -91,6 +102,7 @@ impl Renderer {
     fn pids(&self) -> Vec<Option<u32>> {
         match self {
             Renderer::InProcess(_) => Vec::new(),
+            Renderer::InProcessWoken(_, child) => vec![Some(child.pid())],
             Renderer::Engine(e) => vec![e.worker_pid(0), e.worker_pid(1), e.spare_pid()],
         }
     }
@@ -167,6 +179,10 @@ fn measure(
             block,
             block as u32,
         )?)),
+        Mode::InProcessWoken => Renderer::InProcessWoken(
+            Box::new(ReferenceEngine::new(SAMPLE_RATE, block, block as u32)?),
+            WakeBaseline::start()?,
+        ),
         Mode::Lockstep | Mode::Eco => {
             Renderer::Engine(Box::new(Engine::activate_with(config, tuning.clone())?))
         }
@@ -191,7 +207,7 @@ fn measure(
         b += 1;
         let settled = match &renderer {
             Renderer::Engine(e) => e.settled(),
-            Renderer::InProcess(_) => true,
+            Renderer::InProcess(_) | Renderer::InProcessWoken(..) => true,
         };
         if b >= warm_blocks && settled {
             break;
@@ -287,7 +303,7 @@ pub fn run(args: &[String]) -> Result<()> {
                     for mode in order {
                         let w = measure(&worker, mode, block, seconds, &tuning)?;
                         eprintln!(
-                            "  round {round} {mode:>13} {block:>4}: {:.3} CPU s per audio s",
+                            "  round {round} {mode:>16} {block:>4}: {:.3} CPU s per audio s",
                             (w.plugin_ns + w.worker_ns.iter().sum::<u64>()) as f64
                                 / 1e9
                                 / (w.audio_frames as f64 / SAMPLE_RATE as f64)
@@ -305,7 +321,7 @@ pub fn run(args: &[String]) -> Result<()> {
         "overhead: {seconds} s x {rounds} rounds per mode and block, latency one block, period clock"
     );
     println!(
-        "{:<14} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8}",
+        "{:<17} {:>5} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>8}",
         "mode",
         "block",
         "cpu/audio",
@@ -319,7 +335,7 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     for r in &result {
         println!(
-            "{:<14} {:>5} {:>10.4} {:>9.2} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>8.1}",
+            "{:<17} {:>5} {:>10.4} {:>9.2} {:>9} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>8.1}",
             r.mode,
             r.block,
             r.cpu_per_audio_s,
@@ -337,14 +353,14 @@ pub fn run(args: &[String]) -> Result<()> {
         "\nwhere the CPU goes (CPU s per audio s) and wake-ups (times put on a CPU per block)"
     );
     println!(
-        "{:<14} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
+        "{:<17} {:>5} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>8}",
         "mode", "block", "host thr", "superv", "other", "workers", "host/b", "sup/b", "work/b"
     );
     for r in &result {
         let Some(t) = &r.threads else { continue };
         let plugin = r.cpu_parts_per_audio_s.plugin_process;
         println!(
-            "{:<14} {:>5} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.2} {:>8.2} {:>8.2}",
+            "{:<17} {:>5} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>8.2} {:>8.2} {:>8.2}",
             r.mode,
             r.block,
             t.host_thread,

@@ -207,6 +207,10 @@ pub struct Failover {
     pub gap_frames_by_kind: BTreeMap<String, u64>,
     /// Kill to detection, signal faults only.
     pub detection_us: Quantiles,
+    /// A baseline for [`Failover::detection_us`] in the same run: kill to awake of a thread
+    /// sleeping on the death word of a child that does nothing (`bench/baselines/death.rs`).
+    #[serde(default)]
+    pub detection_baseline_us: Quantiles,
     /// Fault to detection of a hang (SIGSTOP, endless loop).
     pub hang_detection_ms: Quantiles,
     /// The audio thread's switch to the other ring.
@@ -224,6 +228,9 @@ pub struct Failover {
     pub declicked_blocks_per_crash: Quantiles,
     /// Frames the fallback filled.
     pub xruns: u64,
+    /// Hypervisor steal during the run (`/proc/stat`, all CPUs).
+    #[serde(default)]
+    pub steal_ms: u64,
     /// File descriptors left open after the engine was dropped.
     pub leaked_fds: usize,
     /// Worker processes still alive after the engine was dropped.
@@ -260,6 +267,9 @@ impl Failover {
 pub enum Mode {
     /// The DSP on the host's thread, no isolation.
     InProcess,
+    /// The same, and an idle child process woken once a block (`bench/baselines/wake.rs`):
+    /// the least any design that wakes another process per block adds to `InProcess`.
+    InProcessWoken,
     /// The engine in Eco without failover (`Tuning::without_failover`): one worker renders,
     /// no standby, no checkpoints, no audits.
     SingleWorker,
@@ -271,8 +281,9 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order each block size runs them.
-    pub const ALL: [Mode; 4] = [
+    pub const ALL: [Mode; 5] = [
         Mode::InProcess,
+        Mode::InProcessWoken,
         Mode::SingleWorker,
         Mode::Eco,
         Mode::Lockstep,
@@ -282,6 +293,7 @@ impl Mode {
     pub fn name(self) -> &'static str {
         match self {
             Mode::InProcess => "in_process",
+            Mode::InProcessWoken => "in_process_woken",
             Mode::SingleWorker => "single_worker",
             Mode::Lockstep => "lockstep",
             Mode::Eco => "eco",

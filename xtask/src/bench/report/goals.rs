@@ -252,10 +252,12 @@ pub fn judge(d: &Data) -> Vec<Judged> {
         Judged {
             goal: &DETECTION,
             measured: format!(
-                "`bench failover` SIGKILL: p99 {} µs (n={}); `bench realtime` SIGKILLs: p99 {} \
+                "`bench failover` SIGKILL: p99 {} µs (n={}; its baseline, an idle child's death \
+                 word killed in the same run: p99 {} µs); `bench realtime` SIGKILLs: p99 {} \
                  µs (n={}), without pressure {} µs",
                 f1(det),
                 fo.detection_us.n,
+                f1(fo.detection_baseline_us.p99),
                 f1(det_rt.quantile(0.99)),
                 det_rt.count(),
                 f1(det_rt_calm.quantile(0.99)),

@@ -211,7 +211,10 @@ fn failover(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
         md,
         "`{}`: {} trials cycling through {} fault kinds ({}), block {}, latency {}, on a period \
          clock. Detection of a crash is measured from the moment `kill` returns, so only SIGKILL \
-         trials give detection samples; a hang is detected by the heartbeat bound.\n",
+         trials give detection samples; a hang is detected by the heartbeat bound. Between the \
+         faults the same host thread kills an idle child that holds a death word, watched by a \
+         thread that sleeps on it as the supervisor does: the baseline row, what the kernel and \
+         this machine cost for a detection with no engine in the way.\n",
         fo.command,
         fo.trials,
         kinds.len(),
@@ -224,6 +227,12 @@ fn failover(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
         "| figure | p50 | p95 | p99 | max | n | unit |\n|---|---|---|---|---|---|---|"
     );
     *md += &quantile_row("detection (crash)", "µs", &fo.detection_us, f1);
+    *md += &quantile_row(
+        "detection baseline: an idle child's death word, same run",
+        "µs",
+        &fo.detection_baseline_us,
+        f1,
+    );
     *md += &quantile_row("detection (hang)", "ms", &fo.hang_detection_ms, f2);
     *md += &quantile_row("switch", "ns", &fo.switch_ns, |v| format!("{v:.0}"));
     *md += &quantile_row("rebuild (all kinds)", "ms", &fo.rebuild_ms, f2);
@@ -251,8 +260,8 @@ fn failover(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
     let _ = writeln!(
         md,
         "\nGap: {} frames differ from the reference; xrun frames {}; leaked fds {}, leaked \
-         processes {}.\n",
-        fo.gap_frames_total, fo.xruns, fo.leaked_fds, fo.leaked_processes
+         processes {}; hypervisor steal during the run {} ms.\n",
+        fo.gap_frames_total, fo.xruns, fo.leaked_fds, fo.leaked_processes, fo.steal_ms
     );
     if let Some(eco) = &d.failover_eco {
         failover_eco(md, fo, eco);
@@ -325,14 +334,17 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
     let _ = writeln!(md, "## Overhead\n");
     let _ = writeln!(
         md,
-        "`{}`: the same passage in four modes at each block size, latency one block (the \
+        "`{}`: the same passage in five modes at each block size, latency one block (the \
          plugin's default), on a period clock ({} s per mode and block, {} rounds, modes \
          interleaved). CPU counts every process: this process's `getrusage` (host thread, \
          supervisor) plus each worker's exact runtime (`/proc/<pid>/task/*/schedstat`) read \
          before the engine is dropped (the workers in both slots and the spare, which is Eco's \
          standby). The audio thread's time is the wall time of each `process()` call. \
-         `single_worker` is the engine in Eco without failover (`Tuning::without_failover`: no \
-         standby, no checkpoints, no audits): one sandboxed worker renders and the audio thread \
+         `in_process_woken` is `in_process` plus an idle child process the audio thread wakes \
+         once a block (a `FUTEX_WAKE`; the child acknowledges and sleeps again): what any \
+         design that renders in another process and wakes it per block pays at least, on this \
+         machine, in the same run. `single_worker` is the engine in Eco without failover \
+         (`Tuning::without_failover`: no standby, no checkpoints, no audits): one sandboxed worker renders and the audio thread \
          waits for it alone; the last column gives a cruder estimate instead (lockstep minus \
          one worker's CPU). `eco` is the engine in Eco protection (one active worker, a \
          sleeping standby, checkpoints and audits); `x single` compares it with \

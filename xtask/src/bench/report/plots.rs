@@ -251,8 +251,9 @@ pub fn rebuild(out: &Path, d: &Data, fonts: bool) -> PlotResult {
     )
 }
 
-const MODE_COLORS: [(Mode, RGBColor); 4] = [
+const MODE_COLORS: [(Mode, RGBColor); 5] = [
     (Mode::InProcess, GREEN),
+    (Mode::InProcessWoken, GREY),
     (Mode::SingleWorker, BLUE),
     (Mode::Eco, PURPLE),
     (Mode::Lockstep, ORANGE),
