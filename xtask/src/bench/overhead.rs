@@ -40,7 +40,7 @@ use super::host::{self, now_ns, Phrase};
 use super::schema::{
     self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection, ThreadSplit,
 };
-use super::{flag, Summary};
+use super::{flag, header, Summary};
 use anyhow::{Context, Result};
 use std::time::Duration;
 use tandem::engine::{Engine, EngineConfig, ProcessMode, ReferenceEngine, Tuning};
@@ -69,6 +69,8 @@ struct Window {
     overruns: u64,
     /// Worker processes that appeared during the window (replacements, new spares).
     workers_started: usize,
+    /// `in_process_woken` only: each post to the idle child running, in µs.
+    wake_latency_us: Vec<f64>,
 }
 
 /// The renderer under test: the in-process reference (alone or waking an idle child every
@@ -89,8 +91,10 @@ impl Renderer {
                 0
             }
             Renderer::InProcessWoken(e, child) => {
-                child.wake();
                 e.process(events, params, None, [l, r]);
+                // Then the host thread goes back to sleep, as after posting to a worker: the
+                // child may take this CPU or the other.
+                child.wake();
                 0
             }
             Renderer::Engine(e) => e.process(events, params, None, [l, r]).fallback_frames,
@@ -244,6 +248,9 @@ fn measure(
     w.supervisor = thread(supervisor_tid).since(supervisor0);
     (w.worker_ns, w.worker_slices) = workers.used(host::reaped_children_cpu_ns() - reaped0);
     w.workers_started = workers.seen.len() - at_start;
+    if let Renderer::InProcessWoken(_, child) = &mut renderer {
+        w.wake_latency_us = child.take_latency_us();
+    }
     w.audio_frames = blocks * block as u64;
     if realtime {
         host::normal_priority();
@@ -372,6 +379,21 @@ pub fn run(args: &[String]) -> Result<()> {
             t.worker_switches_per_block,
         );
     }
+    println!("\nwake-up latency of an idle child (in_process_woken): FUTEX_WAKE to running");
+    println!("{}", header());
+    for r in &result {
+        if let Some(q) = &r.wake_latency_us {
+            println!(
+                "{:<24} {:>10.3} {:>10.3} {:>10.3} {:>10.3}  us (n={})",
+                format!("block {}", r.block),
+                q.p50,
+                q.p95,
+                q.p99,
+                q.max,
+                q.n
+            );
+        }
+    }
     let json = schema::Overhead {
         sample_rate: SAMPLE_RATE,
         seconds_per_window: seconds,
@@ -469,6 +491,14 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
                 audio_seconds: audio_s,
                 single_worker_by_subtraction,
                 threads: Some(threads),
+                wake_latency_us: (mode == Mode::InProcessWoken).then(|| {
+                    Summary::new(
+                        ws.iter()
+                            .flat_map(|w| w.wake_latency_us.iter().copied())
+                            .collect(),
+                    )
+                    .quantiles()
+                }),
             });
         }
     }

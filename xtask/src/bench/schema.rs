@@ -380,6 +380,10 @@ pub struct OverheadRecord {
     /// this split have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<ThreadSplit>,
+    /// `in_process_woken` only: from each `FUTEX_WAKE` to the idle child running, in µs: how
+    /// long this machine takes to wake a sleeping process (a worker, a spare, the supervisor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_latency_us: Option<Quantiles>,
 }
 
 /// One mode's CPU by thread and its context switches, from each thread's `schedstat` (its run

@@ -420,10 +420,35 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
             );
         }
     }
+    let woken: Vec<_> = oh
+        .records
+        .iter()
+        .filter_map(|r| Some((r.block, r.wake_latency_us.as_ref()?)))
+        .collect();
+    if !woken.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nHow long this machine takes to wake a sleeping process, in the same run: from \
+             the audio thread's `FUTEX_WAKE` to the idle child of `in_process_woken` running \
+             (what a worker, a spare or the supervisor waits for too):\n\n\
+             | block | p50 µs | p95 µs | p99 µs | max µs | n |\n|---|---|---|---|---|---|"
+        );
+        for (block, q) in woken {
+            let _ = writeln!(
+                md,
+                "| {block} | {} | {} | {} | {} | {} |",
+                f1(q.p50),
+                f1(q.p95),
+                f1(q.p99),
+                f1(q.max),
+                q.n
+            );
+        }
+    }
     let _ = writeln!(
         md,
         "\n![overhead](overhead.png)\n\nLeft: CPU seconds per audio second against the block \
-         size (log scale) for the four modes. Right: the audio thread's time per block, p99 \
+         size (log scale) for the five modes. Right: the audio thread's time per block, p99 \
          (thick, dots) and p50 (thin), log scales; the red bar is the goal at 64 frames.{}\n",
         axes("left, x is the block size and y CPU seconds per audio second; right, y is microseconds")
     );
