@@ -38,7 +38,7 @@
 use super::baselines::WakeBaseline;
 use super::host::{self, now_ns, Phrase};
 use super::schema::{
-    self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection, ThreadSplit,
+    self, BenchFile, CpuParts, Machine, Mode, OverheadRecord, Protection, Quantiles, ThreadSplit,
 };
 use super::{flag, header, Summary};
 use anyhow::{Context, Result};
@@ -71,6 +71,8 @@ struct Window {
     workers_started: usize,
     /// `in_process_woken` only: each post to the idle child running, in µs.
     wake_latency_us: Vec<f64>,
+    /// `in_process_woken` only: each post's `FUTEX_WAKE` call on the host thread, in µs.
+    wake_syscall_us: Vec<f64>,
 }
 
 /// The renderer under test: the in-process reference (alone or waking an idle child every
@@ -250,6 +252,7 @@ fn measure(
     w.workers_started = workers.seen.len() - at_start;
     if let Renderer::InProcessWoken(_, child) = &mut renderer {
         w.wake_latency_us = child.take_latency_us();
+        w.wake_syscall_us = child.take_syscall_us();
     }
     w.audio_frames = blocks * block as u64;
     if realtime {
@@ -379,19 +382,28 @@ pub fn run(args: &[String]) -> Result<()> {
             t.worker_switches_per_block,
         );
     }
-    println!("\nwake-up latency of an idle child (in_process_woken): FUTEX_WAKE to running");
+    println!(
+        "\nin_process_woken's idle child: FUTEX_WAKE to it running (wake-up), and the host \
+         thread's FUTEX_WAKE call"
+    );
     println!("{}", header());
     for r in &result {
-        if let Some(q) = &r.wake_latency_us {
-            println!(
-                "{:<24} {:>10.3} {:>10.3} {:>10.3} {:>10.3}  us (n={})",
-                format!("block {}", r.block),
-                q.p50,
-                q.p95,
-                q.p99,
-                q.max,
-                q.n
-            );
+        let figures = [
+            ("wake-up", &r.wake_latency_us),
+            ("FUTEX_WAKE", &r.wake_syscall_us),
+        ];
+        for (name, q) in figures {
+            if let Some(q) = q {
+                println!(
+                    "{:<24} {:>10.3} {:>10.3} {:>10.3} {:>10.3}  us (n={})",
+                    format!("{name}, block {}", r.block),
+                    q.p50,
+                    q.p95,
+                    q.p99,
+                    q.max,
+                    q.n
+                );
+            }
         }
     }
     let json = schema::Overhead {
@@ -415,6 +427,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let path = json.write()?;
     println!("wrote {}", path.display());
     Ok(())
+}
+
+/// The quantiles of one sample list of every window, pooled.
+fn pooled(ws: &[&Window], samples: fn(&Window) -> &Vec<f64>) -> Quantiles {
+    Summary::new(ws.iter().flat_map(|w| samples(w).iter().copied()).collect()).quantiles()
 }
 
 /// One record per mode and block size, every round pooled.
@@ -491,14 +508,10 @@ fn records(windows: &[((usize, Mode), Window)]) -> Vec<OverheadRecord> {
                 audio_seconds: audio_s,
                 single_worker_by_subtraction,
                 threads: Some(threads),
-                wake_latency_us: (mode == Mode::InProcessWoken).then(|| {
-                    Summary::new(
-                        ws.iter()
-                            .flat_map(|w| w.wake_latency_us.iter().copied())
-                            .collect(),
-                    )
-                    .quantiles()
-                }),
+                wake_latency_us: (mode == Mode::InProcessWoken)
+                    .then(|| pooled(&ws, |w| &w.wake_latency_us)),
+                wake_syscall_us: (mode == Mode::InProcessWoken)
+                    .then(|| pooled(&ws, |w| &w.wake_syscall_us)),
             });
         }
     }

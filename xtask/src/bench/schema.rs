@@ -384,6 +384,10 @@ pub struct OverheadRecord {
     /// long this machine takes to wake a sleeping process (a worker, a spare, the supervisor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wake_latency_us: Option<Quantiles>,
+    /// `in_process_woken` only: the host thread's `FUTEX_WAKE` call that wakes the child, in
+    /// µs: what waking a sleeping worker costs an audio thread on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wake_syscall_us: Option<Quantiles>,
 }
 
 /// One mode's CPU by thread and its context switches, from each thread's `schedstat` (its run

@@ -28,6 +28,8 @@ pub struct WakeBaseline {
     posted_ns: u64,
     /// Post to the child running, per post it answered, in µs.
     latency_us: Vec<f64>,
+    /// The host thread's `FUTEX_WAKE` call, per post, in µs.
+    syscall_us: Vec<f64>,
 }
 
 impl WakeBaseline {
@@ -41,6 +43,7 @@ impl WakeBaseline {
             child,
             posted_ns: 0,
             latency_us: Vec::with_capacity(1 << 20),
+            syscall_us: Vec::with_capacity(1 << 20),
         };
         let by = now_ns() + START_BOUND.as_nanos() as u64;
         while baseline.region.word(SEEN).load(Ordering::Acquire) != 1 {
@@ -65,12 +68,20 @@ impl WakeBaseline {
         self.posted_ns = now_ns();
         posted.store(last.wrapping_add(1), Ordering::Release);
         shm::futex::wake_all(posted);
+        self.syscall_us
+            .push(now_ns().saturating_sub(self.posted_ns) as f64 / 1e3);
     }
 
     /// From each post to the child running (the posts it answered before the next), in µs:
     /// the wake-up latency of an idle process on this machine.
     pub fn take_latency_us(&mut self) -> Vec<f64> {
         std::mem::take(&mut self.latency_us)
+    }
+
+    /// Each post's `FUTEX_WAKE` call on the host thread, in µs: what waking a sleeping worker
+    /// costs the audio thread on this machine.
+    pub fn take_syscall_us(&mut self) -> Vec<f64> {
+        std::mem::take(&mut self.syscall_us)
     }
 
     /// The child's pid, for its CPU time.

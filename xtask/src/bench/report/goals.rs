@@ -213,6 +213,10 @@ pub fn judge(d: &Data) -> Vec<Judged> {
     let lock = d.overhead(Mode::Lockstep, GOAL_BLOCK);
     let ratio = lock.map_or(f64::NAN, |r| r.cpu_vs_in_process.unwrap_or(f64::NAN));
     let audio_thread = lock.map_or(f64::NAN, |r| r.audio_thread_us.p99);
+    let wake_call_64 = d
+        .overhead(Mode::InProcessWoken, GOAL_BLOCK)
+        .and_then(|r| r.wake_syscall_us.as_ref())
+        .map_or(f64::NAN, |q| q.p99);
 
     let eco_vs = |block: usize, f: fn(&crate::bench::schema::OverheadRecord) -> Option<f64>| {
         d.overhead(Mode::Eco, block).and_then(f).unwrap_or(f64::NAN)
@@ -319,7 +323,12 @@ pub fn judge(d: &Data) -> Vec<Judged> {
         },
         Judged {
             goal: &AUDIO_THREAD,
-            measured: format!("lockstep, latency one block: {} µs", f1(audio_thread)),
+            measured: format!(
+                "lockstep, latency one block: {} µs (the `FUTEX_WAKE` that wakes a sleeping \
+                 process, alone, on the audio thread of `in_process_woken`: p99 {} µs)",
+                f1(audio_thread),
+                f1(wake_call_64)
+            ),
             figures: vec![audio_thread],
         },
         Judged {

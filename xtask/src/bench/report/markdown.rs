@@ -423,25 +423,33 @@ fn overhead(md: &mut String, d: &Data, axes: &dyn Fn(&str) -> String) {
     let woken: Vec<_> = oh
         .records
         .iter()
-        .filter_map(|r| Some((r.block, r.wake_latency_us.as_ref()?)))
+        .filter_map(|r| Some((r.block, r.wake_latency_us.as_ref()?, &r.wake_syscall_us)))
         .collect();
     if !woken.is_empty() {
         let _ = writeln!(
             md,
-            "\nHow long this machine takes to wake a sleeping process, in the same run: from \
-             the audio thread's `FUTEX_WAKE` to the idle child of `in_process_woken` running \
-             (what a worker, a spare or the supervisor waits for too):\n\n\
-             | block | p50 µs | p95 µs | p99 µs | max µs | n |\n|---|---|---|---|---|---|"
+            "\nWhat waking a sleeping process costs on this machine, in the same run \
+             (`in_process_woken`'s idle child): from the audio thread's `FUTEX_WAKE` to the \
+             child running (what a worker, a spare or the supervisor waits for too), and the \
+             `FUTEX_WAKE` call itself on the audio thread (what posting to a sleeping worker \
+             costs it):\n\n\
+             | block | wake-up p50 µs | p95 | p99 | max | n | `FUTEX_WAKE` p50 µs | p95 | p99 \
+             | max |\n|---|---|---|---|---|---|---|---|---|---|"
         );
-        for (block, q) in woken {
+        for (block, q, call) in woken {
+            let call = call.unwrap_or_default();
             let _ = writeln!(
                 md,
-                "| {block} | {} | {} | {} | {} | {} |",
+                "| {block} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 f1(q.p50),
                 f1(q.p95),
                 f1(q.p99),
                 f1(q.max),
-                q.n
+                q.n,
+                f1(call.p50),
+                f1(call.p95),
+                f1(call.p99),
+                f1(call.max)
             );
         }
     }
