@@ -25,7 +25,7 @@ const USAGE: &str = "Usage: cargo xtask bench NAME [options]
   failover [--kills N] [--block N] [--latency N] [--no-spare] [--protection eco]
             [--kinds sigstop,loop,...] [--checkpoint-frames N]
                                                    detection, switch, rebuild under faults
-  overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, four modes
+  overhead [--seconds S] [--rounds R]              CPU and audio-thread cost, five modes
   poison [--trials N] [--block N] [--latency N]    audible gap of a note that kills every worker
   realtime [--seconds N]                           xruns on a period clock, pressure, kills
                                                    (kills in Lockstep and in Eco)
