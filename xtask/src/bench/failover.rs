@@ -199,7 +199,7 @@ pub fn run(args: &[String]) -> Result<()> {
         recording.process(&mut engine, &mut phrase, [&mut l, &mut r]);
     }
     events.extend(engine.drain_events());
-    let baseline_us = baseline.finish()?;
+    let baseline_us = baseline.finish();
     let steal_ms = host::steal_ms().saturating_sub(steal_before);
     let xrun_frames = engine
         .stats()

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How long `start` waits for the child to sleep on its word.
-const START_BOUND: Duration = Duration::from_secs(5);
+const START_BOUND: Duration = Duration::from_secs(30);
 
 /// Word 0: the value posted; word 1: the value the child saw last; words 2-3: when it woke.
 const POSTED: usize = 0;
