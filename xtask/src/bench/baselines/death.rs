@@ -23,8 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How long the watcher waits for a child to arm its word, or for the host thread to note its
-/// kill, before it gives that child up.
+/// How long the watcher waits for a child to arm its word before it gives up.
 const ARM_BOUND: Duration = Duration::from_secs(5);
 
 /// What the host thread and the watcher share.
@@ -65,19 +64,20 @@ impl DeathBaseline {
         })
     }
 
-    /// Host thread: kills the child if it is armed and watched; false if it is not (yet).
-    pub fn kill(&self) -> bool {
+    /// Host thread: kills the child if it is armed and watched (a kill while the next child
+    /// starts is skipped: one sample fewer).
+    pub fn kill(&self) {
         let pid = self.shared.armed_pid.swap(0, Ordering::AcqRel);
         if pid == 0 {
-            return false;
+            return;
         }
         // SAFETY: kill(2) on the pid of our own child, which the watcher reaps only after this
-        // kill is noted below, so the pid cannot have been recycled; no memory is involved.
+        // kill is noted below (`watch`), so the pid cannot have been recycled; no memory is
+        // involved.
         unsafe {
             libc::kill(pid as i32, libc::SIGKILL);
         }
         self.shared.killed_ns.store(now_ns(), Ordering::Release);
-        true
     }
 
     /// Stops the watcher and its child; returns the samples, kill to watcher awake, in µs.
@@ -112,32 +112,43 @@ impl Drop for DeathBaseline {
 /// The watcher: spawn a child, sleep on its word until it dies, note the time, reap, again.
 fn watch(shared: &Shared) -> Result<()> {
     tandem::sys::raise_to_fifo(tandem::engine::SUPERVISOR_PRIORITY);
-    let word = shared.region.word(0);
     while !shared.stop.load(Ordering::Acquire) {
-        word.store(0, Ordering::SeqCst);
+        shared.region.word(0).store(0, Ordering::SeqCst);
         shared.killed_ns.store(0, Ordering::SeqCst);
         let mut child = spawn_child(Role::Death, &shared.region)?;
-        let result = watch_one(shared, &child);
-        shared.armed_pid.store(0, Ordering::SeqCst);
-        // The host thread may be inside `kill` on this pid right now: kill it ourselves (a
-        // second SIGKILL is harmless) and reap only after that.
+        let mut offered = false;
+        let awake = watch_one(shared, &child, &mut offered);
+        // Withdraw the offer. If the host thread took it, its `kill` may still be under way:
+        // reap only once it has noted the time, which it does as soon as `kill` returns (and
+        // it stops us only after), so the pid it signals is never a recycled one.
+        let taken = offered && shared.armed_pid.swap(0, Ordering::AcqRel) == 0;
+        let killed_ns = loop {
+            let t = shared.killed_ns.load(Ordering::Acquire);
+            if t != 0 || !taken || shared.stop.load(Ordering::Acquire) {
+                break t;
+            }
+            std::thread::sleep(Duration::from_micros(50));
+        };
         let _ = child.kill();
         child.wait()?;
-        result?;
+        if let (Some(awake_ns), true) = (awake?, killed_ns != 0) {
+            // As the engine's detection is taken: clamped at 0 when we woke first.
+            let us = awake_ns.saturating_sub(killed_ns) as f64 / 1e3;
+            shared.samples_us.lock().unwrap().push(us);
+        }
     }
     Ok(())
 }
 
-/// Watches one child until it dies or the baseline stops; records the sample if the host thread
-/// killed it.
-fn watch_one(shared: &Shared, child: &Child) -> Result<()> {
+/// Sleeps on one child's word until it dies (returns when we saw it, awake) or the baseline
+/// stops (`None`); offers the armed child to the host thread once (`offered`).
+fn watch_one(shared: &Shared, child: &Child, offered: &mut bool) -> Result<Option<u64>> {
     let word = shared.region.word(0);
     let pid = child.id();
     let armed_by = now_ns() + ARM_BOUND.as_nanos() as u64;
-    let mut offered = false;
     loop {
         if shared.stop.load(Ordering::Acquire) {
-            return Ok(());
+            return Ok(None);
         }
         match death::watch(word, pid) {
             Watch::NotArmed => {
@@ -147,33 +158,16 @@ fn watch_one(shared: &Shared, child: &Child) -> Result<()> {
                 std::thread::sleep(Duration::from_micros(200));
             }
             Watch::Held(value) => {
-                // Offered to the host thread once: a wake-up before the death is visible must
-                // not offer it again (a second kill would move the noted time).
-                if !offered {
+                // Offered once: a wake-up before the death is visible must not offer it again
+                // (a second kill would move the noted time).
+                if !*offered {
                     shared.armed_pid.store(pid, Ordering::Release);
-                    offered = true;
+                    *offered = true;
                 }
                 let deadline = now_ns() + 50_000_000;
                 shm::futex::wait_any(&[(word, value)], Some(deadline)).context("futex_waitv")?;
             }
-            Watch::Released => {
-                let awake_ns = now_ns();
-                // The host thread takes its time after `kill` returns, maybe after we woke.
-                let noted_by = awake_ns + ARM_BOUND.as_nanos() as u64;
-                let killed_ns = loop {
-                    let t = shared.killed_ns.load(Ordering::Acquire);
-                    if t != 0 || now_ns() > noted_by || shared.stop.load(Ordering::Acquire) {
-                        break t;
-                    }
-                    std::thread::sleep(Duration::from_micros(50));
-                };
-                if killed_ns != 0 {
-                    // As the engine's detection is taken: clamped at 0 when we woke first.
-                    let us = awake_ns.saturating_sub(killed_ns) as f64 / 1e3;
-                    shared.samples_us.lock().unwrap().push(us);
-                }
-                return Ok(());
-            }
+            Watch::Released => return Ok(Some(now_ns())),
         }
     }
 }
