@@ -333,7 +333,7 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     println!(
-        "detection against its baseline (a trivial child's death word, killed between the \
+        "detection against its baseline (an idle child's death word, killed between the \
          faults): p50 {:.2}x, p99 {:.2}x",
         detection.quantile(0.5) / baseline.quantile(0.5),
         detection.quantile(0.99) / baseline.quantile(0.99)

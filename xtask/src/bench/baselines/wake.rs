@@ -42,8 +42,8 @@ impl WakeBaseline {
             region,
             child,
             posted_ns: 0,
-            latency_us: Vec::with_capacity(1 << 20),
-            syscall_us: Vec::with_capacity(1 << 20),
+            latency_us: Vec::with_capacity(1 << 16),
+            syscall_us: Vec::with_capacity(1 << 16),
         };
         let by = now_ns() + START_BOUND.as_nanos() as u64;
         while baseline.region.word(SEEN).load(Ordering::Acquire) != 1 {
