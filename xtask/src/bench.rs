@@ -95,20 +95,13 @@ impl Summary {
         }
     }
 
-    /// One table row: name, unit, p50, p95, p99, max.
+    /// One table row: name, unit, p50, p95, p99, max ([`Quantiles::row`]).
     pub fn row(&self, name: &str, unit: &str) -> String {
-        format!(
-            "{name:<24} {:>10.3} {:>10.3} {:>10.3} {:>10.3}  {unit} (n={})",
-            self.quantile(0.50),
-            self.quantile(0.95),
-            self.quantile(0.99),
-            self.quantile(1.0),
-            self.count()
-        )
+        self.quantiles().row(name, unit)
     }
 }
 
-/// The table header matching [`Summary::row`].
+/// The table header matching [`Quantiles::row`] (and so [`Summary::row`]).
 pub fn header() -> String {
     format!(
         "{:<24} {:>10} {:>10} {:>10} {:>10}",

@@ -394,15 +394,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ];
         for (name, q) in figures {
             if let Some(q) = q {
-                println!(
-                    "{:<24} {:>10.3} {:>10.3} {:>10.3} {:>10.3}  us (n={})",
-                    format!("{name}, block {}", r.block),
-                    q.p50,
-                    q.p95,
-                    q.p99,
-                    q.max,
-                    q.n
-                );
+                println!("{}", q.row(&format!("{name}, block {}", r.block), "us"));
             }
         }
     }

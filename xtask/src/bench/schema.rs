@@ -83,6 +83,16 @@ fn null_as_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+impl Quantiles {
+    /// One table row under [`crate::bench::header`]: name, p50, p95, p99, max, unit, count.
+    pub fn row(&self, name: &str, unit: &str) -> String {
+        format!(
+            "{name:<24} {:>10.3} {:>10.3} {:>10.3} {:>10.3}  {unit} (n={})",
+            self.p50, self.p95, self.p99, self.max, self.n
+        )
+    }
+}
+
 impl Default for Quantiles {
     /// No samples: what a file written before the field existed reads as.
     fn default() -> Quantiles {
